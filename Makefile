@@ -1,0 +1,33 @@
+# neuromod: one command to set up and run.  `make test` and `make demo` build .venv when missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: test demo bench lint venv clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch first: the pinned CPU wheel; an unpinned torch would resolve a multi-GB CUDA build
+	$(BIN)/python -m pip install --quiet "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet -e ".[dev,dask]"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q --nbmake tests notebooks
+
+demo: $(STAMP)
+	$(BIN)/neuromod run task-switching --overwrite
+
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check neuromod tests benchmarks analysis
+	$(BIN)/ruff format --check neuromod tests benchmarks analysis
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,264 @@
+"""Strict configuration: TOML -> frozen dataclasses.
+
+A configuration is a frozen dataclass deriving from :class:`Config`. Fields declare their valid range or
+choices with :func:`param`, so a config built in Python and one read from TOML are checked the same way.
+:meth:`Config.from_dict` and :meth:`Config.from_toml` refuse
+
+* unknown keys, naming the dotted key path and suggesting close matches (``tua_ms`` -> ``tau_ms``);
+* wrong types (a string where a number is expected, a float where an integer is expected, ...);
+* out-of-range values and values outside a set of choices,
+
+each with a :class:`ConfigError` that names the key, the value and what was expected. Configs are data:
+TOML is parsed with :mod:`tomllib` and nothing in it is ever executed.
+
+Examples
+--------
+>>> from dataclasses import dataclass
+>>> from neuromod.config import Config, param
+>>> @dataclass(frozen=True)
+... class Kinetics(Config):
+...     tau_ms: float = param(100.0, low=0.0, low_inclusive=False, doc="release time constant")
+>>> Kinetics.from_dict({"tau_ms": 50}).tau_ms
+50.0
+>>> Kinetics.from_dict({"tua_ms": 50})
+Traceback (most recent call last):
+...
+neuromod.config.ConfigError: unknown key 'tua_ms' (did you mean 'tau_ms'?); valid keys: ['tau_ms']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, Self, get_args, get_origin
+
+from neuromod._checks import suggest
+
+__all__ = ["Config", "ConfigError", "param", "read_toml"]
+
+_MISSING = dataclasses.MISSING
+
+
+class ConfigError(ValueError):
+    """An invalid configuration: the message names the dotted key, the value and what was expected."""
+
+
+def param(
+    default: Any = _MISSING,
+    *,
+    default_factory: Any = _MISSING,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    doc: str = "",
+) -> Any:
+    """A dataclass field with a valid range and a description.
+
+    Parameters
+    ----------
+    default, default_factory
+        As for :func:`dataclasses.field` (use a tuple, not a list, for sequences: configs are frozen).
+    low, high : float, optional
+        Valid range of a number, or of every element of a tuple of numbers.
+    low_inclusive, high_inclusive : bool
+        Whether the ends of the range are allowed.
+    doc : str
+        One line on what the field means (and its units); shown by error messages and ``neuromod info``.
+    """
+    metadata = {
+        "low": low,
+        "high": high,
+        "low_inclusive": low_inclusive,
+        "high_inclusive": high_inclusive,
+        "doc": doc,
+    }
+    if default_factory is not _MISSING:
+        return dataclasses.field(default_factory=default_factory, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return "one of " + repr(list(get_args(tp)))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp))
+    if origin is tuple:
+        args = get_args(tp)
+        inner = _type_name(args[0]) if args else "any"
+        return f"a list of {inner}"
+    if tp is type(None):
+        return "nothing (None)"
+    if isinstance(tp, type) and issubclass(tp, Config):
+        return f"a table ({tp.__name__})"
+    return getattr(tp, "__name__", str(tp))
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """Convert a TOML value to the annotated type, or raise ConfigError naming `key`."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for arg in get_args(tp):
+            try:
+                return _convert(value, arg, key)
+            except ConfigError as err:
+                errors.append(err)
+        raise ConfigError(f"{key}={value!r} has the wrong type; expected {_type_name(tp)}")
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices or isinstance(value, bool) != any(isinstance(c, bool) for c in choices):
+            hint = suggest(value, [str(c) for c in choices]) if isinstance(value, str) else ""
+            raise ConfigError(f"{key}={value!r} is not one of {list(choices)!r}{hint}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}={value!r} has the wrong type; expected {_type_name(tp)}")
+        args = get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"{key}={value!r} must have {len(args)} elements, got {len(value)}")
+        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value, strict=True)))
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"{key}={value!r} has the wrong type; expected nothing (None)")
+        return None
+    if isinstance(tp, type) and issubclass(tp, Config):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}={value!r} has the wrong type; expected {_type_name(tp)}")
+        return tp.from_dict(value, _prefix=key)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}={value!r} has the wrong type; expected true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}={value!r} has the wrong type; expected an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}={value!r} has the wrong type; expected a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}={value!r} has the wrong type; expected a string")
+        return value
+    raise TypeError(f"unsupported config field type {tp!r} for {key}")
+
+
+def _check_range(key: str, value: Any, meta: Mapping[str, Any]) -> None:
+    low, high = meta.get("low"), meta.get("high")
+    if low is None and high is None:
+        return
+    values = value if isinstance(value, tuple) else (value,)
+    lo_inc, hi_inc = meta.get("low_inclusive", True), meta.get("high_inclusive", True)
+    for v in values:
+        if v is None or isinstance(v, (str, bool)):
+            continue
+        if (low is not None and (v < low if lo_inc else v <= low)) or (
+            high is not None and (v > high if hi_inc else v >= high)
+        ):
+            interval = ("[" if lo_inc and low is not None else "(") + (
+                "-inf" if low is None else f"{low:g}"
+            )
+            interval += ", " + ("inf" if high is None else f"{high:g}") + (
+                "]" if hi_inc and high is not None else ")"
+            )
+            doc = f" ({meta['doc']})" if meta.get("doc") else ""
+            shown = value if len(values) == 1 and not isinstance(value, tuple) else f"{value!r} (element {v!r})"
+            raise ConfigError(f"{key}={shown} is outside the valid range {interval}{doc}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Base class of neuromod configurations (frozen dataclasses with checked fields).
+
+    Subclasses are ``@dataclasses.dataclass(frozen=True)`` classes whose fields are plain types (``int``,
+    ``float``, ``str``, ``bool``, ``Literal[...]``, ``tuple[T, ...]``, ``X | None``) or nested ``Config``
+    subclasses (TOML tables). Ranges are declared with :func:`param` and checked on construction.
+    """
+
+    def __post_init__(self) -> None:
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            tp = hints[f.name]
+            # Python construction: check types as TOML input would be, coercing int -> float.
+            converted = _convert(value, tp, f.name)
+            if converted is not value:
+                object.__setattr__(self, f.name, converted)
+            _check_range(f.name, converted, f.metadata)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, _prefix: str = "") -> Self:
+        """Build a config from a mapping (e.g. parsed TOML), checking keys, types and ranges.
+
+        Raises
+        ------
+        ConfigError
+            For unknown keys (with the dotted key path and close matches), wrong types and out-of-range
+            values (with the key, the value and the expected type or range).
+        """
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{_prefix or cls.__name__} must be a table, got {data!r}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        dot = f"{_prefix}." if _prefix else ""
+        unknown = [k for k in data if k not in fields]
+        if unknown:
+            key = unknown[0]
+            raise ConfigError(
+                f"unknown key {dot + key!r}{suggest(key, fields)}; valid keys: {sorted(fields)}"
+            )
+        hints = typing.get_type_hints(cls)
+        kwargs = {name: _convert(value, hints[name], dot + name) for name, value in data.items()}
+        try:
+            return cls(**kwargs)
+        except ConfigError as err:
+            raise ConfigError(f"{dot}{err}") from None
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> Self:
+        """Read and check a TOML file (see :func:`read_toml` and :meth:`from_dict`)."""
+        data = read_toml(path)
+        try:
+            return cls.from_dict(data)
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain data (nested dicts, lists for tuples), as written to ``config_json``."""
+        from neuromod.results import _jsonable
+
+        return _jsonable(self)
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with some fields changed (checked like a new config)."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def describe(cls) -> dict[str, str]:
+        """Each field's one-line description (from :func:`param`'s ``doc``)."""
+        return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
+
+
+def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Parse a TOML file; syntax errors name the file and the line. Nothing in the file is executed."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no such config file: {str(path)!r}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from None

@@ -1,0 +1,459 @@
+"""The neuromod results schema: provenance, validation and atomic save/load.
+
+Every experiment returns an :class:`xarray.Dataset` (one model) or an :class:`xarray.DataTree` (several
+models, one group each, the shared trial table at the root). This module defines what such an object must
+carry to be a neuromod result, and reads and writes it safely:
+
+* :func:`provenance` builds the global attributes (``Conventions``, ``title``, ``source``, ``history``,
+  ``config_json``, ``schema_version``, ``created``);
+* :func:`validate` checks ``units`` and ``long_name`` on every variable and that all attributes are
+  netCDF-safe;
+* :func:`save` writes netCDF (``.nc``, netCDF4 engine) or zarr (``.zarr``) atomically: to a temporary name in
+  the destination folder, then renamed, so no partial file is ever left at the output path;
+* :func:`load` reads a result back and refuses files that are not neuromod results, are corrupt, or have an
+  incompatible ``schema_version``.
+
+Examples
+--------
+>>> import numpy as np, xarray as xr
+>>> from neuromod import results
+>>> ds = xr.Dataset(
+...     {"rate": ("drive", np.array([0.0, 5.0, 12.0]), {"units": "Hz", "long_name": "firing rate"})},
+...     coords={"drive": ("drive", [0.0, 0.1, 0.2], {"units": "nA", "long_name": "injected current"})},
+...     attrs=results.provenance({"seed": 0}, title="example"),
+... )
+>>> results.validate(ds) is ds
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as _dt
+import enum
+import functools
+import importlib.metadata
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "REQUIRED_ATTRS",
+    "SCHEMA_VERSION",
+    "ResultsError",
+    "SchemaError",
+    "load",
+    "provenance",
+    "save",
+    "save_figure",
+    "to_json",
+    "validate",
+]
+
+#: Version of the on-disk schema. Bump the major part for incompatible changes; :func:`load` refuses files
+#: whose major version differs from this one.
+SCHEMA_VERSION = "1.0"
+
+#: Global attributes every neuromod result carries (see :func:`provenance`).
+REQUIRED_ATTRS = ("Conventions", "title", "source", "history", "config_json", "schema_version", "created")
+
+# Written into the file only, popped again by `load`: tells a one-node DataTree from a Dataset.
+_STRUCTURE_ATTR = "neuromod_structure"
+_FORMATS: dict[str, Literal["netcdf", "zarr"]] = {".nc": "netcdf", ".zarr": "zarr"}
+
+Result = xr.Dataset | xr.DataTree
+
+
+class ResultsError(ValueError):
+    """A file that cannot be read as a neuromod result (not a result, corrupt, or incompatible)."""
+
+
+class SchemaError(ValueError):
+    """An object that does not follow the neuromod schema; the message lists every problem found."""
+
+
+# --------------------------------------------------------------------------------------------------------
+# provenance
+# --------------------------------------------------------------------------------------------------------
+def _jsonable(obj: Any) -> Any:
+    """Convert configs (dataclasses, enums, paths, numpy scalars and arrays, tuples) into JSON types."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [_jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, enum.Enum):
+        return _jsonable(obj.value)
+    if isinstance(obj, Path):
+        return str(obj)
+    if obj is None or isinstance(obj, (bool, int, float, str)):
+        return obj
+    raise TypeError(f"cannot store {type(obj).__name__} value {obj!r} in config_json")
+
+
+def to_json(config: Any) -> str:
+    """Serialise a config (dataclass, mapping or ``None``) as canonical JSON (sorted keys, no spaces).
+
+    Two equal configs give the same string, so ``config_json`` can be compared between files.
+    """
+    return json.dumps(_jsonable({} if config is None else config), sort_keys=True, separators=(",", ":"))
+
+
+@functools.cache
+def _git_commit() -> str | None:
+    """The commit of the neuromod checkout this package is imported from, or None outside a checkout."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty", "--abbrev=12"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def source_string() -> str:
+    """Software provenance: neuromod version and git commit, and the versions of the simulators used."""
+    from neuromod import __version__
+
+    commit = _git_commit()
+    head = f"neuromod {__version__}" + (f" (git {commit})" if commit else "")
+    deps = ", ".join(f"{name} {_version(name)}" for name in ("brian2", "torch", "numpy", "xarray"))
+    return f"{head}; {deps}"
+
+
+def provenance(config: Any, *, title: str) -> dict[str, str]:
+    """Global attributes for a neuromod result.
+
+    Parameters
+    ----------
+    config : dataclass, mapping or None
+        The full resolved configuration of the run; stored as canonical JSON in ``config_json``.
+    title : str
+        A short human-readable description of the dataset.
+
+    Returns
+    -------
+    dict
+        ``Conventions``, ``title``, ``source`` (neuromod version, git commit when available, brian2, torch,
+        numpy and xarray versions), ``history`` (UTC time and command line), ``config_json``,
+        ``schema_version`` and ``created`` (ISO 8601, UTC). All values are strings (netCDF-safe).
+
+    Raises
+    ------
+    TypeError
+        If `config` holds a value that cannot be written as JSON.
+    ValueError
+        If `title` is empty.
+    """
+    if not isinstance(title, str) or not title.strip():
+        raise ValueError(f"title={title!r} must be a non-empty string")
+    created = _dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat()
+    command = " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]]) if sys.argv else ""
+    return {
+        "Conventions": "CF-1.10",
+        "title": title,
+        "source": source_string(),
+        "history": f"{created}: {command}".rstrip(),
+        "config_json": to_json(config),
+        "schema_version": SCHEMA_VERSION,
+        "created": created,
+    }
+
+
+# --------------------------------------------------------------------------------------------------------
+# validation
+# --------------------------------------------------------------------------------------------------------
+def _attr_problem(value: Any) -> str | None:
+    """Why an attribute value cannot be stored in netCDF, or None if it can."""
+    if value is None:
+        return "None (store an empty string or leave the attribute out)"
+    if isinstance(value, (bool, np.bool_)):
+        return "a bool (store 0/1)"
+    if isinstance(value, Mapping):
+        return "a dict (store it as a JSON string)"
+    if isinstance(value, (str, int, float, np.integer, np.floating)):
+        return None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        arr = np.asarray(value)
+        if arr.ndim != 1 or arr.dtype.kind not in "iufU" or arr.dtype == bool:
+            return f"a {type(value).__name__} that is not a flat list of numbers or strings"
+        return None
+    return f"of type {type(value).__name__}"
+
+
+def _node_problems(ds: xr.Dataset, where: str) -> list[str]:
+    problems = []
+    for kind, variables in (("data variable", ds.data_vars), ("coordinate", ds.coords)):
+        for name, var in variables.items():
+            missing = [key for key in ("units", "long_name") if key not in var.attrs]
+            if missing:
+                problems.append(f"{where}{kind} {name!r} has no {' or '.join(missing)} attribute")
+            for key, value in var.attrs.items():
+                why = _attr_problem(value)
+                if why:
+                    problems.append(f"{where}{kind} {name!r}: attribute {key!r} is {why}")
+    for key, value in ds.attrs.items():
+        why = _attr_problem(value)
+        if why:
+            problems.append(f"{where}global attribute {key!r} is {why}")
+    return problems
+
+
+def _nodes(obj: Result) -> Iterator[tuple[str, xr.Dataset]]:
+    if isinstance(obj, xr.DataTree):
+        for node in obj.subtree:
+            yield node.path, node.to_dataset(inherit=False)
+    elif isinstance(obj, xr.Dataset):
+        yield "/", obj
+    else:
+        raise TypeError(f"expected an xarray Dataset or DataTree, got {type(obj).__name__}")
+
+
+def validate(obj: Result) -> Result:
+    """Check that `obj` follows the neuromod schema and return it unchanged.
+
+    Every data variable and coordinate must have ``units`` and ``long_name`` attributes, and every
+    attribute (global or per variable) must be netCDF-safe: strings, numbers, or flat lists of them; no
+    bool, dict or None.
+
+    Raises
+    ------
+    SchemaError
+        Listing every problem found, each with the group and variable it concerns.
+    TypeError
+        If `obj` is neither a Dataset nor a DataTree.
+    """
+    problems = []
+    for path, ds in _nodes(obj):
+        where = "" if path == "/" else f"group {path}: "
+        problems.extend(_node_problems(ds, where))
+    if problems:
+        shown = "\n  ".join(problems[:20])
+        more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
+        raise SchemaError(f"{len(problems)} schema problem(s):\n  {shown}{more}")
+    return obj
+
+
+def _check_global_attrs(attrs: Mapping[str, Any], where: str) -> None:
+    missing = [key for key in REQUIRED_ATTRS if key not in attrs]
+    if missing:
+        raise SchemaError(
+            f"{where} lacks the global attribute(s) {missing!r}; build them with "
+            "neuromod.results.provenance(config, title=...)"
+        )
+    version = str(attrs["schema_version"])
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise SchemaError(
+            f"{where} has schema_version {version!r}; this neuromod reads {SCHEMA_VERSION.split('.')[0]}.x"
+        )
+    try:
+        json.loads(attrs["config_json"])
+    except (TypeError, ValueError) as err:
+        raise SchemaError(f"{where} has a config_json that is not valid JSON: {err}") from err
+
+
+# --------------------------------------------------------------------------------------------------------
+# save / load
+# --------------------------------------------------------------------------------------------------------
+def _format_of(path: Path) -> Literal["netcdf", "zarr"]:
+    fmt = _FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"path={str(path)!r} has suffix {path.suffix!r}; expected one of {list(_FORMATS)}")
+    return fmt
+
+
+def _write(obj: Result, path: Path, fmt: str) -> None:
+    """Write `obj` to `path` (a fresh temporary name). Separate so tests can make it fail half-way."""
+    if fmt == "netcdf":
+        obj.to_netcdf(path, engine="netcdf4")
+    else:
+        obj.to_zarr(path, mode="w-", consolidated=False)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _fsync(path: Path) -> None:
+    if path.is_file():
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
+
+
+def save(obj: Result, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write a neuromod result atomically.
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or xarray.DataTree
+        The result; it must pass :func:`validate` and carry the attributes of :func:`provenance` (at the
+        root for a DataTree). It is not modified.
+    path : str or path-like
+        ``*.nc`` for netCDF (netCDF4 engine), ``*.zarr`` for a zarr store (for sweeps).
+    overwrite : bool, default False
+        Replace an existing file or store at `path`.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Raises
+    ------
+    FileExistsError
+        If `path` exists and `overwrite` is False.
+    ValueError, SchemaError
+        For an unknown suffix or an object that does not follow the schema (nothing is written).
+
+    Notes
+    -----
+    The data are written to a temporary name in the destination folder and renamed onto `path` only once
+    complete, so a failure half-way leaves no file at `path` and leaves an earlier file there untouched.
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    validate(obj)
+    attrs = obj.attrs if isinstance(obj, xr.Dataset) else obj.root.attrs
+    _check_global_attrs(attrs, "the object to save")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"the folder {str(path.parent)!r} for {str(path)!r} does not exist")
+
+    structure = "tree" if isinstance(obj, xr.DataTree) else "dataset"
+    marked = obj.copy(deep=False)
+    marked.attrs = {**attrs, _STRUCTURE_ATTR: structure}
+
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    tmp.unlink()  # the writers want to create the file or store themselves
+    try:
+        _write(marked, tmp, fmt)
+        _fsync(tmp)
+        if tmp.is_dir() and path.exists():
+            # A directory cannot be renamed onto a non-empty one: move the old store aside first.
+            old = tmp.with_name(tmp.name + ".old")
+            os.replace(path, old)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old, path)
+                raise
+            _remove(old)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return path
+
+
+def _open(path: Path, fmt: str) -> xr.DataTree:
+    if fmt == "netcdf":
+        return xr.load_datatree(path, engine="netcdf4")
+    with xr.open_datatree(path, engine="zarr", consolidated=False) as tree:
+        return tree.load().copy()
+
+
+def load(path: str | os.PathLike[str]) -> Result:
+    """Read a neuromod result written by :func:`save`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.nc`` file or ``.zarr`` store.
+
+    Returns
+    -------
+    xarray.Dataset or xarray.DataTree
+        What was saved, loaded into memory (the file is closed).
+
+    Raises
+    ------
+    FileNotFoundError
+        If `path` does not exist.
+    ResultsError
+        If the file is not readable as netCDF/zarr (e.g. a text file or a truncated write), lacks the
+        neuromod global attributes, or has an incompatible ``schema_version``.
+    """
+    path = Path(path)
+    fmt = _format_of(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file: {str(path)!r}")
+    try:
+        tree = _open(path, fmt)
+    except Exception as err:  # netCDF4/HDF5/zarr raise many types for unreadable files
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ResultsError(
+            f"{str(path)!r} is not a readable {fmt} file (corrupt, truncated or another format): {reason}"
+        ) from err
+    try:
+        _check_global_attrs(tree.attrs, repr(str(path)))
+    except SchemaError as err:
+        raise ResultsError(f"{err} (is it a neuromod result?)") from err
+    attrs = dict(tree.attrs)
+    structure = attrs.pop(_STRUCTURE_ATTR, "tree" if tree.children else "dataset")
+    tree.attrs = attrs
+    if structure == "dataset":
+        return tree.to_dataset()
+    return tree
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], *, overwrite: bool = False, dpi: int = 150) -> Path:
+    """Write a matplotlib figure atomically (temporary name in the same folder, then rename).
+
+    The format follows the suffix (``.png``, ``.pdf``, ``.svg``). Refuses an existing path unless
+    `overwrite` is True. Returns the path written.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it")
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in ("png", "pdf", "svg"):
+        raise ValueError(f"path={str(path)!r} has suffix {path.suffix!r}; expected .png, .pdf or .svg")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+        _fsync(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return path
