@@ -16,11 +16,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,dask]"
 	touch $(STAMP)
 
+NOTEBOOKS := $(wildcard notebooks/*.ipynb)
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --nbmake tests notebooks
+	$(BIN)/python -m pytest -q --durations=15 tests $(if $(NOTEBOOKS),--nbmake $(NOTEBOOKS))
 
 demo: $(STAMP)
-	$(BIN)/neuromod run task-switching --overwrite
+	$(BIN)/neuromod run decision --overwrite
 
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

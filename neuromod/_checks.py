@@ -125,7 +125,9 @@ def check_int(name: str, value: Any, *, low: int | None = None, high: int | None
 def check_shape(name: str, value: Any, expected: Sequence[int | None]) -> Any:
     """Check an array's shape; ``None`` in `expected` matches any length along that axis."""
     shape = tuple(np.shape(value))
-    ok = len(shape) == len(expected) and all(e is None or e == s for e, s in zip(expected, shape, strict=False))
+    ok = len(shape) == len(expected) and all(
+        e is None or e == s for e, s in zip(expected, shape, strict=False)
+    )
     if not ok:
         exp = "(" + ", ".join("*" if e is None else str(e) for e in expected) + ")"
         raise ValueError(f"{name} has shape {shape}, expected {exp}")
@@ -151,7 +153,9 @@ def check_array(
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
-            raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimension(s), got shape {arr.shape}")
+            raise ValueError(
+                f"{name} must have {' or '.join(map(str, allowed))} dimension(s), got shape {arr.shape}"
+            )
     if nonempty and arr.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {arr.shape}")
     if finite:

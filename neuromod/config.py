@@ -169,14 +169,16 @@ def _check_range(key: str, value: Any, meta: Mapping[str, Any]) -> None:
         if (low is not None and (v < low if lo_inc else v <= low)) or (
             high is not None and (v > high if hi_inc else v >= high)
         ):
-            interval = ("[" if lo_inc and low is not None else "(") + (
-                "-inf" if low is None else f"{low:g}"
-            )
-            interval += ", " + ("inf" if high is None else f"{high:g}") + (
-                "]" if hi_inc and high is not None else ")"
+            interval = ("[" if lo_inc and low is not None else "(") + ("-inf" if low is None else f"{low:g}")
+            interval += (
+                ", "
+                + ("inf" if high is None else f"{high:g}")
+                + ("]" if hi_inc and high is not None else ")")
             )
             doc = f" ({meta['doc']})" if meta.get("doc") else ""
-            shown = value if len(values) == 1 and not isinstance(value, tuple) else f"{value!r} (element {v!r})"
+            shown = (
+                value if len(values) == 1 and not isinstance(value, tuple) else f"{value!r} (element {v!r})"
+            )
             raise ConfigError(f"{key}={shown} is outside the valid range {interval}{doc}")
 
 

@@ -66,7 +66,15 @@ __all__ = [
 SCHEMA_VERSION = "1.0"
 
 #: Global attributes every neuromod result carries (see :func:`provenance`).
-REQUIRED_ATTRS = ("Conventions", "title", "source", "history", "config_json", "schema_version", "created")
+REQUIRED_ATTRS = (
+    "Conventions",
+    "title",
+    "source",
+    "history",
+    "config_json",
+    "schema_version",
+    "created",
+)
 
 # Written into the file only, popped again by `load`: tells a one-node DataTree from a Dataset.
 _STRUCTURE_ATTR = "neuromod_structure"

@@ -21,14 +21,29 @@ def result_ds() -> xr.Dataset:
     rng = np.random.default_rng(1234)
     return xr.Dataset(
         {
-            "rate": (("level", "drive"), rng.random((3, 4)), {"units": "Hz", "long_name": "firing rate"}),
-            "responded": (("level",), np.array([1, 0, 1], dtype=np.int8), {"units": "1", "long_name": "flag"}),
+            "rate": (
+                ("level", "drive"),
+                rng.random((3, 4)),
+                {"units": "Hz", "long_name": "firing rate"},
+            ),
+            "responded": (
+                ("level",),
+                np.array([1, 0, 1], dtype=np.int8),
+                {"units": "1", "long_name": "flag"},
+            ),
         },
         coords={
             "level": ("level", [0.0, 0.5, 1.0], {"units": "1", "long_name": "modulator level"}),
-            "drive": ("drive", [0.1, 0.2, 0.3, 0.4], {"units": "nA", "long_name": "injected current"}),
+            "drive": (
+                "drive",
+                [0.1, 0.2, 0.3, 0.4],
+                {"units": "nA", "long_name": "injected current"},
+            ),
         },
-        attrs={**results.provenance({"seed": 0, "levels": (0.0, 0.5, 1.0)}, title="test result"), "n_repeats": 3},
+        attrs={
+            **results.provenance({"seed": 0, "levels": (0.0, 0.5, 1.0)}, title="test result"),
+            "n_repeats": 3,
+        },
     )
 
 

@@ -59,11 +59,23 @@ def test_unknown_key_without_close_match_lists_valid_keys():
         ({"seed": True}, r"seed=True has the wrong type; expected an integer"),
         ({"record": 1}, r"record=1 has the wrong type; expected true or false"),
         ({"n_trials": 0}, r"n_trials=0 is outside the valid range \[1, inf\)"),
-        ({"modulator": {"tau_ms": -5}}, r"modulator\.tau_ms=-5\.0 is outside the valid range \(0, inf\) \(release"),
-        ({"modulator": {"tau_ms": "fast"}}, r"modulator\.tau_ms='fast' has the wrong type; expected a number"),
+        (
+            {"modulator": {"tau_ms": -5}},
+            r"modulator\.tau_ms=-5\.0 is outside the valid range \(0, inf\) \(release",
+        ),
+        (
+            {"modulator": {"tau_ms": "fast"}},
+            r"modulator\.tau_ms='fast' has the wrong type; expected a number",
+        ),
         ({"modulator": {"levels": [0.0, 1.5]}}, r"modulator\.levels=.*element 1\.5.*\[0, 1\]"),
-        ({"modulator": {"levels": 0.5}}, r"modulator\.levels=0\.5 has the wrong type; expected a list of float"),
-        ({"modulator": {"mode": "treshold"}}, r"mode='treshold' is not one of .* \(did you mean 'threshold'\?\)"),
+        (
+            {"modulator": {"levels": 0.5}},
+            r"modulator\.levels=0\.5 has the wrong type; expected a list of float",
+        ),
+        (
+            {"modulator": {"mode": "treshold"}},
+            r"mode='treshold' is not one of .* \(did you mean 'threshold'\?\)",
+        ),
         ({"modulator": 3}, r"modulator=3 has the wrong type; expected a table \(Modulator\)"),
     ],
 )
@@ -101,7 +113,7 @@ def test_toml_errors_name_the_file(tmp_path):
 
 def test_toml_is_never_executed(tmp_path):
     path = tmp_path / "evil.toml"
-    path.write_text('experiment = "__import__(\'os\').system(\'touch pwned\')"\n')
+    path.write_text("experiment = \"__import__('os').system('touch pwned')\"\n")
     cfg = Experiment.from_toml(path)
     assert cfg.experiment.startswith("__import__")
     assert not (tmp_path / "pwned").exists()

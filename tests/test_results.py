@@ -141,7 +141,9 @@ def test_provenance_contents():
     assert set(results.REQUIRED_ATTRS) <= set(attrs)
     assert all(isinstance(v, str) for v in attrs.values())
     assert json.loads(attrs["config_json"]) == {"levels": [0.0, 1.0], "path": "x", "seed": 3}
-    assert attrs["config_json"] == json.dumps(json.loads(attrs["config_json"]), sort_keys=True, separators=(",", ":"))
+    assert attrs["config_json"] == json.dumps(
+        json.loads(attrs["config_json"]), sort_keys=True, separators=(",", ":")
+    )
     for lib in ("neuromod", "brian2", "torch", "numpy"):
         assert lib in attrs["source"]
     assert attrs["history"].startswith(attrs["created"])

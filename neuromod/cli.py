@@ -1,0 +1,213 @@
+"""The ``neuromod`` command.
+
+``neuromod run NAME|FILE.toml`` runs an experiment and writes a result file and a figure;
+``neuromod info FILE`` prints what a result holds; ``neuromod plot FILE`` draws it;
+``neuromod experiments`` lists what can be run. Errors print one line and exit non-zero; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from neuromod import __version__
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="neuromod",
+    help="Context-dependent gain control on an SE gate, a rate model and a spiking network.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+_STATE = {"debug": False}
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _friendly(func: F) -> F:
+    """Turn exceptions into one readable line on stderr and exit code 1 (unless --debug)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            typer.echo("neuromod: interrupted; nothing was written", err=True)
+            raise typer.Exit(130) from None
+        except Exception as err:
+            if _STATE["debug"]:
+                raise
+            message = " ".join(str(err).split()) or type(err).__name__
+            if isinstance(err, KeyError):  # KeyError quotes its message
+                message = " ".join(str(err.args[0]).split())
+            typer.echo(f"neuromod: error: {message}", err=True)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"neuromod {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version."),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")
+    ] = False,
+) -> None:
+    _STATE["debug"] = debug
+
+
+def _resolve(target: str):
+    """(experiment, config) for a registered name or a TOML file with an ``experiment`` key."""
+    from neuromod import registry
+    from neuromod.config import ConfigError, read_toml
+
+    if target.endswith(".toml"):
+        data = read_toml(target)
+        name = data.get("experiment")
+        if not isinstance(name, str):
+            raise ConfigError(f"{target}: missing key 'experiment' (one of {registry.names()})")
+        experiment = registry.get(name)
+        try:
+            config = experiment.config_cls.from_dict(data)
+        except ConfigError as err:
+            raise ConfigError(f"{target}: {err}") from None
+        return experiment, config
+    if os.sep in target or Path(target).suffix:
+        raise FileNotFoundError(f"{target!r} is neither an experiment name nor a .toml file")
+    experiment = registry.get(target)
+    return experiment, experiment.config_cls()
+
+
+@app.command()
+@_friendly
+def run(
+    target: Annotated[
+        str, typer.Argument(help="Experiment name (see `neuromod experiments`) or a TOML file.")
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Result file (.nc or .zarr); default results/NAME.nc."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the configured seed.")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A reduced run that takes seconds.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Run an experiment; write its result file and figure, and print a summary table."""
+    from neuromod import results
+
+    experiment, config = _resolve(target)
+    if seed is not None:
+        config = config.replace(seed=seed)
+    if quick:
+        config = experiment.quick(config)
+    out = Path(out) if out is not None else Path("results") / f"{experiment.name}.nc"
+    results._format_of(out)  # check the suffix before any work
+    figure = out.with_suffix(".png")
+    for path in (out, figure):
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{str(path)!r} exists; pass --overwrite to replace it")
+
+    result = experiment.run(config, progress=progress)
+    results.validate(result)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig = experiment.plot(result)
+    results.save(result, out, overwrite=overwrite)
+    results.save_figure(fig, figure, overwrite=overwrite)
+    typer.echo(experiment.summarize(result))
+    typer.echo(f"\nresults: {out}\nfigure:  {figure}")
+
+
+@app.command()
+@_friendly
+def info(file: Annotated[Path, typer.Argument(help="A neuromod result (.nc or .zarr).")]) -> None:
+    """Print a result's dimensions, variables (with units), provenance and configuration."""
+    import xarray as xr
+
+    from neuromod import results
+
+    obj = results.load(file)
+    root = obj.attrs
+    kind = "DataTree" if isinstance(obj, xr.DataTree) else "Dataset"
+    lines = [f"file:    {file}", f"kind:    {kind}"]
+    for key in ("title", "source", "created", "history", "schema_version", "Conventions"):
+        lines.append(f"{key + ':':<8} {root.get(key, '')}")
+    nodes = (
+        [(n.path, n.to_dataset(inherit=False)) for n in obj.subtree] if kind == "DataTree" else [("/", obj)]
+    )
+    for path, ds in nodes:
+        if not ds.variables and path != "/":
+            continue
+        lines.append(f"\ngroup {path}" if kind == "DataTree" else "")
+        lines.append("  dimensions: " + (", ".join(f"{d}={n}" for d, n in ds.sizes.items()) or "none"))
+        for title, variables in (("coordinates", ds.coords), ("data variables", ds.data_vars)):
+            if variables:
+                lines.append(f"  {title}:")
+            for name, var in variables.items():
+                dims = ", ".join(map(str, var.dims))
+                units = var.attrs.get("units", "?")
+                lines.append(f"    {name:<22} ({dims})  [{units}]  {var.attrs.get('long_name', '')}")
+    config = json.loads(root.get("config_json", "{}"))
+    lines.append("\nconfig:")
+    lines.extend("  " + line for line in json.dumps(config, indent=2, sort_keys=True).splitlines())
+    typer.echo("\n".join(lines))
+
+
+@app.command()
+@_friendly
+def plot(
+    file: Annotated[Path, typer.Argument(help="A neuromod result (.nc or .zarr).")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the figure.")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing figure.")] = True,
+) -> None:
+    """Draw a result's figure (the experiment's own, or one panel per variable) as PNG."""
+    from neuromod import registry, results
+    from neuromod.plotting import plot_overview
+
+    obj = results.load(file)
+    folder = Path(out) if out is not None else Path(file).parent
+    if not folder.is_dir():
+        raise FileNotFoundError(f"the output folder {str(folder)!r} does not exist")
+    name = obj.nm.config.get("experiment")
+    fig = registry.get(name).plot(obj) if name in registry.names() else plot_overview(obj)
+    path = results.save_figure(fig, folder / (Path(file).stem + ".png"), overwrite=overwrite)
+    typer.echo(f"figure: {path}")
+
+
+@app.command()
+def experiments() -> None:
+    """List the experiments that `neuromod run` knows."""
+    from neuromod import registry
+
+    for name in registry.names():
+        typer.echo(f"{name:<18} {registry.get(name).description}")
+
+
+def main() -> None:
+    """Entry point of the ``neuromod`` console script."""
+    app(prog_name="neuromod")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

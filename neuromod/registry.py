@@ -1,0 +1,95 @@
+"""The registry of runnable experiments behind ``neuromod run NAME``.
+
+An experiment is a name, a config class (a :class:`neuromod.config.Config` with an ``experiment`` and a
+``seed`` field), a function that runs it and returns a neuromod result, and functions that summarise and plot
+that result. Built-in experiments live in modules that register themselves on import; the registry imports
+them only when one is asked for, so the command line starts without importing torch or brian2.
+
+Examples
+--------
+>>> from neuromod import registry
+>>> "decision" in registry.names()
+True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from neuromod._checks import suggest
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from matplotlib.figure import Figure
+
+    from neuromod.config import Config
+
+__all__ = ["Experiment", "get", "names", "register"]
+
+#: Built-in experiments: name -> module that registers it on import.
+_BUILTIN: dict[str, str] = {
+    "decision": "neuromod.protocols.decision",
+}
+_REGISTRY: dict[str, Experiment] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """A runnable experiment.
+
+    Attributes
+    ----------
+    name : str
+        The name used on the command line (``neuromod run NAME``) and in ``experiment = "NAME"`` in TOML.
+    config_cls : type
+        Its configuration class; ``config_cls()`` gives the embedded defaults.
+    run : callable
+        ``run(config, *, progress: bool) -> Dataset | DataTree``: the result, with provenance attributes.
+    summarize : callable
+        ``summarize(result) -> str``: a plain-text table for the terminal.
+    plot : callable
+        ``plot(result) -> matplotlib.figure.Figure``.
+    quick : callable
+        ``quick(config) -> config``: a reduced config that runs in seconds (tests, notebooks, ``--quick``).
+    description : str
+        One line for ``neuromod run --help`` and the experiments list.
+    """
+
+    name: str
+    config_cls: type[Config]
+    run: Callable[..., xr.Dataset | xr.DataTree]
+    summarize: Callable[[Any], str]
+    plot: Callable[[Any], Figure]
+    quick: Callable[[Any], Any]
+    description: str = ""
+
+
+def register(experiment: Experiment, *, replace: bool = False) -> Experiment:
+    """Add an experiment to the registry (``replace=True`` to redefine a name)."""
+    if experiment.name in _REGISTRY and not replace:
+        raise ValueError(f"an experiment named {experiment.name!r} is already registered")
+    _REGISTRY[experiment.name] = experiment
+    return experiment
+
+
+def names() -> list[str]:
+    """Names of all experiments, built-in and registered."""
+    return sorted(set(_BUILTIN) | set(_REGISTRY))
+
+
+def get(name: str) -> Experiment:
+    """The experiment called `name`, importing its module if it is built in.
+
+    Raises
+    ------
+    KeyError
+        For an unknown name, listing the known ones and suggesting close matches.
+    """
+    if name not in _REGISTRY and name in _BUILTIN:
+        importlib.import_module(_BUILTIN[name])
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown experiment {name!r}{suggest(name, names())}; known: {names()}")
+    return _REGISTRY[name]
