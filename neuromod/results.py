@@ -55,6 +55,7 @@ __all__ = [
     "SchemaError",
     "load",
     "provenance",
+    "without_timestamps",
     "save",
     "save_figure",
     "to_json",
@@ -196,6 +197,23 @@ def provenance(config: Any, *, title: str) -> dict[str, str]:
         "schema_version": SCHEMA_VERSION,
         "created": created,
     }
+
+
+#: Global attributes that depend on when and how a run was started, not on its config or data.
+RUN_STAMP_ATTRS = ("created", "history")
+
+
+def without_timestamps(obj: Result) -> Result:
+    """A shallow copy without the attributes that record when a run happened (``created``, ``history``).
+
+    Two runs with the same seed and config give results that are identical after this (data, coordinates,
+    every other attribute, ``config_json`` included)::
+
+        xr.testing.assert_identical(without_timestamps(a), without_timestamps(b))
+    """
+    out = obj.copy(deep=False)
+    out.attrs = {k: v for k, v in obj.attrs.items() if k not in RUN_STAMP_ATTRS}
+    return out
 
 
 # --------------------------------------------------------------------------------------------------------

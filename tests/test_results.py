@@ -210,3 +210,16 @@ def test_accessor(result_ds, result_tree):
     assert result_ds.nm.provenance["title"] == "test result"
     assert result_ds.nm.validate() is result_ds
     assert result_tree.nm.models == ["rate", "spiking"]
+
+
+def test_without_timestamps_drops_only_run_stamps(result_ds, result_tree):
+    later = result_ds.assign_attrs(created="2099-01-01T00:00:00+00:00", history="2099: other command")
+    xr.testing.assert_identical(results.without_timestamps(later), results.without_timestamps(result_ds))
+    assert "created" in later.attrs  # the input is not modified
+    changed = result_ds.assign_attrs(config_json='{"seed":1}')
+    with pytest.raises(AssertionError):
+        xr.testing.assert_identical(
+            results.without_timestamps(changed), results.without_timestamps(result_ds)
+        )
+    stripped = results.without_timestamps(result_tree)
+    assert "history" not in stripped.attrs and "config_json" in stripped.attrs
