@@ -55,11 +55,11 @@ __all__ = [
     "SchemaError",
     "load",
     "provenance",
-    "without_timestamps",
     "save",
     "save_figure",
     "to_json",
     "validate",
+    "without_timestamps",
 ]
 
 #: Version of the on-disk schema. Bump the major part for incompatible changes; :func:`load` refuses files
