@@ -1,0 +1,91 @@
+"""Tests for gain-curve fits and modulation classification on synthetic curves with known parameters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from neuromod.measures.gain import FORMS, classify_modulation, fit_gain_curve, gain_curve, regress_modulation
+
+DRIVE = np.linspace(0.0, 1.0, 41)
+TRUE = {
+    "threshold_linear": {"gain": 60.0, "threshold": 0.3},
+    "softplus": {"gain": 60.0, "threshold": 0.3, "width": 0.04},
+    "naka_rushton": {"saturation": 80.0, "threshold": 0.2, "semi_saturation": 0.25, "exponent": 2.0},
+}
+
+
+def _curves(form: str, params_by_level: list[dict], *, noise_hz: float = 0.5, seed: int = 0) -> xr.DataArray:
+    rng = np.random.default_rng(seed)
+    clean = np.stack([gain_curve(DRIVE, p, form=form) for p in params_by_level])[:, None, :]
+    data = clean + rng.normal(0.0, noise_hz, size=(len(params_by_level), 8, DRIVE.size))
+    return xr.DataArray(
+        data,
+        dims=("level", "repeat", "drive"),
+        coords={
+            "level": np.linspace(0.0, 1.0, len(params_by_level)),
+            "drive": ("drive", DRIVE, {"units": "nA", "long_name": "drive"}),
+        },
+        attrs={"units": "Hz", "long_name": "rate"},
+    )
+
+
+@pytest.mark.parametrize("form", list(FORMS))
+def test_fit_recovers_known_parameters_within_5_percent(form):
+    truth = TRUE[form]
+    fit = fit_gain_curve(_curves(form, [truth]), form=form, reduce_dims="repeat").isel(level=0)
+    for name, value in truth.items():
+        assert float(fit[name]) == pytest.approx(value, rel=0.05), name
+        se = float(fit[f"{name}_se"])  # calibrated: the truth lies within 4 standard errors
+        assert se > 0 and abs(float(fit[name]) - value) < 4 * se, (name, se)
+    assert float(fit["r2"]) > 0.99
+    assert fit["gain"].attrs["units"] == "Hz/nA" and fit["threshold"].attrs["units"] == "nA"
+
+
+def test_fit_is_vectorised_over_levels_and_repeats():
+    truth = [{"gain": g, "threshold": t} for g, t in [(20, 0.1), (50, 0.4), (90, 0.6)]]
+    fit = fit_gain_curve(_curves("threshold_linear", truth))  # one fit per (level, repeat)
+    assert fit["gain"].dims == ("level", "repeat")
+    np.testing.assert_allclose(fit["gain"].mean("repeat"), [20, 50, 90], rtol=0.05)
+    np.testing.assert_allclose(fit["threshold"].mean("repeat"), [0.1, 0.4, 0.6], rtol=0.05)
+
+
+@pytest.mark.parametrize(
+    ("levels", "expected"),
+    [
+        ([{"gain": 50, "threshold": 0.3}, {"gain": 100, "threshold": 0.3}], "multiplicative"),
+        ([{"gain": 50, "threshold": 0.3}, {"gain": 25, "threshold": 0.3}], "divisive"),
+        ([{"gain": 50, "threshold": 0.3}, {"gain": 50, "threshold": 0.5}], "additive"),
+        ([{"gain": 50, "threshold": 0.3}, {"gain": 80, "threshold": 0.5}], "mixed"),
+        ([{"gain": 50, "threshold": 0.3}, {"gain": 50.5, "threshold": 0.301}], "none"),
+    ],
+)
+def test_classification(levels, expected):
+    fit = fit_gain_curve(_curves("threshold_linear", levels), reduce_dims="repeat")
+    cls = classify_modulation(fit, reference_level=0.0)
+    assert list(cls["modulation"].values) == ["none", expected]
+    assert cls["gain_ratio"].sel(level=0.0) == 1.0
+
+
+def test_regression_method():
+    drive = xr.DataArray(DRIVE, dims="drive")
+    base = 40 * np.maximum(drive - 0.2, 0)
+    da = xr.concat([base, 1.5 * base, base + 5.0], dim=xr.DataArray([0, 1, 2], dims="level"))
+    da = da.assign_coords(drive=DRIVE).assign_attrs(units="Hz")
+    reg = regress_modulation(da, reference_level=0)
+    np.testing.assert_allclose(reg["slope"], [1.0, 1.5, 1.0], atol=1e-12)
+    np.testing.assert_allclose(reg["intercept"], [0.0, 0.0, 5.0], atol=1e-9)
+
+
+def test_bad_input():
+    da = _curves("threshold_linear", [TRUE["threshold_linear"]])
+    with pytest.raises(ValueError, match="form='linear' is not one of"):
+        fit_gain_curve(da, form="linear")
+    with pytest.raises(ValueError, match="dim='current' is not a dimension"):
+        fit_gain_curve(da, dim="current")
+    with pytest.raises(ValueError, match="needs more than 4 values along 'drive', got 3"):
+        fit_gain_curve(da.isel(drive=slice(0, 3)), form="naka_rushton")
+    fit = fit_gain_curve(da, reduce_dims="repeat")
+    with pytest.raises(ValueError, match=r"reference_level=0\.5 is not a value of 'level'"):
+        classify_modulation(fit, reference_level=0.5)
