@@ -120,8 +120,8 @@ class CuedTaskSwitching:
     def __repr__(self) -> str:
         return (
             f"CuedTaskSwitching(n_trials={self.n_trials}, coherences={self.coherences}, "
-            f"csi_ms={self.csi_ms}, rsi_ms={self.timing['rsi']}, max_rt_ms={self.timing['max_rt']}, p_switch={self.p_switch}, "
-            f"p_congruent={self.p_congruent}, seed={self.seed})"
+            f"csi_ms={self.csi_ms}, rsi_ms={self.timing['rsi']}, max_rt_ms={self.timing['max_rt']}, "
+            f"p_switch={self.p_switch}, p_congruent={self.p_congruent}, seed={self.seed})"
         )
 
     # -- trial generation --------------------------------------------------------------------------------
