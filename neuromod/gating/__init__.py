@@ -12,6 +12,7 @@ from neuromod.gating.anomaly import GateAnomalyScorer, ledoit_wolf_shrinkage
 from neuromod.gating.core import ContextSE, Gains
 from neuromod.gating.overhead import SEOverhead, se_overhead
 from neuromod.gating.recorder import GateRecorder
+from neuromod.gating.task_model import SETaskModel, SETaskModelConfig, SETaskOutput, decision_loss
 from neuromod.gating.variants import (
     GraphSE,
     InvertedResidualSE,
@@ -36,9 +37,13 @@ __all__ = [
     "JointSE",
     "SEOverhead",
     "SEResidualBlock",
+    "SETaskModel",
+    "SETaskModelConfig",
+    "SETaskOutput",
     "SequenceSE",
     "SpectrogramSE",
     "VideoSE",
+    "decision_loss",
     "ledoit_wolf_shrinkage",
     "se_overhead",
     "temporal_smoothness",
