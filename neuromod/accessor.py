@@ -57,10 +57,32 @@ class _Common:
 
         return save(self._obj, path, overwrite=overwrite)
 
+    def plot_gain_curves(self, **kwargs: Any):
+        """Response against drive per level (see :func:`neuromod.plotting.plot_gain_curves`)."""
+        from neuromod.plotting import plot_gain_curves
+
+        return plot_gain_curves(self._obj, **kwargs)
+
+    def plot_modulation_summary(self, **kwargs: Any):
+        """Gain ratio against threshold shift (see :func:`neuromod.plotting.plot_modulation_summary`)."""
+        from neuromod.plotting import plot_modulation_summary
+
+        return plot_modulation_summary(self._obj, **kwargs)
+
 
 @xr.register_dataset_accessor("nm")
 class NeuromodAccessor(_Common):
     """neuromod helpers on an :class:`xarray.Dataset` (``ds.nm``)."""
+
+    def fit_gain_curve(self, variable: str = "response", dim: str = "drive", **kwargs: Any) -> xr.Dataset:
+        """Fit a gain-curve form to ``ds[variable]`` (see :func:`neuromod.measures.fit_gain_curve`)."""
+        from neuromod.measures import fit_gain_curve
+
+        if variable not in self._obj:
+            raise ValueError(
+                f"variable={variable!r} is not in the dataset; variables: {list(self._obj.data_vars)}"
+            )
+        return fit_gain_curve(self._obj[variable], dim, **kwargs)
 
 
 @xr.register_datatree_accessor("nm")

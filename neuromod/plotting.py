@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["label", "plot_overview", "plot_psychometric"]
+__all__ = ["label", "plot_gain_curves", "plot_modulation_summary", "plot_overview", "plot_psychometric"]
 
 
 def label(da: xr.DataArray) -> str:
@@ -100,3 +100,111 @@ def plot_overview(obj: xr.Dataset | xr.DataTree, *, max_panels: int = 12) -> Fig
     for ax in np.atleast_1d(axes).ravel()[len(items) :]:
         ax.set_visible(False)
     return fig
+
+
+def _model_dataset(data: xr.Dataset | xr.DataTree, model: str | None) -> xr.Dataset:
+    if isinstance(data, xr.DataTree):
+        if model is None or model not in data.children:
+            raise ValueError(f"model={model!r} is not a group of the result; groups: {list(data.children)}")
+        return data[model].to_dataset()
+    return data
+
+
+def plot_gain_curves(
+    data: xr.Dataset | xr.DataTree,
+    *,
+    model: str | None = None,
+    condition: str | None = None,
+    variable: str = "response",
+    ax: Axes | None = None,
+    legend: bool = True,
+) -> Axes:
+    """Response against drive, one colour per modulation level: mean and SD over repeats, fitted curve.
+
+    Parameters
+    ----------
+    data : xarray.DataTree or Dataset
+        A gain-curves result (``neuromod.protocols.gain_curves``) or one model's group of it.
+    model : str
+        The model group (``"se"``, ``"rate"``, ``"spiking"``) when `data` is a tree.
+    condition : str, optional
+        The mechanism / mode / channel group; default the first.
+    variable : str
+        ``"response"`` (with fitted curves) or another variable over the same dimensions, e.g. the SE
+        gate's ``"gain"`` against drive.
+    ax : matplotlib Axes, optional
+        Where to draw; a new figure when omitted.
+    legend : bool
+        Draw a legend of the levels.
+    """
+    from matplotlib import colormaps
+
+    from neuromod.measures.gain import gain_curve
+
+    ds = _model_dataset(data, model)
+    ax = _new_axes(ax)
+    condition = str(ds["condition"].values[0]) if condition is None else condition
+    if condition not in ds["condition"].values:
+        raise ValueError(f"condition={condition!r} is not one of {list(ds['condition'].values)}")
+    if variable not in ds:
+        raise ValueError(f"variable={variable!r} is not in the dataset; variables: {list(ds.data_vars)}")
+    sub = ds.sel(condition=condition)
+    form = ds.attrs.get("fit_form")
+    drive = sub["drive"].values
+    fine = np.linspace(drive.min(), drive.max(), 200)
+    levels = sub["level"].values
+    cmap = colormaps["viridis"]
+    for i, level in enumerate(levels):
+        color = cmap(i / max(len(levels) - 1, 1))
+        resp = sub[variable].sel(level=level)
+        mean = resp.mean("repeat").values
+        sd = resp.std("repeat").values if resp.sizes.get("repeat", 1) > 1 else None
+        ax.errorbar(drive, mean, yerr=sd, fmt="o", ms=3, color=color, label=f"{level:g}")
+        if form and variable == "response":
+            fit = {k[4:]: sub[k].sel(level=level).values for k in sub.data_vars if k.startswith("fit_")}
+            ax.plot(fine, gain_curve(fine, fit, form=form), color=color, lw=1.2)
+    ax.set_xlabel(label(ds["drive"]))
+    ax.set_ylabel(label(ds[variable]))
+    title = f"{ds.attrs.get('model', model or '')}: {condition}".strip(": ")
+    ax.set_title(title, fontsize=10)
+    if legend:
+        ax.legend(
+            title=ds["level"].attrs.get("long_name", "level"), fontsize=7, title_fontsize=7, frameon=False
+        )
+    return ax
+
+
+def plot_modulation_summary(data: xr.Dataset | xr.DataTree, *, ax: Axes | None = None) -> Axes:
+    """Gain ratio against threshold shift (fraction of the drive range) per mechanism and model.
+
+    Each point is one (model, condition) at its highest modulation level, with standard-error bars; the
+    dashed lines mark pure multiplication (shift 0) and pure addition (ratio 1).
+    """
+    ax = _new_axes(ax)
+    groups = (
+        [(name, data[name].to_dataset()) for name in data.children]
+        if isinstance(data, xr.DataTree)
+        else [(data.attrs.get("model", ""), data)]
+    )
+    markers = {"se": "s", "rate": "o", "spiking": "^"}
+    for name, ds in groups:
+        top = ds.sel(level=ds["level"].max())
+        span = float(ds["drive"].max() - ds["drive"].min())
+        for cond in ds["condition"].values:
+            row = top.sel(condition=cond)
+            ax.errorbar(
+                float(row.threshold_shift) / span,
+                float(row.gain_ratio),
+                xerr=float(row.threshold_shift_se) / span,
+                yerr=float(row.gain_ratio_se),
+                fmt=markers.get(name, "o"),
+                capsize=2,
+                label=f"{name}: {cond}",
+            )
+    ax.axhline(1.0, color="0.6", ls="--", lw=0.8)
+    ax.axvline(0.0, color="0.6", ls="--", lw=0.8)
+    ax.set_xlabel("threshold shift (fraction of drive range)")
+    ax.set_ylabel("gain ratio (top level / level 0)")
+    ax.set_title("modulation summary", fontsize=10)
+    ax.legend(fontsize=6, frameon=False, ncols=2)
+    return ax

@@ -32,6 +32,7 @@ __all__ = ["Experiment", "get", "names", "register"]
 #: Built-in experiments: name -> module that registers it on import.
 _BUILTIN: dict[str, str] = {
     "decision": "neuromod.protocols.decision",
+    "gain-curves": "neuromod.protocols.gain_curves",
 }
 _REGISTRY: dict[str, Experiment] = {}
 
