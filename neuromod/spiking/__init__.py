@@ -1,0 +1,42 @@
+"""Spiking models on brian2: LIF populations with neuromodulation mechanisms, f-I sweeps, decision circuit.
+
+See :mod:`neuromod.spiking.mechanisms` for the equation of every mechanism and the map m -> effect.
+
+Entry points
+------------
+- :class:`LIFParams`, :class:`ModulationParams`, :class:`DecisionParams`: parameters (published defaults).
+- :func:`fi_sweep`: f-I curves of one mechanism, every (level, drive, repeat) in one NeuronGroup, one run;
+  :class:`StandaloneFISweep`: the same compiled once with ``cpp_standalone`` and rerun with new values.
+- :func:`simulate_session`: the Wang (2002) circuit with modulated sensory pools a+, a-, b+, b-, trials as
+  continuous sessions (signed coherences per trial, modulator target per trial and pool from the cue on;
+  choice, RT, modulator and pool-rate traces); :func:`simulate_decision`: the plain task.
+- :func:`configure_codegen`: brian2 target (cython / numpy fallback) and per-worker compile cache.
+
+All outputs are xarray objects of plain floats (units in ``attrs["units"]``), never brian2 quantities.
+"""
+
+from ._codegen import configure_codegen, default_cache_dir, worker_id
+from .decision import SENSORY_POOLS, simulate_decision, simulate_session
+from .fi import MAX_DT_MS, StandaloneFISweep, fi_sweep
+from .mechanisms import MECHANISMS, Mechanism, drive_shift_na, input_gain_factor, lif_model
+from .params import DecisionParams, LIFParams, ModulationParams
+
+__all__ = [
+    "MAX_DT_MS",
+    "MECHANISMS",
+    "SENSORY_POOLS",
+    "DecisionParams",
+    "LIFParams",
+    "Mechanism",
+    "ModulationParams",
+    "StandaloneFISweep",
+    "configure_codegen",
+    "default_cache_dir",
+    "drive_shift_na",
+    "fi_sweep",
+    "input_gain_factor",
+    "lif_model",
+    "simulate_decision",
+    "simulate_session",
+    "worker_id",
+]

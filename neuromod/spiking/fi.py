@@ -1,0 +1,360 @@
+"""f-I sweeps: every (level, drive, repeat) condition of one mechanism in one NeuronGroup, one run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from neuromod._checks import check_array, check_choice, check_int, check_positive
+
+from ._codegen import TARGETS, configure_codegen
+from .mechanisms import MECHANISMS, lif_model
+from .params import LIFParams, ModulationParams, params_json
+
+__all__ = ["MAX_DT_MS", "StandaloneFISweep", "fi_sweep"]
+
+#: Largest accepted time step (ms); also at most t_ref / 2 and tau_m / 20.
+MAX_DT_MS = 0.5
+
+_FI_RESET_STATS = """
+in_win = int(t >= t_start)
+n_spk += in_win
+n_isi += in_win*int(t_prev >= t_start)
+isi_sum += in_win*int(t_prev >= t_start)*(t - t_prev)/ms
+isi_sq += in_win*int(t_prev >= t_start)*((t - t_prev)/ms)**2
+t_prev = t
+"""
+_FI_STATS_EQS = """
+n_spk : integer
+n_isi : integer
+isi_sum : 1
+isi_sq : 1
+t_prev : second
+in_win : integer
+t_start : second (constant, shared)
+"""
+
+
+@dataclass(frozen=True)
+class _Sweep:
+    mechanism: str
+    levels: np.ndarray
+    drives: np.ndarray
+    n_repeats: int
+    duration_ms: float
+    transient_ms: float
+    noise: bool
+    dt_ms: float
+    params: LIFParams
+    modulation: ModulationParams
+
+
+def _check_sweep(
+    mechanism: str, levels: Any, drives_na: Any, *, params: LIFParams | None,
+    modulation: ModulationParams | None, n_repeats: int, duration_ms: float, transient_ms: float,
+    noise: bool, dt_ms: float,
+) -> _Sweep:
+    check_choice("mechanism", mechanism, MECHANISMS)
+    levels = check_array("levels", levels, ndim=1, low=0.0, high=1.0)
+    drives = check_array("drives_na", drives_na, ndim=1, low=-100.0, high=100.0)
+    params = params if params is not None else LIFParams()
+    modulation = modulation if modulation is not None else ModulationParams()
+    if not isinstance(params, LIFParams):
+        raise TypeError(f"params must be a LIFParams, got {type(params).__name__}")
+    if not isinstance(modulation, ModulationParams):
+        raise TypeError(f"modulation must be a ModulationParams, got {type(modulation).__name__}")
+    n_repeats = check_int("n_repeats", n_repeats, low=1)
+    duration_ms = check_positive("duration_ms", duration_ms)
+    transient_ms = check_positive("transient_ms", transient_ms, allow_zero=True)
+    if transient_ms >= duration_ms:
+        raise ValueError(
+            f"transient_ms={transient_ms!r} must be shorter than duration_ms={duration_ms!r}"
+        )
+    dt_ms = check_positive("dt_ms", dt_ms)
+    max_dt = min(MAX_DT_MS, params.t_ref_ms / 2.0, params.tau_m_ms / 20.0)
+    if dt_ms > max_dt:
+        raise ValueError(
+            f"dt_ms={dt_ms!r} is too large: expected at most {max_dt:g} ms "
+            f"(min of {MAX_DT_MS} ms, t_ref/2 and tau_m/20)"
+        )
+    if not isinstance(noise, (bool, np.bool_)):
+        raise TypeError(f"noise must be a bool, got {noise!r}")
+    return _Sweep(mechanism, levels, drives, n_repeats, duration_ms, transient_ms, bool(noise),
+                  dt_ms, params, modulation)
+
+
+def _brian_seed(seed: int | None) -> int:
+    """An int seed for brian2 and for the noise hash, from one Generator seeded with `seed`."""
+    if seed is not None:
+        check_int("seed", seed, low=0)
+    return int(np.random.default_rng(seed).integers(0, 2**31 - 1))
+
+
+def _condition_arrays(sw: _Sweep) -> tuple[np.ndarray, np.ndarray]:
+    """Per-neuron level and drive; neuron index = (level * n_drive + drive) * n_repeat + repeat."""
+    shape = (sw.levels.size, sw.drives.size, sw.n_repeats)
+    m = np.broadcast_to(sw.levels[:, None, None], shape).ravel().copy()
+    i_na = np.broadcast_to(sw.drives[None, :, None], shape).ravel().copy()
+    return m, i_na
+
+
+def _build_group(sw: _Sweep):  # -> (NeuronGroup, namespace)
+    import brian2 as b2
+
+    eqs, reset, namespace = lif_model(sw.mechanism, noise=sw.noise, drive="constant",
+                                      modulator="constant", params=sw.params,
+                                      modulation=sw.modulation)
+    n = sw.levels.size * sw.drives.size * sw.n_repeats
+    group = b2.NeuronGroup(
+        n, eqs + _FI_STATS_EQS, threshold="v > v_th", reset=reset + _FI_RESET_STATS,
+        method="euler", namespace=namespace,
+        dt=sw.dt_ms * b2.ms, name="fi_population*",
+    )
+    group.v = sw.params.e_l_mv * b2.mV
+    group.t_prev = -1.0 * b2.second
+    group.t_start = sw.transient_ms * b2.ms
+    return group
+
+
+def _to_dataset(sw: _Sweep, n_spk: np.ndarray, n_isi: np.ndarray, isi_sum: np.ndarray,
+                isi_sq: np.ndarray, *, seed: int | None, target: str) -> xr.Dataset:
+    shape = (sw.levels.size, sw.drives.size, sw.n_repeats)
+    window_s = (sw.duration_ms - sw.transient_ms) / 1e3
+    rate = n_spk.reshape(shape) / window_s
+    n_isi = n_isi.reshape(shape).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = isi_sum.reshape(shape) / n_isi
+        var = (isi_sq.reshape(shape) - n_isi * mean**2) / (n_isi - 1.0)
+        cv = np.sqrt(np.maximum(var, 0.0)) / mean
+    cv = np.where(n_isi >= 3, cv, np.nan)
+    dims = ("level", "drive", "repeat")
+    ds = xr.Dataset(
+        {
+            "rate": (dims, rate, {"units": "Hz", "long_name": "firing rate"}),
+            "isi_cv": (dims, cv, {"units": "1",
+                                  "long_name": "coefficient of variation of interspike intervals"}),
+            "n_spikes": (dims, n_spk.reshape(shape).astype(np.int64),
+                         {"units": "1", "long_name": "spikes in the measurement window"}),
+        },
+        coords={
+            "level": ("level", sw.levels.copy(), {"units": "1", "long_name": "modulator level m"}),
+            "drive": ("drive", sw.drives.copy(), {"units": "nA", "long_name": "injected current"}),
+            "repeat": ("repeat", np.arange(sw.n_repeats), {"units": "1", "long_name": "repeat"}),
+            "mechanism": ((), sw.mechanism, {"units": "1", "long_name": "modulation mechanism"}),
+        },
+        attrs={
+            "title": f"f-I sweep, mechanism {sw.mechanism}",
+            "model": "spiking",
+            "duration_ms": sw.duration_ms,
+            "transient_ms": sw.transient_ms,
+            "dt_ms": sw.dt_ms,
+            "noise": int(sw.noise),
+            "seed": -1 if seed is None else int(seed),
+            "target": target,
+            "params_json": params_json(lif=sw.params, modulation=sw.modulation),
+        },
+    )
+    return ds
+
+
+def fi_sweep(
+    mechanism: str,
+    levels: Sequence[float] | np.ndarray,
+    drives_na: Sequence[float] | np.ndarray,
+    *,
+    params: LIFParams | None = None,
+    modulation: ModulationParams | None = None,
+    n_repeats: int = 1,
+    duration_ms: float = 1000.0,
+    transient_ms: float = 200.0,
+    noise: bool = True,
+    dt_ms: float = 0.1,
+    seed: int | None = None,
+    target: str = "cython",
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> xr.Dataset:
+    """Firing rate against injected current at several modulator levels, in one brian2 run.
+
+    Every (level, drive, repeat) condition is one neuron of a single NeuronGroup; the level (the modulator
+    m, held constant) and the drive are per-neuron parameters. Spikes after ``transient_ms`` are counted and
+    their interspike intervals accumulated in the reset code, so no spike monitor is needed.
+
+    Parameters
+    ----------
+    mechanism : {"none", "input_gain", "leak", "threshold", "background", "adaptation"}
+        How m acts (see :mod:`neuromod.spiking.mechanisms`); ``"none"`` is the plain LIF.
+    levels : array-like, shape (n_level,)
+        Modulator levels m in [0, 1]; 0 is unmodulated.
+    drives_na : array-like, shape (n_drive,)
+        Injected current (nA).
+    params, modulation : LIFParams, ModulationParams, optional
+        Neuron and mechanism parameters (published defaults).
+    n_repeats : int
+        Independent noise realisations per condition.
+    duration_ms, transient_ms : float
+        Simulated time and the initial part excluded from the measurement.
+    noise : bool
+        White-noise current (``params.noise_mv``) and, for ``background``, its extra noise.
+    dt_ms : float
+        Time step; at most ``min(0.5, t_ref / 2, tau_m / 20)`` ms.
+    seed : int, optional
+        Seed; the same seed gives a bit-identical dataset.
+    target : {"cython", "numpy", "cpp_standalone"}
+        brian2 code generation. ``"cython"`` falls back to ``"numpy"`` (with a warning) without a compiler;
+        ``"cpp_standalone"`` builds a binary (use :class:`StandaloneFISweep` to rerun it).
+    cache_dir : path, optional
+        Base of the per-worker compile cache (default ``$NEUROMOD_BRIAN2_CACHE`` or the user cache).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``rate`` (Hz), ``isi_cv`` (1; NaN with fewer than 3 intervals) and ``n_spikes`` over
+        (``level``, ``drive``, ``repeat``); scalar coordinate ``mechanism``; parameters in
+        ``attrs["params_json"]``.
+
+    Raises
+    ------
+    ValueError
+        Unknown mechanism, levels outside [0, 1], dt too large, transient not shorter than duration, ...
+
+    Examples
+    --------
+    >>> ds = fi_sweep("none", [0.0], [0.3, 0.6], noise=False, duration_ms=300.0, target="numpy")
+    >>> ds.rate.dims
+    ('level', 'drive', 'repeat')
+    """
+    sw = _check_sweep(mechanism, levels, drives_na, params=params, modulation=modulation,
+                      n_repeats=n_repeats, duration_ms=duration_ms, transient_ms=transient_ms,
+                      noise=noise, dt_ms=dt_ms)
+    check_choice("target", target, TARGETS)
+    bseed = _brian_seed(seed)
+    if target == "cpp_standalone":
+        sweep = StandaloneFISweep(mechanism, sw.levels, sw.drives, params=sw.params,
+                                  modulation=sw.modulation, n_repeats=sw.n_repeats,
+                                  duration_ms=sw.duration_ms, transient_ms=sw.transient_ms,
+                                  noise=sw.noise, dt_ms=sw.dt_ms)
+        return sweep.run(seed=seed)
+    import brian2 as b2
+
+    used = configure_codegen(target, cache_dir=cache_dir)
+    group = _build_group(sw)
+    m, i_na = _condition_arrays(sw)
+    group.m = m
+    group.i_drive = i_na * b2.nA
+    group.noise_seed = bseed
+    net = b2.Network(group)
+    net.run(sw.duration_ms * b2.ms, namespace={})
+    return _to_dataset(sw, np.asarray(group.n_spk[:]), np.asarray(group.n_isi[:]),
+                       np.asarray(group.isi_sum[:]), np.asarray(group.isi_sq[:]), seed=seed,
+                       target=used)
+
+
+class StandaloneFISweep:
+    """An f-I sweep compiled once with brian2's ``cpp_standalone`` device, rerun with new parameters.
+
+    The sizes (number of levels, drives, repeats), the mechanism, the durations and ``dt`` are fixed at
+    build time; :meth:`run` sets new levels, drives and seed through ``device.run(run_args=...)`` without
+    recompiling. brian2 has one standalone device per process: building a second sweep invalidates the
+    first (its :meth:`run` then raises ``RuntimeError``).
+
+    Examples
+    --------
+    Compiles C++ (seconds), so not run as a doctest::
+
+        sweep = StandaloneFISweep("input_gain", [0.0, 1.0], [0.3, 0.6], noise=False)
+        ds = sweep.run(levels=[0.0, 0.5], seed=1)
+    """
+
+    _generation = 0
+
+    def __init__(
+        self,
+        mechanism: str,
+        levels: Sequence[float] | np.ndarray,
+        drives_na: Sequence[float] | np.ndarray,
+        *,
+        params: LIFParams | None = None,
+        modulation: ModulationParams | None = None,
+        n_repeats: int = 1,
+        duration_ms: float = 1000.0,
+        transient_ms: float = 200.0,
+        noise: bool = True,
+        dt_ms: float = 0.1,
+        directory: str | os.PathLike[str] | None = None,
+        threads: int = 0,
+    ) -> None:
+        self._sweep = _check_sweep(mechanism, levels, drives_na, params=params,
+                                   modulation=modulation, n_repeats=n_repeats,
+                                   duration_ms=duration_ms, transient_ms=transient_ms, noise=noise,
+                                   dt_ms=dt_ms)
+        threads = check_int("threads", threads, low=0)
+        import brian2 as b2
+
+        configure_codegen("cython")  # sets up the cache preferences; runtime target for other code
+        if directory is None:  # a temporary project directory, removed with this object
+            directory = tempfile.mkdtemp(prefix="neuromod_standalone_")
+            weakref.finalize(self, shutil.rmtree, directory, ignore_errors=True)
+        self.directory = str(directory)
+        StandaloneFISweep._generation += 1
+        self._gen = StandaloneFISweep._generation
+        from brian2.devices.device import all_devices
+
+        if StandaloneFISweep._generation > 1:  # a sweep was built before in this process
+            all_devices["cpp_standalone"].reinit()
+        b2.set_device("cpp_standalone", directory=self.directory, build_on_run=False)
+        self._device = b2.get_device()
+        if threads:
+            b2.prefs.devices.cpp_standalone.openmp_threads = threads
+        try:
+            group = _build_group(self._sweep)
+            net = b2.Network(group)
+            net.run(self._sweep.duration_ms * b2.ms, namespace={})
+            self._device.build(run=False, directory=self.directory)
+        finally:
+            from brian2.devices.device import reset_device
+
+            reset_device("runtime")
+        self._group = group
+
+    def run(
+        self,
+        *,
+        levels: Sequence[float] | np.ndarray | None = None,
+        drives_na: Sequence[float] | np.ndarray | None = None,
+        seed: int | None = None,
+    ) -> xr.Dataset:
+        """Run the built binary with new levels and/or drives (same sizes) and a new seed."""
+        if self._gen != StandaloneFISweep._generation:
+            raise RuntimeError("this StandaloneFISweep was invalidated by building a newer one")
+        sw = self._sweep
+        if levels is not None:
+            new = check_array("levels", levels, ndim=1, low=0.0, high=1.0)
+            if new.shape != sw.levels.shape:
+                raise ValueError(f"levels has shape {new.shape}, expected {sw.levels.shape}")
+            sw = _Sweep(**{**sw.__dict__, "levels": new})
+        if drives_na is not None:
+            new = check_array("drives_na", drives_na, ndim=1, low=-100.0, high=100.0)
+            if new.shape != sw.drives.shape:
+                raise ValueError(f"drives_na has shape {new.shape}, expected {sw.drives.shape}")
+            sw = _Sweep(**{**sw.__dict__, "drives": new})
+        bseed = _brian_seed(seed)
+        m, i_na = _condition_arrays(sw)
+        import brian2 as b2
+
+        g = self._group
+        self._device.run(
+            directory=self.directory, with_output=False,
+            run_args={g.m: m, g.i_drive: i_na * b2.nA, g.noise_seed: bseed},
+        )
+        self._sweep = sw
+        return _to_dataset(sw, np.asarray(g.n_spk[:]), np.asarray(g.n_isi[:]),
+                           np.asarray(g.isi_sum[:]), np.asarray(g.isi_sq[:]), seed=seed,
+                           target="cpp_standalone")
