@@ -52,7 +52,7 @@ class SpikingDecisionConfig(Config):
 
     n_trials: int = param(100, low=1, doc="trials per coherence")
     dt_ms: float = param(0.1, low=0.0, low_inclusive=False, doc="integration step (ms)")
-    duration_ms: float = param(2000.0, low=0.0, low_inclusive=False, doc="stimulus duration = timeout (ms)")
+    max_rt_ms: float = param(1500.0, low=0.0, low_inclusive=False, doc="response deadline (ms)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +61,7 @@ class DecisionConfig(Config):
 
     experiment: str = "decision"
     seed: int = param(0, low=0, doc="seed of every random stream in the run")
-    models: tuple[Model, ...] = ("rate",)
+    models: tuple[Model, ...] = ("rate", "spiking")
     coherences_pct: tuple[float, ...] = param(
         (0.0, 3.2, 6.4, 12.8, 25.6, 51.2), low=0.0, high=100.0, doc="motion coherences (%)"
     )
@@ -93,7 +93,7 @@ def _run_spiking(coherences: np.ndarray, config: DecisionConfig, seed: np.random
         coherences,
         n_trials=c.n_trials,
         dt_ms=c.dt_ms,
-        duration_ms=c.duration_ms,
+        max_rt_ms=c.max_rt_ms,
         seed=int(seed.generate_state(1)[0]),
     )
 
@@ -202,7 +202,7 @@ def quick(config: DecisionConfig) -> DecisionConfig:
     return config.replace(
         coherences_pct=(0.0, 12.8, 51.2),
         rate=config.rate.replace(n_trials=100, duration_ms=1000.0),
-        spiking=config.spiking.replace(n_trials=10, duration_ms=1000.0),
+        spiking=config.spiking.replace(n_trials=20, max_rt_ms=1000.0),
     )
 
 

@@ -75,9 +75,9 @@ class SpikingGainConfig(Config):
     mechanisms: tuple[SpikingMechanism, ...] = ("input_gain", "leak", "threshold", "background", "adaptation")
     levels: tuple[float, ...] = param((0.0, 0.5, 1.0), low=0.0, high=1.0, doc="modulator levels m")
     drive_min_na: float = param(0.3, doc="smallest injected current (nA)")
-    drive_max_na: float = param(0.75, doc="largest injected current (nA); Chance et al. (2002) range")
+    drive_max_na: float = param(0.9, doc="largest injected current (nA)")
     n_drives: int = param(19, low=5, doc="number of drive values")
-    n_repeats: int = param(4, low=1, doc="noise realisations per condition")
+    n_repeats: int = param(20, low=1, doc="noise realisations per condition (cheap: one neuron each)")
     duration_ms: float = param(1000.0, low=0.0, low_inclusive=False, doc="simulated time (ms)")
     transient_ms: float = param(200.0, low=0.0, doc="initial time excluded from the rate (ms)")
     dt_ms: float = param(0.1, low=0.0, low_inclusive=False, doc="time step (ms)")
@@ -465,7 +465,7 @@ def quick(config: GainCurvesConfig) -> GainCurvesConfig:
     return config.replace(
         rate=config.rate.replace(n_drives=11),
         spiking=config.spiking.replace(
-            mechanisms=("threshold", "background"), n_drives=9, n_repeats=2, duration_ms=600.0
+            mechanisms=("threshold", "background"), n_drives=13, n_repeats=10, duration_ms=800.0
         ),
         se=config.se.replace(train_steps=150, levels=(0.0, 0.5, 1.0), n_drives=11, n_repeats=8),
     )

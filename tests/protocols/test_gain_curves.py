@@ -20,11 +20,7 @@ def rate_se_tree() -> xr.DataTree:
 
 @pytest.fixture(scope="module")
 def spiking_tree() -> xr.DataTree:
-    cfg = GainCurvesConfig(models=("spiking",), seed=1)
-    spk = cfg.spiking.replace(
-        mechanisms=("threshold", "background"), n_drives=9, n_repeats=3, duration_ms=800.0
-    )
-    return gain_curves(cfg.replace(spiking=spk))
+    return gain_curves(quick(GainCurvesConfig(models=("spiking",), seed=1)))
 
 
 def test_rate_response_gain_is_multiplicative(rate_se_tree):
@@ -48,6 +44,8 @@ def test_spiking_threshold_additive_background_divisive(spiking_tree):
     assert top["modulation"].sel(condition="threshold").item() == "additive"
     assert top["modulation"].sel(condition="background").item() == "divisive"  # Chance et al. (2002)
     assert float(top["gain_ratio"].sel(condition="background")) < 0.9
+    # the threshold mechanism shifts by dI = g_L dV = 25 nS * 5 mV = 0.125 nA (softplus knee: within 15 %)
+    assert float(top["threshold_shift"].sel(condition="threshold")) == pytest.approx(0.125, rel=0.15)
 
 
 def test_se_gate_suppresses_the_group_when_the_other_task_is_cued(rate_se_tree):
