@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=15 tests $(if $(NOTEBOOKS),--nbmake $(NOTEBOOKS))
 
 demo: $(STAMP)
-	$(BIN)/neuromod run decision --overwrite
+	$(BIN)/neuromod run gain-curves --overwrite
 
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
