@@ -194,230 +194,243 @@ def simulate_session(
     bseed = _brian_seed(seed)
 
     used = configure_codegen(target, cache_dir=cache_dir)
-    b2.seed(bseed)
-    ms, mv, ns, hz = b2.ms, b2.mV, b2.nS, b2.Hz
+    # brian2.seed also seeds numpy's global generator: restore it afterwards so that running a session
+    # leaves the caller's global random state untouched (neuromod never uses it)
+    global_state = np.random.get_state()  # noqa: NPY002 (saved to be restored, never used)
+    try:
+        b2.seed(bseed)
+        ms, mv, ns, hz = b2.ms, b2.mV, b2.nS, b2.Hz
 
-    # ---- schedules on a 1 ms grid ---------------------------------------------------------------
-    trial_ms = np.rint(reset_ms + csi + max_rt_ms).astype(np.int64)  # per-trial length
-    start_ms = np.concatenate([[0], np.cumsum(trial_ms)[:-1]])  # trial starts (reset onset)
-    onset_ms = start_ms + np.rint(reset_ms + csi).astype(np.int64)  # stimulus onsets
-    n_steps = int(trial_ms.sum())
-    k_of_t = np.repeat(np.arange(n_trial), trial_ms)
-    phase = np.arange(n_steps) - start_ms[k_of_t]
-    stim_on = phase >= reset_ms + csi[k_of_t]
-    cue_on = phase >= reset_ms
-    # modulator target: trial k's levels from its cue, trial k-1's before (initial_modulation for k=0)
-    u_prev = np.concatenate([m0[:, None, :], u_in[:, :-1, :]], axis=1)  # (sess, trial, 4)
-    u_t = np.where(cue_on[None, :, None], u_in[:, k_of_t, :], u_prev[:, k_of_t, :])
-    signs = np.array([1.0, -1.0, 1.0, -1.0])
-    coh = np.stack([fa, fa, fb, fb], axis=-1) * signs / 100.0  # (sess, trial, 4)
-    rate_t = p.sens_in_hz * (1.0 + coh[:, k_of_t, :]) * stim_on[None, :, None]
-    u_sched = b2.TimedArray(
-        np.ascontiguousarray(u_t.transpose(1, 0, 2).reshape(n_steps, -1)),
-        dt=_SCHED_DT_MS * ms,
-        name="nm_u_sched",
-    )
-    stim_sched = b2.TimedArray(
-        np.ascontiguousarray(rate_t.transpose(1, 0, 2).reshape(n_steps, -1)) * hz,
-        dt=_SCHED_DT_MS * ms,
-        name="nm_stim_sched",
-    )
-    reset_sched = b2.TimedArray((phase < reset_ms).astype(float), dt=_SCHED_DT_MS * ms, name="nm_reset_sched")
+        # ---- schedules on a 1 ms grid ---------------------------------------------------------------
+        trial_ms = np.rint(reset_ms + csi + max_rt_ms).astype(np.int64)  # per-trial length
+        start_ms = np.concatenate([[0], np.cumsum(trial_ms)[:-1]])  # trial starts (reset onset)
+        onset_ms = start_ms + np.rint(reset_ms + csi).astype(np.int64)  # stimulus onsets
+        n_steps = int(trial_ms.sum())
+        k_of_t = np.repeat(np.arange(n_trial), trial_ms)
+        phase = np.arange(n_steps) - start_ms[k_of_t]
+        stim_on = phase >= reset_ms + csi[k_of_t]
+        cue_on = phase >= reset_ms
+        # modulator target: trial k's levels from its cue, trial k-1's before (initial_modulation for k=0)
+        u_prev = np.concatenate([m0[:, None, :], u_in[:, :-1, :]], axis=1)  # (sess, trial, 4)
+        u_t = np.where(cue_on[None, :, None], u_in[:, k_of_t, :], u_prev[:, k_of_t, :])
+        signs = np.array([1.0, -1.0, 1.0, -1.0])
+        coh = np.stack([fa, fa, fb, fb], axis=-1) * signs / 100.0  # (sess, trial, 4)
+        rate_t = p.sens_in_hz * (1.0 + coh[:, k_of_t, :]) * stim_on[None, :, None]
+        u_sched = b2.TimedArray(
+            np.ascontiguousarray(u_t.transpose(1, 0, 2).reshape(n_steps, -1)),
+            dt=_SCHED_DT_MS * ms,
+            name="nm_u_sched",
+        )
+        stim_sched = b2.TimedArray(
+            np.ascontiguousarray(rate_t.transpose(1, 0, 2).reshape(n_steps, -1)) * hz,
+            dt=_SCHED_DT_MS * ms,
+            name="nm_stim_sched",
+        )
+        reset_sched = b2.TimedArray(
+            (phase < reset_ms).astype(float), dt=_SCHED_DT_MS * ms, name="nm_reset_sched"
+        )
 
-    # ---- sizes and per-neuron parameters ----------------------------------------------------------
-    n_e = round(p.n_total * p.frac_exc)
-    n_i = p.n_total - n_e
-    n_sel = round(p.frac_selective * n_e)
-    n_ns = n_e - 2 * n_sel
-    scale = p.recurrent_scale
-    noise_fn = nm_noise_function()
-    common = {
-        "e_e": 0.0 * mv,
-        "e_i": -70.0 * mv,
-        "tau_ampa": p.tau_ampa_ms * ms,
-        "ext_rate": p.ext_rate_hz * hz,
-        "mg": p.mg_mm / 1.0,
-        "nm_noise": noise_fn,
-        "reset_sched": reset_sched,
-    }
-    ns_e = {
-        **common,
-        "c_m": lif.c_m_nf * b2.nF,
-        "g_l": lif.g_l_ns * ns,
-        "e_l": lif.e_l_mv * mv,
-        "g_ext": p.g_ext_e_ns * ns,
-        "g_ampa": p.g_ampa_e_ns * scale * ns,
-        "g_nmda": p.g_nmda_e_ns * scale * ns,
-        "g_gaba": p.g_gaba_e_ns * scale * ns,
-        "g_sens": p.g_sens_ns * ns,
-        "g_reset": p.g_reset_ns * ns,
-        "tau_nmda_d": p.tau_nmda_decay_ms * ms,
-        "tau_nmda_r": p.tau_nmda_rise_ms * ms,
-        "alpha_nmda": p.alpha_nmda_per_ms / ms,
-        "v_th": lif.v_th_mv * mv,
-        "t_ref": lif.t_ref_ms * ms,
-        "v_reset": lif.v_reset_mv * mv,
-    }
-    ns_i = {
-        **common,
-        "c_m": p.c_m_i_nf * b2.nF,
-        "g_l": p.g_l_i_ns * ns,
-        "e_l": lif.e_l_mv * mv,
-        "g_ext": p.g_ext_i_ns * ns,
-        "g_ampa": p.g_ampa_i_ns * scale * ns,
-        "g_nmda": p.g_nmda_i_ns * scale * ns,
-        "g_gaba": p.g_gaba_i_ns * scale * ns,
-        "v_th": lif.v_th_mv * mv,
-        "v_reset": lif.v_reset_mv * mv,
-        "t_ref": p.t_ref_i_ms * ms,
-    }
-    dt = dt_ms * ms
-    E = b2.NeuronGroup(
-        n_sess * n_e,
-        _decision_equations(True),
-        threshold="v > v_th",
-        reset="v = v_reset\nr_left = t_ref - dt\nx += 1",
-        method="euler",
-        namespace=ns_e,
-        dt=dt,
-        name="decision_exc*",
-    )
-    inh = b2.NeuronGroup(
-        n_sess * n_i,
-        _decision_equations(False),
-        threshold="v > v_th",
-        reset="v = v_reset\nr_left = t_ref - dt",
-        method="euler",
-        namespace=ns_i,
-        dt=dt,
-        name="decision_inh*",
-    )
-    s_eqs, s_reset, s_ns = lif_model(
-        mechanism, noise=lif.noise_mv > 0, drive="synaptic", modulator="dynamic", params=lif, modulation=mp
-    )
-    s_ns.update(u_sched=u_sched, stim_sched=stim_sched, tau_in=p.tau_ampa_ms * ms)
-    n_s = p.n_sensory
-    S = b2.NeuronGroup(
-        n_sess * 4 * n_s,
-        s_eqs,
-        threshold="v > v_th",
-        reset=s_reset,
-        method="euler",
-        namespace=s_ns,
-        dt=dt,
-        name="sensory*",
-    )
-    S.run_regularly("s_in += poisson(stim_sched(t, col)*dt)", dt=dt, when="before_groups")
-    P = b2.NeuronGroup(
-        n_sess * _N_NODES,
-        """
-        ds_ampa/dt = -s_ampa/tau_ampa : 1
-        ds_gaba/dt = -s_gaba/tau_gaba : 1
-        s_nmda_tot : 1
-        drate/dt = -rate/tau_r : Hz
-        inv_n : 1 (constant)
-        """,
-        method="exact",
-        namespace={
+        # ---- sizes and per-neuron parameters ----------------------------------------------------------
+        n_e = round(p.n_total * p.frac_exc)
+        n_i = p.n_total - n_e
+        n_sel = round(p.frac_selective * n_e)
+        n_ns = n_e - 2 * n_sel
+        scale = p.recurrent_scale
+        noise_fn = nm_noise_function()
+        common = {
+            "e_e": 0.0 * mv,
+            "e_i": -70.0 * mv,
             "tau_ampa": p.tau_ampa_ms * ms,
-            "tau_gaba": p.tau_gaba_ms * ms,
-            "tau_r": p.rate_tau_ms * ms,
-        },
-        dt=dt,
-        name="pools*",
-    )
-    sizes = np.array([n_sel, n_sel, n_ns, n_i, n_s, n_s, n_s, n_s], dtype=float)
-    P.inv_n = np.tile(1.0 / sizes, n_sess)
+            "ext_rate": p.ext_rate_hz * hz,
+            "mg": p.mg_mm / 1.0,
+            "nm_noise": noise_fn,
+            "reset_sched": reset_sched,
+        }
+        ns_e = {
+            **common,
+            "c_m": lif.c_m_nf * b2.nF,
+            "g_l": lif.g_l_ns * ns,
+            "e_l": lif.e_l_mv * mv,
+            "g_ext": p.g_ext_e_ns * ns,
+            "g_ampa": p.g_ampa_e_ns * scale * ns,
+            "g_nmda": p.g_nmda_e_ns * scale * ns,
+            "g_gaba": p.g_gaba_e_ns * scale * ns,
+            "g_sens": p.g_sens_ns * ns,
+            "g_reset": p.g_reset_ns * ns,
+            "tau_nmda_d": p.tau_nmda_decay_ms * ms,
+            "tau_nmda_r": p.tau_nmda_rise_ms * ms,
+            "alpha_nmda": p.alpha_nmda_per_ms / ms,
+            "v_th": lif.v_th_mv * mv,
+            "t_ref": lif.t_ref_ms * ms,
+            "v_reset": lif.v_reset_mv * mv,
+        }
+        ns_i = {
+            **common,
+            "c_m": p.c_m_i_nf * b2.nF,
+            "g_l": p.g_l_i_ns * ns,
+            "e_l": lif.e_l_mv * mv,
+            "g_ext": p.g_ext_i_ns * ns,
+            "g_ampa": p.g_ampa_i_ns * scale * ns,
+            "g_nmda": p.g_nmda_i_ns * scale * ns,
+            "g_gaba": p.g_gaba_i_ns * scale * ns,
+            "v_th": lif.v_th_mv * mv,
+            "v_reset": lif.v_reset_mv * mv,
+            "t_ref": p.t_ref_i_ms * ms,
+        }
+        dt = dt_ms * ms
+        E = b2.NeuronGroup(
+            n_sess * n_e,
+            _decision_equations(True),
+            threshold="v > v_th",
+            reset="v = v_reset\nr_left = t_ref - dt\nx += 1",
+            method="euler",
+            namespace=ns_e,
+            dt=dt,
+            name="decision_exc*",
+        )
+        inh = b2.NeuronGroup(
+            n_sess * n_i,
+            _decision_equations(False),
+            threshold="v > v_th",
+            reset="v = v_reset\nr_left = t_ref - dt",
+            method="euler",
+            namespace=ns_i,
+            dt=dt,
+            name="decision_inh*",
+        )
+        s_eqs, s_reset, s_ns = lif_model(
+            mechanism,
+            noise=lif.noise_mv > 0,
+            drive="synaptic",
+            modulator="dynamic",
+            params=lif,
+            modulation=mp,
+        )
+        s_ns.update(u_sched=u_sched, stim_sched=stim_sched, tau_in=p.tau_ampa_ms * ms)
+        n_s = p.n_sensory
+        S = b2.NeuronGroup(
+            n_sess * 4 * n_s,
+            s_eqs,
+            threshold="v > v_th",
+            reset=s_reset,
+            method="euler",
+            namespace=s_ns,
+            dt=dt,
+            name="sensory*",
+        )
+        S.run_regularly("s_in += poisson(stim_sched(t, col)*dt)", dt=dt, when="before_groups")
+        P = b2.NeuronGroup(
+            n_sess * _N_NODES,
+            """
+            ds_ampa/dt = -s_ampa/tau_ampa : 1
+            ds_gaba/dt = -s_gaba/tau_gaba : 1
+            s_nmda_tot : 1
+            drate/dt = -rate/tau_r : Hz
+            inv_n : 1 (constant)
+            """,
+            method="exact",
+            namespace={
+                "tau_ampa": p.tau_ampa_ms * ms,
+                "tau_gaba": p.tau_gaba_ms * ms,
+                "tau_r": p.rate_tau_ms * ms,
+            },
+            dt=dt,
+            name="pools*",
+        )
+        sizes = np.array([n_sel, n_sel, n_ns, n_i, n_s, n_s, n_s, n_s], dtype=float)
+        P.inv_n = np.tile(1.0 / sizes, n_sess)
 
-    # pool membership
-    e_pool = np.repeat(np.array([0, 1, 2]), [n_sel, n_sel, n_ns])  # within a session
-    e_sess = np.repeat(np.arange(n_sess), n_e)
-    e_pool_all = np.tile(e_pool, n_sess)
-    i_sess = np.repeat(np.arange(n_sess), n_i)
-    s_sess = np.repeat(np.arange(n_sess), 4 * n_s)
-    s_pool = np.tile(np.repeat(np.arange(4), n_s), n_sess)
-    wp, wm = p.w_plus, p.w_minus
-    w_table = np.array([[wp, wm, wm], [wm, wp, wm], [1.0, 1.0, 1.0]])
-    E.w1, E.w2, E.w3 = (w_table[e_pool_all, k] for k in range(3))
-    E.ws = (e_pool_all < 2).astype(float)
-    inh.w1 = inh.w2 = inh.w3 = 1.0
-    base_e, base_i = e_sess * _N_NODES, i_sess * _N_NODES
-    for grp, base in ((E, base_e), (inh, base_i)):
-        for k, name in enumerate(("1", "2", "3")):
-            grp.__setattr__(f"sa{name}", b2.linked_var(P, "s_ampa", index=base + k))
-            grp.__setattr__(f"sn{name}", b2.linked_var(P, "s_nmda_tot", index=base + k))
-        grp.sg = b2.linked_var(P, "s_gaba", index=base + 3)
-    # sensory: pool 1 reads a+ (4) and b+ (6); pool 2 reads a- (5) and b- (7); NS has ws = 0
-    E.sx = b2.linked_var(P, "s_ampa", index=base_e + np.where(e_pool_all == 1, 5, 4))
-    E.sy = b2.linked_var(P, "s_ampa", index=base_e + np.where(e_pool_all == 1, 7, 6))
-    S.col = s_sess * 4 + s_pool
-    S.w_in = p.sens_w_na * b2.nA
-    S.m = m0[s_sess, s_pool]
-    rng = np.random.default_rng(bseed)
-    E.v = lif.e_l_mv * mv + rng.uniform(0.0, 5.0, E.N) * mv
-    inh.v = lif.e_l_mv * mv + rng.uniform(0.0, 5.0, inh.N) * mv
-    S.v = lif.e_l_mv * mv + rng.uniform(0.0, 5.0, S.N) * mv
-    E.s_ext = p.ext_rate_hz * p.tau_ampa_ms * 1e-3
-    inh.s_ext = p.ext_rate_hz * p.tau_ampa_ms * 1e-3
-    E.noise_seed = (bseed + 1) % (2**31)
-    inh.noise_seed = (bseed + 2) % (2**31)
-    S.noise_seed = (bseed + 3) % (2**31)
+        # pool membership
+        e_pool = np.repeat(np.array([0, 1, 2]), [n_sel, n_sel, n_ns])  # within a session
+        e_sess = np.repeat(np.arange(n_sess), n_e)
+        e_pool_all = np.tile(e_pool, n_sess)
+        i_sess = np.repeat(np.arange(n_sess), n_i)
+        s_sess = np.repeat(np.arange(n_sess), 4 * n_s)
+        s_pool = np.tile(np.repeat(np.arange(4), n_s), n_sess)
+        wp, wm = p.w_plus, p.w_minus
+        w_table = np.array([[wp, wm, wm], [wm, wp, wm], [1.0, 1.0, 1.0]])
+        E.w1, E.w2, E.w3 = (w_table[e_pool_all, k] for k in range(3))
+        E.ws = (e_pool_all < 2).astype(float)
+        inh.w1 = inh.w2 = inh.w3 = 1.0
+        base_e, base_i = e_sess * _N_NODES, i_sess * _N_NODES
+        for grp, base in ((E, base_e), (inh, base_i)):
+            for k, name in enumerate(("1", "2", "3")):
+                grp.__setattr__(f"sa{name}", b2.linked_var(P, "s_ampa", index=base + k))
+                grp.__setattr__(f"sn{name}", b2.linked_var(P, "s_nmda_tot", index=base + k))
+            grp.sg = b2.linked_var(P, "s_gaba", index=base + 3)
+        # sensory: pool 1 reads a+ (4) and b+ (6); pool 2 reads a- (5) and b- (7); NS has ws = 0
+        E.sx = b2.linked_var(P, "s_ampa", index=base_e + np.where(e_pool_all == 1, 5, 4))
+        E.sy = b2.linked_var(P, "s_ampa", index=base_e + np.where(e_pool_all == 1, 7, 6))
+        S.col = s_sess * 4 + s_pool
+        S.w_in = p.sens_w_na * b2.nA
+        S.m = m0[s_sess, s_pool]
+        rng = np.random.default_rng(bseed)
+        E.v = lif.e_l_mv * mv + rng.uniform(0.0, 5.0, E.N) * mv
+        inh.v = lif.e_l_mv * mv + rng.uniform(0.0, 5.0, inh.N) * mv
+        S.v = lif.e_l_mv * mv + rng.uniform(0.0, 5.0, S.N) * mv
+        E.s_ext = p.ext_rate_hz * p.tau_ampa_ms * 1e-3
+        inh.s_ext = p.ext_rate_hz * p.tau_ampa_ms * 1e-3
+        E.noise_seed = (bseed + 1) % (2**31)
+        inh.noise_seed = (bseed + 2) % (2**31)
+        S.noise_seed = (bseed + 3) % (2**31)
 
-    syn_e = b2.Synapses(
-        E,
-        P,
-        "s_nmda_tot_post = s_nmda_pre : 1 (summed)",
-        on_pre="s_ampa_post += 1\nrate_post += inv_n_post/tau_r",
-        namespace={"tau_r": p.rate_tau_ms * ms},
-        dt=dt,
-        name="pool_exc*",
-    )
-    syn_e.connect(i=np.arange(E.N), j=base_e + e_pool_all)
-    syn_i = b2.Synapses(
-        inh,
-        P,
-        on_pre="s_gaba_post += 1\nrate_post += inv_n_post/tau_r",
-        namespace={"tau_r": p.rate_tau_ms * ms},
-        dt=dt,
-        name="pool_inh*",
-    )
-    syn_i.connect(i=np.arange(inh.N), j=base_i + 3)
-    syn_s = b2.Synapses(
-        S,
-        P,
-        on_pre="s_ampa_post += 1\nrate_post += inv_n_post/tau_r",
-        namespace={"tau_r": p.rate_tau_ms * ms},
-        dt=dt,
-        name="pool_sens*",
-    )
-    syn_s.connect(i=np.arange(S.N), j=s_sess * _N_NODES + 4 + s_pool)
+        syn_e = b2.Synapses(
+            E,
+            P,
+            "s_nmda_tot_post = s_nmda_pre : 1 (summed)",
+            on_pre="s_ampa_post += 1\nrate_post += inv_n_post/tau_r",
+            namespace={"tau_r": p.rate_tau_ms * ms},
+            dt=dt,
+            name="pool_exc*",
+        )
+        syn_e.connect(i=np.arange(E.N), j=base_e + e_pool_all)
+        syn_i = b2.Synapses(
+            inh,
+            P,
+            on_pre="s_gaba_post += 1\nrate_post += inv_n_post/tau_r",
+            namespace={"tau_r": p.rate_tau_ms * ms},
+            dt=dt,
+            name="pool_inh*",
+        )
+        syn_i.connect(i=np.arange(inh.N), j=base_i + 3)
+        syn_s = b2.Synapses(
+            S,
+            P,
+            on_pre="s_ampa_post += 1\nrate_post += inv_n_post/tau_r",
+            namespace={"tau_r": p.rate_tau_ms * ms},
+            dt=dt,
+            name="pool_sens*",
+        )
+        syn_s.connect(i=np.arange(S.N), j=s_sess * _N_NODES + 4 + s_pool)
 
-    rec_nodes = (np.arange(n_sess)[:, None] * _N_NODES + np.array([0, 1])[None, :]).ravel()
-    rate_mon = b2.StateMonitor(P, "rate", record=rec_nodes, dt=1.0 * ms, name="rate_mon*")
-    mod_mon = b2.StateMonitor(
-        S, "m", record=np.arange(n_sess * 4) * n_s, dt=record_dt_ms * ms, name="mod_mon*"
-    )
-    net = b2.Network(E, inh, S, P, syn_e, syn_i, syn_s, rate_mon, mod_mon)
+        rec_nodes = (np.arange(n_sess)[:, None] * _N_NODES + np.array([0, 1])[None, :]).ravel()
+        rate_mon = b2.StateMonitor(P, "rate", record=rec_nodes, dt=1.0 * ms, name="rate_mon*")
+        mod_mon = b2.StateMonitor(
+            S, "m", record=np.arange(n_sess * 4) * n_s, dt=record_dt_ms * ms, name="mod_mon*"
+        )
+        net = b2.Network(E, inh, S, P, syn_e, syn_i, syn_s, rate_mon, mod_mon)
 
-    # ---- run: all trials but the last in one go, the last in chunks (early stop) ------------------
-    thr = p.threshold_hz
-    last_start = int(start_ms[-1])
-    onset = float(onset_ms[-1] - last_start)
-    if n_trial > 1:
-        net.run(last_start * ms, namespace={})
-    net.run(onset * ms, namespace={})
-    remaining = max_rt_ms
-    chunk = 100.0
-    while remaining > 0:
-        step = min(chunk, remaining)
-        net.run(step * ms, namespace={})
-        remaining -= step
-        if stop_when_decided and remaining > 0:
-            r = np.asarray(rate_mon.rate / hz)
-            t_idx = round(last_start + onset)
-            crossed = (r[:, t_idx:] > thr).any(axis=1).reshape(n_sess, 2).any(axis=1)
-            if crossed.all():
-                break
+        # ---- run: all trials but the last in one go, the last in chunks (early stop) ------------------
+        thr = p.threshold_hz
+        last_start = int(start_ms[-1])
+        onset = float(onset_ms[-1] - last_start)
+        if n_trial > 1:
+            net.run(last_start * ms, namespace={})
+        net.run(onset * ms, namespace={})
+        remaining = max_rt_ms
+        chunk = 100.0
+        while remaining > 0:
+            step = min(chunk, remaining)
+            net.run(step * ms, namespace={})
+            remaining -= step
+            if stop_when_decided and remaining > 0:
+                r = np.asarray(rate_mon.rate / hz)
+                t_idx = round(last_start + onset)
+                crossed = (r[:, t_idx:] > thr).any(axis=1).reshape(n_sess, 2).any(axis=1)
+                if crossed.all():
+                    break
+    finally:
+        np.random.set_state(global_state)  # noqa: NPY002
 
     # ---- read-out ---------------------------------------------------------------------------------
     r = np.asarray(rate_mon.rate / hz).reshape(n_sess, 2, -1)

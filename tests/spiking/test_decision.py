@@ -131,3 +131,14 @@ def test_decision_bad_input() -> None:
         simulate_decision(0.0, n_trials=0)
     with pytest.raises(ValueError, match=r"n_total=10 must be an integer >= 50"):
         DecisionParams(n_total=10)
+
+
+def test_session_leaves_global_numpy_state_untouched(session) -> None:
+    ds, kw = session
+    np.random.seed(123)  # noqa: NPY002 (the global state is what this test checks)
+    expected = np.random.random(3)  # noqa: NPY002
+    np.random.seed(123)  # noqa: NPY002
+    simulate_session(
+        ds.feature_a.values[:1], ds.feature_b.values[:1], **{**kw, "modulation": kw["modulation"][:1]}
+    )
+    np.testing.assert_array_equal(np.random.random(3), expected)  # noqa: NPY002
