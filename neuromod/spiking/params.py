@@ -70,7 +70,7 @@ class ModulationParams:
       (reversal ``e_i_mv``) plus current noise whose variance grows by ``m bg_noise_mv**2`` (Chance, Abbott &
       Reyes 2002, Neuron 35:773-782). The conductance alone shifts the f-I curve to the right (subtractive),
       the noise alone to the left and smooths it; the default ``bg_noise_mv = 4`` balances the two, so the
-      onset stays put and the slope falls by about 20 % at m = 1 (divisive), as in their Fig. 4 (measured
+      onset stays put and the slope falls by about 20 % at m = 1 (divisive; measured
       by ``neuromod run gain-curves``: threshold shift within 0.03 nA, gain ratio 0.79-0.87 over seeds).
     * ``adaptation``: spike-triggered K+ conductance increment ``m adapt_dg_ns`` decaying with
       ``tau_adapt_ms`` (reversal ``e_k_mv``), as in Benda & Herz 2003, Neural Comput 15:2523.
