@@ -7,7 +7,8 @@ A. ``fi_sweep`` of 8 levels x 50 drives x 250 repeats = 100,000 neurons, 1 s at 
    target with a warm compile cache.
 B. Baseline: what a user would write, one brian2 run per (level, drive) condition (its 250 repeats
    vectorised inside, i.e. the *conservative* loop); a sample of conditions is timed and scaled to all 400.
-C. The same sweep built once with ``cpp_standalone`` and rerun with new levels/drives/seed (run_args).
+C. The same sweep built once with ``cpp_standalone`` (OpenMP, ``--threads``, default all cores) and rerun
+   with new levels/drives/seed (run_args).
 A, B and C are interleaved (A B C A B C ...) and medians reported. D: wall time of a 100-trial decision run.
 Targets: A >= 20x faster than B; A >= 0.5 G neuron-steps/s; C >= 1.0 G neuron-steps/s.
 """
@@ -36,6 +37,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repeats, smaller decision run")
     ap.add_argument("--mechanism", default="input_gain")
     ap.add_argument("--no-noise", action="store_true", help="noise off (deterministic LIF)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
+                    help="OpenMP threads of the cpp_standalone binary (C); the cython target is serial")
     args = ap.parse_args()
     n_rep_timing = 3 if args.quick else 7
     n_sample = 3 if args.quick else 6
@@ -54,7 +57,7 @@ def main() -> None:
              seed=0, noise=noise)
     t0 = time.perf_counter()
     standalone = StandaloneFISweep(mech, levels, drives, n_repeats=n_repeats, duration_ms=dur,
-                                   noise=noise)
+                                   noise=noise, threads=args.threads)
     print(f"cpp_standalone build: {time.perf_counter() - t0:.1f} s (one-off)", flush=True)
     standalone.run(seed=0)
 
