@@ -37,8 +37,12 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="fewer repeats, smaller decision run")
     ap.add_argument("--mechanism", default="input_gain")
     ap.add_argument("--no-noise", action="store_true", help="noise off (deterministic LIF)")
-    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1,
-                    help="OpenMP threads of the cpp_standalone binary (C); the cython target is serial")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="OpenMP threads of the cpp_standalone binary (C); the cython target is serial",
+    )
     args = ap.parse_args()
     n_rep_timing = 3 if args.quick else 7
     n_sample = 3 if args.quick else 6
@@ -51,13 +55,23 @@ def main() -> None:
     noise = not args.no_noise
 
     print("warming up (compiles on a cold cache) ...", flush=True)
-    fi_sweep(mech, levels[:1], drives[:1], n_repeats=n_repeats, duration_ms=10.0,
-             transient_ms=1.0, seed=0, noise=noise)
-    fi_sweep(mech, levels, drives, n_repeats=n_repeats, duration_ms=10.0, transient_ms=1.0,
-             seed=0, noise=noise)
+    fi_sweep(
+        mech,
+        levels[:1],
+        drives[:1],
+        n_repeats=n_repeats,
+        duration_ms=10.0,
+        transient_ms=1.0,
+        seed=0,
+        noise=noise,
+    )
+    fi_sweep(
+        mech, levels, drives, n_repeats=n_repeats, duration_ms=10.0, transient_ms=1.0, seed=0, noise=noise
+    )
     t0 = time.perf_counter()
-    standalone = StandaloneFISweep(mech, levels, drives, n_repeats=n_repeats, duration_ms=dur,
-                                   noise=noise, threads=args.threads)
+    standalone = StandaloneFISweep(
+        mech, levels, drives, n_repeats=n_repeats, duration_ms=dur, noise=noise, threads=args.threads
+    )
     print(f"cpp_standalone build: {time.perf_counter() - t0:.1f} s (one-off)", flush=True)
     standalone.run(seed=0)
 
@@ -67,28 +81,34 @@ def main() -> None:
     t_c: list[float] = []
     for k in range(n_rep_timing):
         t0 = time.perf_counter()
-        fi_sweep(mech, levels, drives, n_repeats=n_repeats, duration_ms=dur, seed=k,
-                 noise=noise)
+        fi_sweep(mech, levels, drives, n_repeats=n_repeats, duration_ms=dur, seed=k, noise=noise)
         t_a.append(time.perf_counter() - t0)
         pick = rng.choice(levels.size * drives.size, n_sample, replace=False)
         t0 = time.perf_counter()
         for c in pick:
-            fi_sweep(mech, [levels[c // drives.size]], [drives[c % drives.size]],
-                     n_repeats=n_repeats, duration_ms=dur, seed=k, noise=noise)
+            fi_sweep(
+                mech,
+                [levels[c // drives.size]],
+                [drives[c % drives.size]],
+                n_repeats=n_repeats,
+                duration_ms=dur,
+                seed=k,
+                noise=noise,
+            )
         t_b.append((time.perf_counter() - t0) * (levels.size * drives.size) / n_sample)
         t0 = time.perf_counter()
-        standalone.run(levels=rng.uniform(0, 1, levels.size), drives_na=drives + 0.01 * k,
-                       seed=k)
+        standalone.run(levels=rng.uniform(0, 1, levels.size), drives_na=drives + 0.01 * k, seed=k)
         t_c.append(time.perf_counter() - t0)
-        print(f"  rep {k}: A {t_a[-1]:.2f} s  B {t_b[-1]:.1f} s (scaled)  C {t_c[-1]:.2f} s",
-              flush=True)
+        print(f"  rep {k}: A {t_a[-1]:.2f} s  B {t_b[-1]:.1f} s (scaled)  C {t_c[-1]:.2f} s", flush=True)
     a, b, c = (statistics.median(x) for x in (t_a, t_b, t_c))
     speedup = b / a
     gns_a = steps / a / 1e9
     gns_c = steps / c / 1e9
-    print(f"\nf-I sweep, mechanism {mech}, 100,000 neurons x 1 s, noise {'on' if noise else 'off'}"
-          f" (median of "
-          f"{n_rep_timing}):")
+    print(
+        f"\nf-I sweep, mechanism {mech}, 100,000 neurons x 1 s, noise {'on' if noise else 'off'}"
+        f" (median of "
+        f"{n_rep_timing}):"
+    )
     print(f"  A vectorised fi_sweep (cython) : {a:8.2f} s   {gns_a:.3f} G neuron-steps/s")
     print(f"  B loop, 1 run per condition    : {b:8.1f} s   (sample of {n_sample}, scaled to 400)")
     print(f"  C cpp_standalone rerun         : {c:8.2f} s   {gns_c:.3f} G neuron-steps/s")
@@ -102,16 +122,20 @@ def main() -> None:
 
     n_total, dt = (200, 0.2) if args.quick else (400, 0.1)
     t0 = time.perf_counter()
-    simulate_decision([0.0, 12.8, 25.6, 51.2], n_trials=25, params=DecisionParams(n_total=n_total),
-                      dt_ms=dt, seed=1)
+    simulate_decision(
+        [0.0, 12.8, 25.6, 51.2], n_trials=25, params=DecisionParams(n_total=n_total), dt_ms=dt, seed=1
+    )
     first = time.perf_counter() - t0
     t0 = time.perf_counter()
-    ds = simulate_decision([0.0, 12.8, 25.6, 51.2], n_trials=25,
-                           params=DecisionParams(n_total=n_total), dt_ms=dt, seed=2)
+    ds = simulate_decision(
+        [0.0, 12.8, 25.6, 51.2], n_trials=25, params=DecisionParams(n_total=n_total), dt_ms=dt, seed=2
+    )
     wall = time.perf_counter() - t0
-    print(f"\ndecision session, 100 trials (4 coherences x 25), N = {n_total}, dt = {dt} ms: "
-          f"{wall:.1f} s warm ({first:.1f} s first call); P(correct) "
-          f"{np.round(ds.correct.mean('trial').values, 2).tolist()}")
+    print(
+        f"\ndecision session, 100 trials (4 coherences x 25), N = {n_total}, dt = {dt} ms: "
+        f"{wall:.1f} s warm ({first:.1f} s first call); P(correct) "
+        f"{np.round(ds.correct.mean('trial').values, 2).tolist()}"
+    )
 
 
 if __name__ == "__main__":

@@ -78,9 +78,7 @@ def _cython_works() -> bool:
     return bool(_STATE["cython_ok"])
 
 
-def configure_codegen(
-    target: Target = "cython", *, cache_dir: str | os.PathLike[str] | None = None
-) -> str:
+def configure_codegen(target: Target = "cython", *, cache_dir: str | os.PathLike[str] | None = None) -> str:
     """Select the brian2 runtime code-generation target and the per-worker compile cache.
 
     Parameters

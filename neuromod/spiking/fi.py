@@ -58,9 +58,17 @@ class _Sweep:
 
 
 def _check_sweep(
-    mechanism: str, levels: Any, drives_na: Any, *, params: LIFParams | None,
-    modulation: ModulationParams | None, n_repeats: int, duration_ms: float, transient_ms: float,
-    noise: bool, dt_ms: float,
+    mechanism: str,
+    levels: Any,
+    drives_na: Any,
+    *,
+    params: LIFParams | None,
+    modulation: ModulationParams | None,
+    n_repeats: int,
+    duration_ms: float,
+    transient_ms: float,
+    noise: bool,
+    dt_ms: float,
 ) -> _Sweep:
     check_choice("mechanism", mechanism, MECHANISMS)
     levels = check_array("levels", levels, ndim=1, low=0.0, high=1.0)
@@ -75,9 +83,7 @@ def _check_sweep(
     duration_ms = check_positive("duration_ms", duration_ms)
     transient_ms = check_positive("transient_ms", transient_ms, allow_zero=True)
     if transient_ms >= duration_ms:
-        raise ValueError(
-            f"transient_ms={transient_ms!r} must be shorter than duration_ms={duration_ms!r}"
-        )
+        raise ValueError(f"transient_ms={transient_ms!r} must be shorter than duration_ms={duration_ms!r}")
     dt_ms = check_positive("dt_ms", dt_ms)
     max_dt = min(MAX_DT_MS, params.t_ref_ms / 2.0, params.tau_m_ms / 20.0)
     if dt_ms > max_dt:
@@ -87,8 +93,18 @@ def _check_sweep(
         )
     if not isinstance(noise, (bool, np.bool_)):
         raise TypeError(f"noise must be a bool, got {noise!r}")
-    return _Sweep(mechanism, levels, drives, n_repeats, duration_ms, transient_ms, bool(noise),
-                  dt_ms, params, modulation)
+    return _Sweep(
+        mechanism,
+        levels,
+        drives,
+        n_repeats,
+        duration_ms,
+        transient_ms,
+        bool(noise),
+        dt_ms,
+        params,
+        modulation,
+    )
 
 
 def _brian_seed(seed: int | None) -> int:
@@ -109,14 +125,24 @@ def _condition_arrays(sw: _Sweep) -> tuple[np.ndarray, np.ndarray]:
 def _build_group(sw: _Sweep):  # -> (NeuronGroup, namespace)
     import brian2 as b2
 
-    eqs, reset, namespace = lif_model(sw.mechanism, noise=sw.noise, drive="constant",
-                                      modulator="constant", params=sw.params,
-                                      modulation=sw.modulation)
+    eqs, reset, namespace = lif_model(
+        sw.mechanism,
+        noise=sw.noise,
+        drive="constant",
+        modulator="constant",
+        params=sw.params,
+        modulation=sw.modulation,
+    )
     n = sw.levels.size * sw.drives.size * sw.n_repeats
     group = b2.NeuronGroup(
-        n, eqs + _FI_STATS_EQS, threshold="v > v_th", reset=reset + _FI_RESET_STATS,
-        method="euler", namespace=namespace,
-        dt=sw.dt_ms * b2.ms, name="fi_population*",
+        n,
+        eqs + _FI_STATS_EQS,
+        threshold="v > v_th",
+        reset=reset + _FI_RESET_STATS,
+        method="euler",
+        namespace=namespace,
+        dt=sw.dt_ms * b2.ms,
+        name="fi_population*",
     )
     group.v = sw.params.e_l_mv * b2.mV
     group.t_prev = -1.0 * b2.second
@@ -124,8 +150,16 @@ def _build_group(sw: _Sweep):  # -> (NeuronGroup, namespace)
     return group
 
 
-def _to_dataset(sw: _Sweep, n_spk: np.ndarray, n_isi: np.ndarray, isi_sum: np.ndarray,
-                isi_sq: np.ndarray, *, seed: int | None, target: str) -> xr.Dataset:
+def _to_dataset(
+    sw: _Sweep,
+    n_spk: np.ndarray,
+    n_isi: np.ndarray,
+    isi_sum: np.ndarray,
+    isi_sq: np.ndarray,
+    *,
+    seed: int | None,
+    target: str,
+) -> xr.Dataset:
     shape = (sw.levels.size, sw.drives.size, sw.n_repeats)
     window_s = (sw.duration_ms - sw.transient_ms) / 1e3
     rate = n_spk.reshape(shape) / window_s
@@ -139,10 +173,16 @@ def _to_dataset(sw: _Sweep, n_spk: np.ndarray, n_isi: np.ndarray, isi_sum: np.nd
     ds = xr.Dataset(
         {
             "rate": (dims, rate, {"units": "Hz", "long_name": "firing rate"}),
-            "isi_cv": (dims, cv, {"units": "1",
-                                  "long_name": "coefficient of variation of interspike intervals"}),
-            "n_spikes": (dims, n_spk.reshape(shape).astype(np.int64),
-                         {"units": "1", "long_name": "spikes in the measurement window"}),
+            "isi_cv": (
+                dims,
+                cv,
+                {"units": "1", "long_name": "coefficient of variation of interspike intervals"},
+            ),
+            "n_spikes": (
+                dims,
+                n_spk.reshape(shape).astype(np.int64),
+                {"units": "1", "long_name": "spikes in the measurement window"},
+            ),
         },
         coords={
             "level": ("level", sw.levels.copy(), {"units": "1", "long_name": "modulator level m"}),
@@ -231,16 +271,33 @@ def fi_sweep(
     >>> ds.rate.dims
     ('level', 'drive', 'repeat')
     """
-    sw = _check_sweep(mechanism, levels, drives_na, params=params, modulation=modulation,
-                      n_repeats=n_repeats, duration_ms=duration_ms, transient_ms=transient_ms,
-                      noise=noise, dt_ms=dt_ms)
+    sw = _check_sweep(
+        mechanism,
+        levels,
+        drives_na,
+        params=params,
+        modulation=modulation,
+        n_repeats=n_repeats,
+        duration_ms=duration_ms,
+        transient_ms=transient_ms,
+        noise=noise,
+        dt_ms=dt_ms,
+    )
     check_choice("target", target, TARGETS)
     bseed = _brian_seed(seed)
     if target == "cpp_standalone":
-        sweep = StandaloneFISweep(mechanism, sw.levels, sw.drives, params=sw.params,
-                                  modulation=sw.modulation, n_repeats=sw.n_repeats,
-                                  duration_ms=sw.duration_ms, transient_ms=sw.transient_ms,
-                                  noise=sw.noise, dt_ms=sw.dt_ms)
+        sweep = StandaloneFISweep(
+            mechanism,
+            sw.levels,
+            sw.drives,
+            params=sw.params,
+            modulation=sw.modulation,
+            n_repeats=sw.n_repeats,
+            duration_ms=sw.duration_ms,
+            transient_ms=sw.transient_ms,
+            noise=sw.noise,
+            dt_ms=sw.dt_ms,
+        )
         return sweep.run(seed=seed)
     import brian2 as b2
 
@@ -252,9 +309,15 @@ def fi_sweep(
     group.noise_seed = bseed
     net = b2.Network(group)
     net.run(sw.duration_ms * b2.ms, namespace={})
-    return _to_dataset(sw, np.asarray(group.n_spk[:]), np.asarray(group.n_isi[:]),
-                       np.asarray(group.isi_sum[:]), np.asarray(group.isi_sq[:]), seed=seed,
-                       target=used)
+    return _to_dataset(
+        sw,
+        np.asarray(group.n_spk[:]),
+        np.asarray(group.n_isi[:]),
+        np.asarray(group.isi_sum[:]),
+        np.asarray(group.isi_sq[:]),
+        seed=seed,
+        target=used,
+    )
 
 
 class StandaloneFISweep:
@@ -291,10 +354,18 @@ class StandaloneFISweep:
         directory: str | os.PathLike[str] | None = None,
         threads: int = 0,
     ) -> None:
-        self._sweep = _check_sweep(mechanism, levels, drives_na, params=params,
-                                   modulation=modulation, n_repeats=n_repeats,
-                                   duration_ms=duration_ms, transient_ms=transient_ms, noise=noise,
-                                   dt_ms=dt_ms)
+        self._sweep = _check_sweep(
+            mechanism,
+            levels,
+            drives_na,
+            params=params,
+            modulation=modulation,
+            n_repeats=n_repeats,
+            duration_ms=duration_ms,
+            transient_ms=transient_ms,
+            noise=noise,
+            dt_ms=dt_ms,
+        )
         threads = check_int("threads", threads, low=0)
         import brian2 as b2
 
@@ -351,10 +422,17 @@ class StandaloneFISweep:
 
         g = self._group
         self._device.run(
-            directory=self.directory, with_output=False,
+            directory=self.directory,
+            with_output=False,
             run_args={g.m: m, g.i_drive: i_na * b2.nA, g.noise_seed: bseed},
         )
         self._sweep = sw
-        return _to_dataset(sw, np.asarray(g.n_spk[:]), np.asarray(g.n_isi[:]),
-                           np.asarray(g.isi_sum[:]), np.asarray(g.isi_sq[:]), seed=seed,
-                           target="cpp_standalone")
+        return _to_dataset(
+            sw,
+            np.asarray(g.n_spk[:]),
+            np.asarray(g.n_isi[:]),
+            np.asarray(g.isi_sum[:]),
+            np.asarray(g.isi_sq[:]),
+            seed=seed,
+            target="cpp_standalone",
+        )

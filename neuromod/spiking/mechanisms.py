@@ -62,9 +62,7 @@ def drive_shift_na(
     return params.g_l_ns * 1e-3 * modulation.threshold_shift_mv * level
 
 
-def input_gain_factor(
-    level: float | np.ndarray, *, modulation: ModulationParams | None = None
-) -> np.ndarray:
+def input_gain_factor(level: float | np.ndarray, *, modulation: ModulationParams | None = None) -> np.ndarray:
     """Synaptic-efficacy factor ``g(m) = 1 + (gain_max - 1) m`` of the ``input_gain`` mechanism.
 
     Examples
@@ -144,8 +142,11 @@ def lif_model(
         extra = " - g_l*dv_th*m"
     elif mechanism == "background":
         namespace.update(
-            g_bg_e=mod.bg_g_e_ns * ns, g_bg_i=mod.bg_g_i_ns * ns, e_e=mod.e_e_mv * mv,
-            e_i=mod.e_i_mv * mv, sigma_bg=mod.bg_noise_mv * mv,
+            g_bg_e=mod.bg_g_e_ns * ns,
+            g_bg_i=mod.bg_g_i_ns * ns,
+            e_e=mod.e_e_mv * mv,
+            e_i=mod.e_i_mv * mv,
+            sigma_bg=mod.bg_noise_mv * mv,
         )
         extra = " + m*(g_bg_e*(e_e - v) + g_bg_i*(e_i - v))"
         sigma = "sqrt(sigma0**2 + m*sigma_bg**2)"

@@ -44,9 +44,7 @@ class LIFParams:
             check_positive(name, getattr(self, name))
         check_positive("noise_mv", self.noise_mv, allow_zero=True)
         if not self.v_reset_mv < self.v_th_mv:
-            raise ValueError(
-                f"v_reset_mv={self.v_reset_mv!r} must be below v_th_mv={self.v_th_mv!r}"
-            )
+            raise ValueError(f"v_reset_mv={self.v_reset_mv!r} must be below v_th_mv={self.v_th_mv!r}")
 
     @property
     def tau_m_ms(self) -> float:
@@ -164,8 +162,9 @@ class DecisionParams:
         if isinstance(self.n_total, bool) or not isinstance(self.n_total, int) or self.n_total < 50:
             raise ValueError(f"n_total={self.n_total!r} must be an integer >= 50")
         check_range("frac_exc", self.frac_exc, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-        check_range("frac_selective", self.frac_selective, 0.0, 0.5, low_inclusive=False,
-                    high_inclusive=False)
+        check_range(
+            "frac_selective", self.frac_selective, 0.0, 0.5, low_inclusive=False, high_inclusive=False
+        )
         check_positive("w_plus", self.w_plus)
         if self.n_sensory < 1:
             raise ValueError(f"n_sensory={self.n_sensory!r} must be >= 1")

@@ -38,9 +38,7 @@ def _lif_rate_analytic(drive_na: np.ndarray, p: LIFParams) -> np.ndarray:
     v_inf = p.e_l_mv + 1e3 * np.asarray(drive_na) / p.g_l_ns
     out = np.zeros_like(v_inf)
     ok = v_inf > p.v_th_mv
-    isi_ms = p.t_ref_ms + p.tau_m_ms * np.log(
-        (v_inf[ok] - p.v_reset_mv) / (v_inf[ok] - p.v_th_mv)
-    )
+    isi_ms = p.t_ref_ms + p.tau_m_ms * np.log((v_inf[ok] - p.v_reset_mv) / (v_inf[ok] - p.v_th_mv))
     out[ok] = 1e3 / isi_ms
     return out
 

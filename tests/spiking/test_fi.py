@@ -18,8 +18,7 @@ from neuromod.spiking import (
 DRIVES = np.linspace(0.45, 1.6, 24)
 
 
-def test_noise_free_lif_matches_analytic_rate(lif: LIFParams, window_s: float,
-                                              lif_rate_analytic) -> None:
+def test_noise_free_lif_matches_analytic_rate(lif: LIFParams, window_s: float, lif_rate_analytic) -> None:
     ds = fi_sweep("none", [0.0], DRIVES, noise=False, dt_ms=0.1, seed=1)
     rate = ds.rate.sel(level=0.0, repeat=0).values
     ref = lif_rate_analytic(DRIVES, lif)
@@ -111,8 +110,9 @@ def test_noise_statistics_free_membrane() -> None:
 
 
 def test_dataset_schema_units_and_netcdf(tmp_path) -> None:
-    ds = fi_sweep("threshold", [0.0, 1.0], [0.6, 0.9], n_repeats=2, duration_ms=300.0,
-                  transient_ms=50.0, seed=0)
+    ds = fi_sweep(
+        "threshold", [0.0, 1.0], [0.6, 0.9], n_repeats=2, duration_ms=300.0, transient_ms=50.0, seed=0
+    )
     assert ds.rate.dims == ("level", "drive", "repeat")
     for name in list(ds.data_vars) + list(ds.coords):
         assert "units" in ds[name].attrs and "long_name" in ds[name].attrs, name
@@ -158,8 +158,7 @@ def test_parameter_dataclasses_validate() -> None:
         LIFParams(v_reset_mv=-45.0)
     with pytest.raises(ValueError, match=r"gain_max=0.0 must be a finite number > 0"):
         ModulationParams(gain_max=0.0)
-    assert set(MECHANISMS) == {"none", "input_gain", "leak", "threshold", "background",
-                               "adaptation"}
+    assert set(MECHANISMS) == {"none", "input_gain", "leak", "threshold", "background", "adaptation"}
 
 
 @pytest.mark.slow
