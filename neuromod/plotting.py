@@ -206,5 +206,5 @@ def plot_modulation_summary(data: xr.Dataset | xr.DataTree, *, ax: Axes | None =
     ax.set_xlabel("threshold shift (fraction of drive range)")
     ax.set_ylabel("gain ratio (top level / level 0)")
     ax.set_title("modulation summary", fontsize=10)
-    ax.legend(fontsize=6, frameon=False, ncols=2)
+    ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return ax
