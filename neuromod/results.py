@@ -57,6 +57,7 @@ __all__ = [
     "provenance",
     "save",
     "save_figure",
+    "temporary_path",
     "to_json",
     "validate",
     "without_timestamps",
@@ -326,6 +327,20 @@ def _write(obj: Result, path: Path, fmt: str) -> None:
         obj.to_zarr(path, mode="w-", consolidated=False)
 
 
+def temporary_path(path: str | os.PathLike[str]) -> Path:
+    """A fresh, unused name next to `path` for an atomic write (write there, then ``os.replace``).
+
+    The name is reserved with :func:`tempfile.mkstemp` and the placeholder removed again, so the writer
+    creates the file itself, with the usual permissions (the umask), not mkstemp's owner-only 0600.
+    """
+    path = Path(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
+    tmp.unlink()
+    return tmp
+
+
 def _remove(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
@@ -384,10 +399,7 @@ def save(obj: Result, path: str | os.PathLike[str], *, overwrite: bool = False) 
     marked = obj.copy(deep=False)
     marked.attrs = {**attrs, _STRUCTURE_ATTR: structure}
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    tmp.unlink()  # the writers want to create the file or store themselves
+    tmp = temporary_path(path)
     try:
         _write(marked, tmp, fmt)
         _fsync(tmp)
@@ -472,9 +484,7 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, overwrite: bool = Fal
     fmt = path.suffix.lstrip(".").lower()
     if fmt not in ("png", "pdf", "svg"):
         raise ValueError(f"path={str(path)!r} has suffix {path.suffix!r}; expected .png, .pdf or .svg")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = temporary_path(path)
     try:
         fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
         _fsync(tmp)

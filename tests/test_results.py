@@ -223,3 +223,20 @@ def test_without_timestamps_drops_only_run_stamps(result_ds, result_tree):
         )
     stripped = results.without_timestamps(result_tree)
     assert "history" not in stripped.attrs and "config_json" in stripped.attrs
+
+
+def test_written_files_follow_the_umask(tmp_path, result_ds):
+    import os
+
+    import matplotlib.pyplot as plt
+
+    umask = os.umask(0o022)
+    try:
+        nc = results.save(result_ds, tmp_path / "a.nc")
+        fig = plt.figure()
+        png = results.save_figure(fig, tmp_path / "a.png")
+        plt.close(fig)
+    finally:
+        os.umask(umask)
+    for path in (nc, png):
+        assert path.stat().st_mode & 0o777 == 0o644, path

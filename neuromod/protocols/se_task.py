@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -562,9 +561,7 @@ def _paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 
 def _atomic_write(path: Path, write: Any) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = results.temporary_path(path)
     try:
         write(tmp)
         with open(tmp, "rb") as fh:
