@@ -140,9 +140,16 @@ class GainCurveModel(Protocol):
 
     name: str
 
-    def run(self, config: GainCurvesConfig, seed: np.random.SeedSequence) -> xr.Dataset:
+    def run(
+        self, config: GainCurvesConfig, seed: np.random.SeedSequence, *, progress: bool = False
+    ) -> xr.Dataset:
         """``response`` over (``condition``, ``level``, ``drive``, ``repeat``), with units."""
         ...
+
+
+def _bar(items, model: str, progress: bool):
+    """A progress bar over one model's conditions (one bar per model)."""
+    return tqdm(items, desc=f"gain curves: {model}", unit="condition", disable=not progress)
 
 
 def _coord(dim: str, values, units: str, long_name: str) -> tuple:
@@ -152,13 +159,15 @@ def _coord(dim: str, values, units: str, long_name: str) -> tuple:
 class _RateModel:
     name = "rate"
 
-    def run(self, config: GainCurvesConfig, seed: np.random.SeedSequence) -> xr.Dataset:
+    def run(
+        self, config: GainCurvesConfig, seed: np.random.SeedSequence, *, progress: bool = False
+    ) -> xr.Dataset:
         from neuromod.rate import Modulation, f_i_curves
 
         c = config.rate
         drives = np.linspace(c.drive_min_na, c.drive_max_na, c.n_drives)
         curves = []
-        for mode in c.modes:
+        for mode in _bar(c.modes, "rate", progress):
             modulation = Modulation(
                 mode=mode, gain_per_level=c.gain_per_level, shift_na_per_level=c.shift_na_per_level
             )
@@ -178,14 +187,16 @@ class _RateModel:
 class _SpikingModel:
     name = "spiking"
 
-    def run(self, config: GainCurvesConfig, seed: np.random.SeedSequence) -> xr.Dataset:
+    def run(
+        self, config: GainCurvesConfig, seed: np.random.SeedSequence, *, progress: bool = False
+    ) -> xr.Dataset:
         from neuromod.spiking import fi_sweep
 
         c = config.spiking
         drives = np.linspace(c.drive_min_na, c.drive_max_na, c.n_drives)
         seeds = seed.spawn(len(c.mechanisms))
         rates, cvs = [], []
-        for mechanism, s in zip(c.mechanisms, seeds, strict=True):
+        for mechanism, s in zip(_bar(c.mechanisms, "spiking", progress), seeds, strict=True):
             ds = fi_sweep(
                 mechanism,
                 np.asarray(c.levels),
@@ -271,7 +282,9 @@ class _SEModel:
     def __init__(self, se: ContextSE | None = None) -> None:
         self.se = se
 
-    def run(self, config: GainCurvesConfig, seed: np.random.SeedSequence) -> xr.Dataset:
+    def run(
+        self, config: GainCurvesConfig, seed: np.random.SeedSequence, *, progress: bool = False
+    ) -> xr.Dataset:
         import torch
 
         c = config.se
@@ -296,7 +309,7 @@ class _SEModel:
         response, gain = np.empty(shape), np.empty(shape)
         channel_gain = np.empty((len(levels), 2, c.n_drives, c.n_repeats, channels))
         with torch.no_grad():
-            for i, lam in enumerate(levels):
+            for i, lam in enumerate(_bar(levels, "se", progress)):
                 for task in (0, 1):
                     mix = [1.0 - lam, lam] if task == 0 else [lam, 1.0 - lam]
                     k = torch.tensor(mix, dtype=torch.float32).expand(x.shape[0], 2)
@@ -382,7 +395,7 @@ def gain_curves(
         A trained gate with ``context_dim=2`` whose channels split into two groups; by default one is trained
         on the feature-selection problem (:func:`train_feature_selection_se`).
     progress : bool
-        Show a progress bar over models.
+        Show a progress bar per model (over its modes, mechanisms or context levels).
 
     Returns
     -------
@@ -394,11 +407,9 @@ def gain_curves(
     config = GainCurvesConfig() if config is None else config
     streams = dict(zip(_MODELS, np.random.SeedSequence(config.seed).spawn(len(_MODELS)), strict=True))
     groups: dict[str, xr.Dataset] = {}
-    bar = tqdm(config.models, desc="gain curves", unit="model", disable=not progress)
-    for name in bar:
-        bar.set_postfix_str(name)
+    for name in config.models:
         model: GainCurveModel = _SEModel(se) if name == "se" else _MODELS[name]()
-        ds = model.run(config, streams[name])
+        ds = model.run(config, streams[name], progress=progress)
         groups[name] = fit_and_classify(
             ds,
             form=config.form,
