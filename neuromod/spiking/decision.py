@@ -216,18 +216,27 @@ def simulate_session(
         signs = np.array([1.0, -1.0, 1.0, -1.0])
         coh = np.stack([fa, fa, fb, fb], axis=-1) * signs / 100.0  # (sess, trial, 4)
         rate_t = p.sens_in_hz * (1.0 + coh[:, k_of_t, :]) * stim_on[None, :, None]
+        # brian2 writes a TimedArray's shape into the generated code, so every new session length would
+        # recompile (tens of seconds). The schedules are padded to a power-of-two number of rows (the padding
+        # is never read: the run ends at n_steps), so sessions of similar length share compiled code.
+        n_rows = 1 << max(n_steps - 1, 1).bit_length()
+
+        def padded(values: np.ndarray) -> np.ndarray:
+            out = np.zeros((n_rows, *values.shape[1:]))
+            out[:n_steps] = values
+            out[n_steps:] = values[-1]
+            return out
+
         u_sched = b2.TimedArray(
-            np.ascontiguousarray(u_t.transpose(1, 0, 2).reshape(n_steps, -1)),
-            dt=_SCHED_DT_MS * ms,
-            name="nm_u_sched",
+            padded(u_t.transpose(1, 0, 2).reshape(n_steps, -1)), dt=_SCHED_DT_MS * ms, name="nm_u_sched"
         )
         stim_sched = b2.TimedArray(
-            np.ascontiguousarray(rate_t.transpose(1, 0, 2).reshape(n_steps, -1)) * hz,
+            padded(rate_t.transpose(1, 0, 2).reshape(n_steps, -1)) * hz,
             dt=_SCHED_DT_MS * ms,
             name="nm_stim_sched",
         )
         reset_sched = b2.TimedArray(
-            (phase < reset_ms).astype(float), dt=_SCHED_DT_MS * ms, name="nm_reset_sched"
+            padded((phase < reset_ms).astype(float)), dt=_SCHED_DT_MS * ms, name="nm_reset_sched"
         )
 
         # ---- sizes and per-neuron parameters ----------------------------------------------------------
