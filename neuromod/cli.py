@@ -131,11 +131,19 @@ def run(
 
     result = experiment.run(config, progress=progress)
     results.validate(result)
+    fig = experiment.plot(result)  # render before writing anything
+    summary = experiment.summarize(result)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig = experiment.plot(result)
-    results.save(result, out, overwrite=overwrite)
-    results.save_figure(fig, figure, overwrite=overwrite)
-    typer.echo(experiment.summarize(result))
+    # figure to a temporary name first, then the dataset (atomic), then the figure into place: a failure
+    # leaves neither file behind
+    fig_tmp = results.temporary_path(figure).with_suffix(figure.suffix)
+    try:
+        results.save_figure(fig, fig_tmp)
+        results.save(result, out, overwrite=overwrite)
+        os.replace(fig_tmp, figure)
+    finally:
+        fig_tmp.unlink(missing_ok=True)
+    typer.echo(summary)
     typer.echo(f"\nresults: {out}\nfigure:  {figure}")
 
 
@@ -179,9 +187,17 @@ def info(file: Annotated[Path, typer.Argument(help="A neuromod result (.nc or .z
 def plot(
     file: Annotated[Path, typer.Argument(help="A neuromod result (.nc or .zarr).")],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for the figure.")] = None,
-    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing figure.")] = True,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            "--overwrite/--no-overwrite", help="Replace an existing figure of the same name (default: yes)."
+        ),
+    ] = True,
 ) -> None:
-    """Draw a result's figure (the experiment's own, or one panel per variable) as PNG."""
+    """Draw a result's figure (the experiment's own, or one panel per variable) as FILE's name + .png.
+
+    Redrawing replaces the figure of that name (the one `run` wrote); --no-overwrite refuses instead.
+    """
     from neuromod import registry, results
     from neuromod.plotting import plot_overview
 

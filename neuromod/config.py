@@ -29,6 +29,7 @@ neuromod.config.ConfigError: unknown key 'tua_ms' (did you mean 'tau_ms'?); vali
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 import types
@@ -149,6 +150,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}={value!r} has the wrong type; expected a number")
+        if not math.isfinite(value):  # TOML has nan and inf; no setting of neuromod takes them
+            raise ConfigError(f"{key}={value!r} must be a finite number")
         return float(value)
     if tp is str:
         if not isinstance(value, str):

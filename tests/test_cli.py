@@ -193,3 +193,36 @@ def test_experiments_lists_builtin():
     res = runner.invoke(app, ["experiments"])
     assert res.exit_code == 0
     assert "toy" in res.output
+
+
+def test_failed_figure_write_leaves_no_result(tmp_path, monkeypatch):
+    out = tmp_path / "toy.nc"
+
+    def broken_plot(ds):
+        raise RuntimeError("figure failed")
+
+    spy = dataclasses.replace(registry.get("toy"), plot=broken_plot)
+    monkeypatch.setitem(registry._REGISTRY, "toy", spy)
+    res = runner.invoke(app, ["run", "toy", "--out", str(out)])
+    assert res.exit_code == 1 and "figure failed" in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_dataset_write_leaves_no_figure(tmp_path, monkeypatch):
+    out = tmp_path / "toy.nc"
+
+    def failing_write(obj, tmp, fmt):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(results, "_write", failing_write)
+    res = runner.invoke(app, ["run", "toy", "--out", str(out)])
+    assert res.exit_code == 1 and "disk full" in res.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_no_overwrite_refuses(tmp_path):
+    out = tmp_path / "toy.nc"
+    assert runner.invoke(app, ["run", "toy", "--out", str(out), "--quick"]).exit_code == 0
+    res = runner.invoke(app, ["plot", str(out), "--no-overwrite"])
+    assert res.exit_code == 1 and "exists" in res.output
+    assert runner.invoke(app, ["plot", str(out)]).exit_code == 0

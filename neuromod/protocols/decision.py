@@ -29,7 +29,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neuromod import registry, results
-from neuromod.config import Config, param
+from neuromod.config import Config, ConfigError, param
 from neuromod.measures import psychometric
 
 __all__ = ["DecisionConfig", "RateDecisionConfig", "SpikingDecisionConfig", "run_decision"]
@@ -42,8 +42,16 @@ class RateDecisionConfig(Config):
     """Settings of the rate model (Wong & Wang 2006 reduced two-variable model, published parameters)."""
 
     n_trials: int = param(500, low=1, doc="trials per coherence")
-    dt_ms: float = param(0.5, low=0.0, low_inclusive=False, doc="integration step (ms)")
+    dt_ms: float = param(
+        0.5, low=0.0, low_inclusive=False, high=1.0, doc="integration step (ms), at most tau_AMPA / 2"
+    )
     duration_ms: float = param(2000.0, low=0.0, low_inclusive=False, doc="stimulus duration = timeout (ms)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        steps = self.duration_ms / self.dt_ms
+        if abs(steps - round(steps)) > 1e-9:
+            raise ConfigError(f"duration_ms={self.duration_ms} must be a multiple of dt_ms={self.dt_ms}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,8 +59,13 @@ class SpikingDecisionConfig(Config):
     """Settings of the spiking network (reduced Wang 2002 circuit)."""
 
     n_trials: int = param(100, low=1, doc="trials per coherence")
-    dt_ms: float = param(0.1, low=0.0, low_inclusive=False, doc="integration step (ms)")
-    max_rt_ms: float = param(1500.0, low=0.0, low_inclusive=False, doc="response deadline (ms)")
+    dt_ms: float = param(0.1, low=0.0, low_inclusive=False, high=0.5, doc="integration step (ms)")
+    max_rt_ms: float = param(1500.0, low=0.0, low_inclusive=False, doc="response deadline (whole ms)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_rt_ms != round(self.max_rt_ms):
+            raise ConfigError(f"max_rt_ms={self.max_rt_ms} must be a whole number of ms")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,9 +84,9 @@ class DecisionConfig(Config):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.models or len(set(self.models)) != len(self.models):
-            raise ValueError(f"models={self.models!r} must name each of 'rate', 'spiking' at most once")
+            raise ConfigError(f"models={self.models!r} must name each of 'rate', 'spiking' at most once")
         if not self.coherences_pct:
-            raise ValueError("coherences_pct=() must list at least one coherence")
+            raise ConfigError("coherences_pct=() must list at least one coherence")
 
 
 def _run_rate(coherences: np.ndarray, config: DecisionConfig, seed: np.random.SeedSequence) -> xr.Dataset:

@@ -29,7 +29,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neuromod import registry, results
-from neuromod.config import Config, param
+from neuromod.config import Config, ConfigError, param
 from neuromod.measures.gain import classify_modulation, fit_gain_curve
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ Form = Literal["threshold_linear", "softplus", "naka_rushton"]
 RateMode = Literal["response_gain", "input_gain", "threshold"]
 SpikingMechanism = Literal["input_gain", "leak", "threshold", "background", "adaptation"]
 ModelName = Literal["se", "rate", "spiking"]
+MODEL_NAMES = ("se", "rate", "spiking")
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -80,8 +81,15 @@ class SpikingGainConfig(Config):
     n_repeats: int = param(20, low=1, doc="noise realisations per condition (cheap: one neuron each)")
     duration_ms: float = param(1000.0, low=0.0, low_inclusive=False, doc="simulated time (ms)")
     transient_ms: float = param(200.0, low=0.0, doc="initial time excluded from the rate (ms)")
-    dt_ms: float = param(0.1, low=0.0, low_inclusive=False, doc="time step (ms)")
+    dt_ms: float = param(0.1, low=0.0, low_inclusive=False, high=0.5, doc="time step (ms), at most 0.5")
     noise: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.transient_ms >= self.duration_ms:
+            raise ConfigError(
+                f"transient_ms={self.transient_ms} must be shorter than duration_ms={self.duration_ms}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,17 +127,21 @@ class GainCurvesConfig(Config):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.models or len(set(self.models)) != len(self.models):
-            raise ValueError(f"models={self.models!r} must name each of 'se', 'rate', 'spiking' at most once")
+            raise ConfigError(
+                f"models={self.models!r} must name each of 'se', 'rate', 'spiking' at most once"
+            )
         for name in ("rate", "spiking"):
             sub = getattr(self, name)
             if sub.drive_max_na <= sub.drive_min_na:
-                raise ValueError(
+                raise ConfigError(
                     f"{name}.drive_max_na={sub.drive_max_na} must exceed "
                     f"{name}.drive_min_na={sub.drive_min_na}"
                 )
         for name in ("rate", "spiking", "se"):
             if 0.0 not in getattr(self, name).levels:
-                raise ValueError(f"{name}.levels={getattr(self, name).levels} must include the reference 0.0")
+                raise ConfigError(
+                    f"{name}.levels={getattr(self, name).levels} must include the reference 0.0"
+                )
 
 
 # ------------------------------------------------------------------------------------------------------

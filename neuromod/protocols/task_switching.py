@@ -121,7 +121,9 @@ class RateSwitchConfig(Config):
     gain_at_zero: float = param(0.0, doc="gain at modulator level 0 (1)")
     gain_per_level: float = param(1.0, doc="gain added per unit modulator level (1)")
     shift_na_per_level: float = param(-0.05, doc="threshold shift per unit level, threshold mode (nA)")
-    dt_ms: float = param(0.5, low=0.0, low_inclusive=False, doc="integration step (ms)")
+    dt_ms: float = param(
+        0.5, low=0.0, low_inclusive=False, high=1.0, doc="integration step (ms), at most tau_AMPA / 2"
+    )
     noise: bool = True
 
 

@@ -47,6 +47,10 @@ def test_config_errors():
         DecisionConfig(coherences_pct=(0.0, 120.0))
     with pytest.raises(ConfigError, match=r"models\[0\]='brain' is not one of \['rate', 'spiking'\]"):
         DecisionConfig.from_dict({"models": ["brain"]})
+    with pytest.raises(ConfigError, match=r"spiking\.max_rt_ms=1000\.5 must be a whole number of ms"):
+        DecisionConfig.from_dict({"spiking": {"max_rt_ms": 1000.5}})
+    with pytest.raises(ConfigError, match=r"rate\.duration_ms=1000\.3 must be a multiple of dt_ms=0\.5"):
+        DecisionConfig.from_dict({"rate": {"duration_ms": 1000.3}})
     with pytest.raises(ValueError, match="at most once"):
         DecisionConfig(models=("rate", "rate"))
 

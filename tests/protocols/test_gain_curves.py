@@ -80,6 +80,10 @@ def test_config_checks():
         GainCurvesConfig.from_dict({"spiking": {"mechanisms": ["shunting"]}})
     with pytest.raises(ValueError, match=r"rate\.drive_max_na=0\.1 must exceed rate\.drive_min_na=0\.2"):
         GainCurvesConfig(rate=GainCurvesConfig().rate.replace(drive_max_na=0.1))
+    with pytest.raises(ConfigError, match=r"spiking\.transient_ms=2000\.0 must be shorter than duration_ms"):
+        GainCurvesConfig.from_dict({"spiking": {"transient_ms": 2000.0}})
+    with pytest.raises(ConfigError, match=r"spiking\.dt_ms=1\.0 is outside the valid range \(0, 0\.5\]"):
+        GainCurvesConfig.from_dict({"spiking": {"dt_ms": 1.0}})
     with pytest.raises(ValueError, match=r"must include the reference 0\.0"):
         GainCurvesConfig(rate=GainCurvesConfig().rate.replace(levels=(0.5, 1.0)))
 
