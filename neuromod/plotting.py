@@ -73,11 +73,13 @@ def plot_overview(obj: xr.Dataset | xr.DataTree, *, max_panels: int = 12) -> Fig
     import matplotlib.pyplot as plt
 
     nodes = (
-        [node.to_dataset(inherit=False) for node in obj.subtree] if isinstance(obj, xr.DataTree) else [obj]
+        [(node.path, node.to_dataset(inherit=False)) for node in obj.subtree]
+        if isinstance(obj, xr.DataTree)
+        else [("/", obj)]
     )
     items = [
-        (name if len(nodes) == 1 else f"{ds.attrs.get('group', '')}{name}", ds[name])
-        for ds in nodes
+        (name if len(nodes) == 1 else f"{path.rstrip('/')}/{name}", ds[name])
+        for path, ds in nodes
         for name in ds.data_vars
         if ds[name].dtype.kind in "biuf" and ds[name].size > 0
     ][:max_panels]

@@ -78,7 +78,10 @@ def test_unknown_key_without_close_match_lists_valid_keys():
         ),
         ({"modulator": 3}, r"modulator=3 has the wrong type; expected a table \(Modulator\)"),
         ({"modulator": {"tau_ms": float("nan")}}, r"modulator\.tau_ms=nan must be a finite number"),
-        ({"modulator": {"levels": [0.0, float("inf")]}}, r"modulator\.levels\[1\]=inf must be a finite number"),
+        (
+            {"modulator": {"levels": [0.0, float("inf")]}},
+            r"modulator\.levels\[1\]=inf must be a finite number",
+        ),
     ],
 )
 def test_bad_values_name_key_value_and_expectation(data, match):

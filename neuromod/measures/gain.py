@@ -332,6 +332,11 @@ def regress_modulation(
     """
     if dim not in da.dims or over not in da.dims:
         raise ValueError(f"da must have dimensions {dim!r} and {over!r}, got {list(da.dims)}")
+    if reference_level not in da[dim].values:
+        raise ValueError(
+            f"reference_level={reference_level!r} is not a value of {dim!r}; "
+            f"values: {da[dim].values.tolist()}"
+        )
     x = da.sel({dim: reference_level})
     y = da
     n = x.count(over)

@@ -309,10 +309,10 @@ def _difference(
             c["rt_n"][r],
             level,
         )
-        err1, err2 = c["n"] - c["correct"], c["n"] - c["correct"]
-        er, er_low, er_high = _newcombe(err1[s], c["n"][s], err2[r], c["n"][r], level)
+        errors = c["n"] - c["correct"]
+        er, er_low, er_high = _newcombe(errors[s], c["n"][s], errors[r], c["n"][r], level)
         with np.errstate(invalid="ignore", divide="ignore"):
-            e1, e2 = err1[s] / c["n"][s], err2[r] / c["n"][r]
+            e1, e2 = errors[s] / c["n"][s], errors[r] / c["n"][r]
         coords = dict(_coord(name, lev) for name, lev in zip(by, levels, strict=True))
         dims = tuple(coords)
         pct = f"{100 * level:g} %"

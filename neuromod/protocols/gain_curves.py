@@ -253,13 +253,10 @@ def train_feature_selection_se(
     from neuromod.gating import ContextSE
 
     gen = torch.Generator().manual_seed(seed)
-    torch_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)  # parameter initialisation
-    try:
+    with torch.random.fork_rng(devices=[]):  # seeded initialisation; the caller's torch RNG is untouched
+        torch.manual_seed(seed)
         se = ContextSE(channels, 2, rd_ratio=1.0)
         readout = nn.Linear(channels * positions, 1)
-    finally:
-        torch.random.set_rng_state(torch_state)
     half = channels // 2
     pattern = torch.tensor([1.0, -1.0] * (positions // 2) + [0.0] * (positions % 2))
 
@@ -313,8 +310,6 @@ class _SEModel:
         noise = 0.25 * torch.randn(c.n_repeats, channels, c.positions, generator=gen)
         x = torch.as_tensor(drives, dtype=torch.float32)[:, None, None, None] * (1.0 + noise)
         x = x.reshape(-1, channels, c.positions)
-        response = np.empty((len(levels), c.n_drives, c.n_repeats, channels))
-        gain = np.empty_like(response)
         groups = {"group_a": slice(0, half), "group_b": slice(half, channels)}
         # level lam mixes the context away from the group's own task: (1 - lam) own + lam other
         shape = (len(groups), len(levels), c.n_drives, c.n_repeats)

@@ -235,7 +235,7 @@ def train_se_task_model(
     with _threads(num_threads):
         model = SETaskModel(config)
         model.train()
-        stim, cue, on, target = _pool(max(batch_size, 4 * batch_size), n_trials, kwargs, config.dt_ms, rng)
+        stim, cue, on, target = _pool(4 * batch_size, n_trials, kwargs, config.dt_ms, rng)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         losses = np.zeros(n_steps)
         accuracy = np.zeros(n_steps)
@@ -613,8 +613,12 @@ def save_se_model(
     except BaseException:
         tmp_pt.unlink(missing_ok=True)
         raise
-    os.replace(tmp_pt, pt)
-    os.replace(tmp_js, js)
+    try:
+        os.replace(tmp_pt, pt)
+        os.replace(tmp_js, js)
+    finally:  # nothing temporary is left behind, whatever failed
+        tmp_pt.unlink(missing_ok=True)
+        tmp_js.unlink(missing_ok=True)
     return pt, js
 
 

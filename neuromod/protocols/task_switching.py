@@ -567,7 +567,8 @@ def task_switching(
         check_choice("release", release, ("se",))
     else:
         release_arr = _check_release(DEFAULT_RELEASE if release is None else release)
-    *children, train_stream = np.random.SeedSequence(seed).spawn(len(MODELS) + 1)
+    root_seed = np.random.SeedSequence(seed)  # seed=None: fresh entropy, recorded below so the run repeats
+    *children, train_stream = root_seed.spawn(len(MODELS) + 1)
     streams = dict(zip(MODELS, children, strict=True))
 
     # ---- the SE model (trained when needed)
@@ -612,6 +613,7 @@ def task_switching(
         "models": list(models),
         "tau_ms": tau_ms,
         "seed": seed,
+        "seed_entropy": str(root_seed.entropy),
         "release": plan.release.tolist(),
         "release_source": "se" if use_se_release else ("default" if release is None else "configured"),
         "decimate_ms": decimate_ms,

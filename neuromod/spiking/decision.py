@@ -449,11 +449,13 @@ def simulate_session(
     for k in range(n_trial):
         a = int(onset_ms[k])
         b = min(int(start_ms[k] + trial_ms[k]), n_rec)
-        above = r[:, :, a:b] > thr  # (sess, 2, time)
+        # the pool rates are sampled every 1 ms from stimulus onset; RT is the time of the first sample at or
+        # above threshold (the same rule as the rate model: first step at/after onset with r >= threshold)
+        above = r[:, :, a:b] >= thr  # (sess, 2, time)
         first = np.where(above.any(axis=2), above.argmax(axis=2), np.iinfo(np.int64).max)
         decided = first.min(axis=1) < np.iinfo(np.int64).max
         choice[:, k] = np.where(decided, np.where(first[:, 0] <= first[:, 1], 1, 2), 0)
-        rt[:, k] = np.where(decided, first.min(axis=1) + 1.0, np.nan)
+        rt[:, k] = np.where(decided, first.min(axis=1).astype(float), np.nan)
     m_trace = np.asarray(mod_mon.m).reshape(n_sess, 4, -1)
     n_t = m_trace.shape[-1]
     step_rec = max(1, round(record_dt_ms))

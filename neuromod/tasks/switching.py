@@ -112,7 +112,12 @@ class CuedTaskSwitching:
         self.p_switch = float(check_range("p_switch", p_switch, 0.0, 1.0))
         self.p_congruent = float(check_range("p_congruent", p_congruent, 0.0, 1.0))
         self.n_trials = check_int("n_trials", n_trials, low=1)
-        self.seed = seed
+        if self.timing["rsi"] == 0 and min(self.csi_ms) == 0:
+            raise ValueError(
+                f"rsi_ms=0 with a CSI of 0 in csi_ms={self.csi_ms!r} would merge consecutive stimuli; "
+                "expected rsi_ms > 0 or CSIs > 0"
+            )
+        self.seed = None if seed is None else check_int("seed", seed, low=0)
         self.rng = np.random.default_rng(seed)
         self._rows: list[dict[str, Any]] = []
         self._table: xr.Dataset | None = None
@@ -178,7 +183,7 @@ class CuedTaskSwitching:
             while len(self._rows) < self.n_trials:
                 self.new_trial()
             self._table = self._to_dataset(self._rows[: self.n_trials])
-        return self._table.copy()
+        return self._table.copy(deep=True)  # callers may edit it without touching the session
 
     def _to_dataset(self, rows: list[dict[str, Any]]) -> xr.Dataset:
         col = {key: np.array([r[key] for r in rows]) for key in rows[0]}

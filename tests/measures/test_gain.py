@@ -89,3 +89,5 @@ def test_bad_input():
     fit = fit_gain_curve(da, reduce_dims="repeat")
     with pytest.raises(ValueError, match=r"reference_level=0\.5 is not a value of 'level'"):
         classify_modulation(fit, reference_level=0.5)
+    with pytest.raises(ValueError, match=r"reference_level=0\.5 is not a value of 'level'"):
+        regress_modulation(da.mean("repeat"), reference_level=0.5)

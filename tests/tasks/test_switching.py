@@ -96,11 +96,29 @@ def test_inputs_on_any_dt_grid(dt_ms):
         ({"n_trials": 0}, r"n_trials=0 is outside the valid range \[1, inf\]"),
         ({"rsi_ms": -1.0}, r"rsi_ms=-1\.0 must be a finite number >= 0"),
         ({"max_rt_ms": float("nan")}, r"max_rt_ms=nan must be a finite number > 0"),
+        (
+            {"rsi_ms": 0.0, "csi_ms": (0.0, 100.0)},
+            r"rsi_ms=0 with a CSI of 0 .* would merge consecutive stimuli",
+        ),
     ],
 )
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         CuedTaskSwitching(**kwargs)
+
+
+def test_seed_must_be_a_non_negative_integer():
+    with pytest.raises(TypeError, match="seed must be an integer, got True"):
+        CuedTaskSwitching(seed=True)
+    with pytest.raises(ValueError, match=r"seed=-1 is outside the valid range \[0, inf\]"):
+        CuedTaskSwitching(seed=-1)
+
+
+def test_trial_table_copies_are_independent():
+    task = CuedTaskSwitching(n_trials=5, seed=0)
+    table = task.trials()
+    table["feature_a"].values[:] = 0.0
+    assert (task.trials()["feature_a"].values != 0.0).all()
 
 
 def test_dt_too_coarse():
