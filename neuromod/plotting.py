@@ -1,7 +1,7 @@
 """Figures from neuromod results.
 
 Every function takes the data and an optional ``ax`` and returns the Axes (or a Figure for multi-panel
-overviews). Nothing here calls ``plt.show()`` or writes files: save with
+overviews). Nothing here opens a window or writes files: save with
 :func:`neuromod.results.save_figure`. Axis labels come from the ``long_name`` and ``units`` attributes that
 every neuromod variable carries.
 """
