@@ -17,9 +17,18 @@ median times and the verdict ratio: the median of per-repeat ratios, A and B tim
 alternating order, so slow phases caused by other processes on the shared cores hit both alike. (The
 best-of-N ratio is printed too; here it is unreliable: a fresh 205 MB output is sometimes served
 without page faults, so single fast outliers occur on either side.)
+
+Allocation: every fresh 205 MB output is page-faulted in 4 KB pages (about 10 ms here, more than the
+squeeze and the multiply together). PyTorch's ``THP_MEM_ALLOC_ENABLE=1`` backs large CPU allocations with
+transparent huge pages; this script sets it unless the environment says otherwise (``THP_MEM_ALLOC_ENABLE=0
+python benchmarks/bench_gating.py`` measures the 4 KB-page case). It applies to both sides of every ratio.
 """
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # before torch allocates anything
 
 import argparse
 import statistics
@@ -101,7 +110,8 @@ def main() -> int:
     k = torch.randn(batch, 8)
     print(
         f"input {tuple(x.shape)} float32, torch {torch.__version__}, "
-        f"threads {torch.get_num_threads()}, interleaved A/B, medians of {se_repeats} (SE) and "
+        f"threads {torch.get_num_threads()}, THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}, "
+        f"interleaved A/B, medians of {se_repeats} (SE) and "
         f"{conv_repeats} (conv) repeats"
     )
 
