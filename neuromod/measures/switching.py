@@ -8,6 +8,8 @@ Conventions
 -----------
 * Accuracy and error rate count every trial (a trial without a response is an error); mean RTs use the
   correct responses only (the usual practice in task-switching studies, e.g. Monsell 2003).
+* The first trial of a session (``is_first`` in the trial table) has no preceding task: it is left out of
+  every split by ``is_switch`` (switch costs, congruency by switch/repeat), as is usual.
 * Grouping variables become dimensions with short names: ``csi_ms`` -> ``csi`` (ms), ``is_switch`` ->
   ``switch`` (0 repeat, 1 switch), ``is_congruent`` -> ``congruent`` (0, 1); any other trial variable keeps
   its name.
@@ -155,8 +157,12 @@ def _cells(ds: xr.Dataset, by: Sequence[str], levels: list[np.ndarray]) -> dict[
     responded = ds["choice"].values > 0
     rt = ds["rt"].values.astype(float)
     cols = [ds[name].values for name in by]
+    # the first trial of a session is neither a switch nor a repeat: left out of any switch/repeat split
+    usable = np.ones(ds.sizes["trial"], dtype=bool)
+    if "is_switch" in by and "is_first" in ds:
+        usable &= ~ds["is_first"].values.astype(bool)
     for idx in itertools.product(*(range(s) for s in shape)):
-        mask = np.ones(ds.sizes["trial"], dtype=bool)
+        mask = usable.copy()
         for col, lev, i in zip(cols, levels, idx, strict=True):
             mask &= col == lev[i]
         x = rt[mask & correct & np.isfinite(rt)]

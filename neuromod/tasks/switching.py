@@ -174,10 +174,11 @@ class CuedTaskSwitching:
         -------
         xarray.Dataset
             Over ``trial``: ``context`` (0 = task a, 1 = task b), ``feature_a``, ``feature_b`` (signed
-            coherence, %), ``csi_ms``, ``is_switch`` (the first trial is not a switch), ``is_congruent``,
-            ``correct_choice`` (1 = positive, 2 = negative relevant feature), and the event times
-            ``cue_onset_ms``, ``stim_onset_ms``, ``stim_offset_ms``, ``trial_end_ms`` on the session's time
-            axis. Task settings are in the attributes.
+            coherence, %), ``csi_ms``, ``is_switch`` (False on the first trial), ``is_first`` (the
+            first trial, which has no preceding task: measures leave it out of switch/repeat splits),
+            ``is_congruent``, ``correct_choice`` (1 = positive, 2 = negative relevant feature), and the
+            event times ``cue_onset_ms``, ``stim_onset_ms``, ``stim_offset_ms``, ``trial_end_ms`` on the
+            session's time axis. Task settings are in the attributes.
         """
         if self._table is None:
             while len(self._rows) < self.n_trials:
@@ -202,6 +203,11 @@ class CuedTaskSwitching:
                     "trial",
                     col["is_switch"].astype(bool),
                     _attrs("1", "context differs from last trial"),
+                ),
+                "is_first": (
+                    "trial",
+                    col["trial"] == 0,
+                    _attrs("1", "first trial of the session (neither switch nor repeat)"),
                 ),
                 "is_congruent": (
                     "trial",

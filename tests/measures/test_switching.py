@@ -236,3 +236,23 @@ def test_fit_preparation_too_few_points_and_errors():
         fit_preparation(cost, dim="csi_ms")
     with pytest.raises(ValueError, match="variable='error' is not in the dataset"):
         fit_preparation(xr.Dataset({"rt_cost": cost}), variable="error")
+
+
+def test_first_trial_is_neither_switch_nor_repeat():
+    """The session's first trial has no preceding task: it must not count as a repeat."""
+    from neuromod.measures import switch_cost
+
+    ds = xr.Dataset(
+        {
+            "is_switch": ("trial", [False, False, False, True, True]),
+            "is_first": ("trial", [True, False, False, False, False]),
+            "choice": ("trial", [2, 1, 1, 1, 1]),
+            "correct": ("trial", [0, 1, 1, 1, 1]),
+            "rt": ("trial", [900.0, 300.0, 300.0, 400.0, 400.0]),
+        }
+    )
+    cost = switch_cost(ds, by=())
+    assert float(cost["rt_cost"]) == pytest.approx(100.0)
+    assert float(cost["error_cost"]) == pytest.approx(0.0)  # the erroneous first trial is left out
+    without = switch_cost(ds.drop_vars("is_first"), by=())
+    assert float(without["error_cost"]) == pytest.approx(-1 / 3)  # counted as a repeat, it would bias it
