@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=15 tests $(if $(NOTEBOOKS),--nbmake $(NOTEBOOKS))
+	$(BIN)/python -m pytest -q --durations=15 --doctest-modules tests neuromod $(if $(NOTEBOOKS),--nbmake $(NOTEBOOKS))
 
 demo: $(STAMP)
 	$(BIN)/neuromod run gain-curves --overwrite
