@@ -60,6 +60,7 @@ __all__ = [
     "temporary_path",
     "to_json",
     "validate",
+    "var_attrs",
     "without_timestamps",
 ]
 
@@ -198,6 +199,15 @@ def provenance(config: Any, *, title: str) -> dict[str, str]:
         "schema_version": SCHEMA_VERSION,
         "created": created,
     }
+
+
+def var_attrs(units: str, long_name: str, **extra: Any) -> dict[str, Any]:
+    """The attributes every variable and coordinate of a neuromod result carries (see :func:`validate`).
+
+    >>> var_attrs("ms", "reaction time")
+    {'units': 'ms', 'long_name': 'reaction time'}
+    """
+    return {"units": units, "long_name": long_name, **extra}
 
 
 #: Global attributes that depend on when and how a run was started, not on its config or data.

@@ -9,6 +9,7 @@ import xarray as xr
 from scipy import stats
 
 from neuromod._checks import check_range
+from neuromod.results import var_attrs as _attrs
 
 __all__ = ["mean_interval", "psychometric", "wilson_interval"]
 
@@ -65,10 +66,6 @@ def mean_interval(da: xr.DataArray, dim: Hashable, *, level: float = 0.95) -> tu
     t = xr.apply_ufunc(lambda k: stats.t.ppf(0.5 + level / 2, np.maximum(k - 1, 1)), n)
     half = (t * sem).where(n >= 2)
     return mean, mean - half, mean + half
-
-
-def _attrs(units: str, long_name: str) -> dict[str, str]:
-    return {"units": units, "long_name": long_name}
 
 
 def psychometric(ds: xr.Dataset, *, dim: Hashable = "trial", level: float = 0.95) -> xr.Dataset:

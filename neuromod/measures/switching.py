@@ -44,6 +44,7 @@ from scipy import optimize, stats
 
 from neuromod._checks import check_range
 from neuromod.measures.behaviour import wilson_interval
+from neuromod.results import var_attrs as _attrs
 
 __all__ = [
     "congruency_effect",
@@ -61,10 +62,6 @@ _DIMS: dict[str, tuple[str, str, str]] = {
     "context": ("context", "1", "task context (0: task a, 1: task b)"),
 }
 _TRIAL_VARS = ("choice", "correct", "rt")
-
-
-def _attrs(units: str, long_name: str) -> dict[str, str]:
-    return {"units": units, "long_name": long_name}
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -41,6 +41,7 @@ from neuromod import results
 from neuromod._checks import check_int, check_positive
 from neuromod.config import ConfigError
 from neuromod.gating.task_model import SETaskModel, SETaskModelConfig, decision_loss
+from neuromod.results import var_attrs as _attrs
 from neuromod.tasks.switching import CONTEXTS, POPULATIONS, CuedTaskSwitching
 
 __all__ = [
@@ -69,10 +70,6 @@ MAPPING_DOC = (
 
 _FORMAT = "neuromod.SETaskModel"
 _FORMAT_VERSION = 1
-
-
-def _attrs(units: str, long_name: str, **extra: Any) -> dict[str, Any]:
-    return {"units": units, "long_name": long_name, **extra}
 
 
 @contextlib.contextmanager

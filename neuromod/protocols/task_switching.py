@@ -50,6 +50,7 @@ from tqdm.auto import tqdm
 from neuromod import results
 from neuromod._checks import check_array, check_choice, check_int, check_positive, suggest
 from neuromod.config import Config, param
+from neuromod.results import var_attrs as _attrs
 from neuromod.tasks.switching import CONTEXTS, POPULATIONS, CuedTaskSwitching
 
 if TYPE_CHECKING:
@@ -88,10 +89,6 @@ _PATTERN_MAPPING = "configured release pattern (release[context, population], di
 ModelName = Literal["se", "rate", "spiking"]
 RateMode = Literal["response_gain", "input_gain", "threshold"]
 SpikingMechanism = Literal["input_gain", "leak", "threshold", "background", "adaptation"]
-
-
-def _attrs(units: str, long_name: str, **extra: Any) -> dict[str, Any]:
-    return {"units": units, "long_name": long_name, **extra}
 
 
 # ------------------------------------------------------------------------------------------------------

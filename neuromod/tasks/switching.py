@@ -34,6 +34,7 @@ import numpy as np
 import xarray as xr
 
 from neuromod._checks import check_array, check_int, check_positive, check_range
+from neuromod.results import var_attrs as _attrs
 
 __all__ = ["CONTEXTS", "POPULATIONS", "CuedTaskSwitching"]
 
@@ -42,10 +43,6 @@ __all__ = ["CONTEXTS", "POPULATIONS", "CuedTaskSwitching"]
 POPULATIONS = ("a+", "a-", "b+", "b-")
 #: Contexts (tasks): 0 judges feature a, 1 judges feature b.
 CONTEXTS = ("a", "b")
-
-
-def _attrs(units: str, long_name: str, **extra: Any) -> dict[str, Any]:
-    return {"units": units, "long_name": long_name, **extra}
 
 
 class CuedTaskSwitching:
