@@ -14,6 +14,7 @@ Where no C compiler works the numpy target is used instead, with a :class:`Runti
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import sys
@@ -101,6 +102,12 @@ def configure_codegen(target: Target = "cython", *, cache_dir: str | os.PathLike
     """
     check_choice("target", target, TARGETS)
     import brian2 as b2
+
+    # brian2 objects of an earlier run that only reference cycles keep alive still hold their names, so a
+    # new group named "decision_exc*" would become "decision_exc_1": the name is part of the generated code,
+    # hence of the compile-cache key, and the whole network would compile again (about a minute). Collecting
+    # them first lets every run in a process reuse the same names and the cached modules.
+    gc.collect()
 
     path = default_cache_dir(cache_dir)
     if _STATE["cache_dir"] != str(path):

@@ -204,3 +204,28 @@ def test_cache_dir_per_worker(monkeypatch, tmp_path) -> None:
     path = default_cache_dir()
     assert path.parent.parent == tmp_path and path.name == "w3"
     assert default_cache_dir(tmp_path / "other").name == "w3"
+
+
+def test_configure_codegen_frees_names_held_by_reference_cycles() -> None:
+    # a group kept alive only by a reference cycle still owns its name: without a collection the next
+    # "nm_probe*" would be "nm_probe_1", whose generated code (and compile-cache key) differs
+    import gc
+
+    import brian2 as b2
+
+    from neuromod.spiking import _codegen
+
+    class Holder:
+        pass
+
+    gc.disable()  # only configure_codegen's own collection may free the cycle
+    try:
+        holder = Holder()
+        holder.self = holder
+        holder.group = b2.NeuronGroup(1, "v : 1", name="nm_probe*")
+        assert holder.group.name == "nm_probe"
+        del holder
+        _codegen.configure_codegen("numpy")
+        assert b2.NeuronGroup(1, "v : 1", name="nm_probe*").name == "nm_probe"
+    finally:
+        gc.enable()
