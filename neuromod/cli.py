@@ -8,6 +8,7 @@ traceback instead.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -99,6 +100,34 @@ def _resolve(target: str):
     return experiment, experiment.config_cls()
 
 
+def _split(text: str, kind: type, option: str) -> list[Any]:
+    """A comma-separated option value as a list of `kind`."""
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    if not items:
+        raise ValueError(f"{option}={text!r}: expected a comma-separated list")
+    try:
+        return [kind(item) for item in items]
+    except ValueError:
+        raise ValueError(f"{option}={text!r}: expected a comma-separated list of {kind.__name__}s") from None
+
+
+def _settings(items: list[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` items as {dotted key: value}; VALUE is read as TOML, or else kept as a string."""
+    import tomllib
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE, e.g. --set tau_ms=300")
+        try:
+            out[key] = tomllib.loads(f"v = {text.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key] = text.strip()  # a bare word: a string setting (e.g. --set release=default)
+    return out
+
+
 @app.command()
 @_friendly
 def run(
@@ -110,18 +139,55 @@ def run(
         typer.Option("--out", "-o", help="Result file (.nc or .zarr); default results/NAME.nc."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Override the configured seed.")] = None,
+    models: Annotated[
+        str | None, typer.Option(help="Models to run, comma-separated (e.g. se,rate,spiking).")
+    ] = None,
+    tau_ms: Annotated[
+        float | None, typer.Option("--tau-ms", help="Modulator time constant of every model (ms).")
+    ] = None,
+    csi_ms: Annotated[
+        str | None, typer.Option("--csi-ms", help="Cue-stimulus intervals (ms), comma-separated.")
+    ] = None,
+    n_trials: Annotated[int | None, typer.Option("--n-trials", help="Trials in the session.")] = None,
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="KEY=VALUE",
+            help="Change any setting by its dotted TOML key; VALUE is a TOML value (e.g. --set "
+            "spiking.dt_ms=0.2, --set 'csi_ms=[100, 600]'). Repeatable; applied after --quick.",
+        ),
+    ] = None,
     quick: Annotated[bool, typer.Option("--quick", help="A reduced run that takes seconds.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Run an experiment; write its result file and figure, and print a summary table."""
+    """Run an experiment; write its result file and figure, and print a summary table.
+
+    --models, --tau-ms, --csi-ms and --n-trials apply to the experiments that have these settings
+    (task-switching); --set reaches every setting. Explicit settings win over --quick.
+    """
     from neuromod import results
 
     experiment, config = _resolve(target)
+    changes = _settings(settings or [])
+    for option, key, value in (
+        ("--models", "models", None if models is None else _split(models, str, "--models")),
+        ("--tau-ms", "tau_ms", tau_ms),
+        ("--csi-ms", "csi_ms", None if csi_ms is None else _split(csi_ms, float, "--csi-ms")),
+        ("--n-trials", "n_trials", n_trials),
+    ):
+        if value is None:
+            continue
+        if key not in {f.name for f in dataclasses.fields(config)}:
+            raise ValueError(f"{option}: experiment {experiment.name!r} has no setting {key!r}")
+        changes[key] = value
     if seed is not None:
         config = config.replace(seed=seed)
+    config.override(changes)  # refuse bad settings before the (possibly long) quick config is built
     if quick:
         config = experiment.quick(config)
+    config = config.override(changes)
     out = Path(out) if out is not None else Path("results") / f"{experiment.name}.nc"
     results._format_of(out)  # check the suffix before any work
     figure = out.with_suffix(".png")

@@ -251,6 +251,51 @@ class Config:
         """A copy with some fields changed (checked like a new config)."""
         return dataclasses.replace(self, **changes)
 
+    def override(self, changes: Mapping[str, Any]) -> Self:
+        """A copy with settings changed by dotted key, checked exactly like TOML input.
+
+        Parameters
+        ----------
+        changes : mapping
+            ``{"tau_ms": 300, "spiking.dt_ms": 0.2}``: a key names a field, or a field of a nested table.
+
+        Raises
+        ------
+        ConfigError
+            An unknown key (with close matches), a key into something that is not a table, or a value of
+            the wrong type or out of range.
+
+        Examples
+        --------
+        >>> from neuromod.protocols.gain_curves import GainCurvesConfig
+        >>> GainCurvesConfig().override({"seed": 3, "rate.n_drives": 11}).rate.n_drives
+        11
+        """
+        if not isinstance(changes, Mapping):
+            raise TypeError(
+                f"changes must be a mapping of dotted keys to values, got {type(changes).__name__}"
+            )
+        data = self.to_dict()
+        for key, value in changes.items():
+            if not isinstance(key, str) or not key:
+                raise ConfigError(f"setting names must be non-empty strings, got {key!r}")
+            node, cls, path = data, type(self), ""
+            parts = key.split(".")
+            for i, part in enumerate(parts):
+                names = [f.name for f in dataclasses.fields(cls)]
+                if part not in names:
+                    raise ConfigError(
+                        f"unknown key {path + part!r}{suggest(part, names)}; valid keys: {sorted(names)}"
+                    )
+                if i == len(parts) - 1:
+                    node[part] = value
+                    break
+                tp = typing.get_type_hints(cls)[part]
+                if not (isinstance(tp, type) and issubclass(tp, Config)):
+                    raise ConfigError(f"{path + part!r} is a single setting, not a table; cannot set {key!r}")
+                node, cls, path = node[part], tp, f"{path}{part}."
+        return type(self).from_dict(data)
+
     @classmethod
     def describe(cls) -> dict[str, str]:
         """Each field's one-line description (from :func:`param`'s ``doc``)."""

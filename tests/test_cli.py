@@ -226,3 +226,37 @@ def test_plot_no_overwrite_refuses(tmp_path):
     res = runner.invoke(app, ["plot", str(out), "--no-overwrite"])
     assert res.exit_code == 1 and "exists" in res.output
     assert runner.invoke(app, ["plot", str(out)]).exit_code == 0
+
+
+def test_run_settings_options_and_set(tmp_path):
+    out = tmp_path / "toy.nc"
+    res = runner.invoke(
+        app, ["run", "toy", "--out", str(out), "--tau-ms", "5", "--set", "n=7", "--quick", "--set", "seed=4"]
+    )
+    assert res.exit_code == 0, res.output
+    ds = results.load(out)
+    assert ds.sizes["time"] == 7  # an explicit setting wins over --quick (n=10)
+    assert ds.nm.config["tau_ms"] == 5.0 and ds.nm.config["seed"] == 4
+    np.testing.assert_allclose(ds["x"].values[:3], np.exp(-np.arange(3) / 5.0), atol=0.05)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--n-trials", "3"], "--n-trials: experiment 'toy' has no setting 'n_trials'"),
+        (["--csi-ms", "100,abc"], "--csi-ms='100,abc': expected a comma-separated list of floats"),
+        (["--set", "tua_ms=3"], "unknown key 'tua_ms' (did you mean 'tau_ms'?)"),
+        (["--set", "n=abc"], "n='abc' has the wrong type; expected an integer"),
+        (["--set", "n"], "--set 'n': expected KEY=VALUE"),
+        (["--set", "tau_ms=-1"], "tau_ms=-1.0 is outside the valid range (0, inf)"),
+    ],
+)
+def test_run_bad_settings_fail_before_work(tmp_path, monkeypatch, args, message):
+    calls = []
+    spy = dataclasses.replace(registry.get("toy"), run=lambda *a, **k: calls.append(1))
+    monkeypatch.setitem(registry._REGISTRY, "toy", spy)
+    out = tmp_path / "toy.nc"
+    res = runner.invoke(app, ["run", "toy", "--out", str(out), *args])
+    assert res.exit_code == 1
+    assert message in " ".join(res.output.split()), res.output
+    assert calls == [] and not out.exists()

@@ -126,3 +126,21 @@ def test_toml_is_never_executed(tmp_path):
 
 def test_describe():
     assert Modulator.describe()["tau_ms"] == "release time constant (ms)"
+
+
+def test_override_by_dotted_key_is_checked_like_toml():
+    cfg = Experiment(seed=1).override(
+        {"n_trials": 7, "modulator.levels": [0, 0.25], "modulator.baseline": 0.5}
+    )
+    assert cfg == Experiment(
+        seed=1, n_trials=7, modulator=Modulator(levels=(0.0, 0.25), baseline=0.5)
+    )  # the rest unchanged
+    assert Experiment().override({}) == Experiment()
+    with pytest.raises(ConfigError, match=r"unknown key 'modulator.tua_ms' \(did you mean 'tau_ms'\?\)"):
+        Experiment().override({"modulator.tua_ms": 1.0})
+    with pytest.raises(ConfigError, match=r"'seed' is a single setting, not a table"):
+        Experiment().override({"seed.value": 1})
+    with pytest.raises(ConfigError, match=r"modulator.tau_ms=0.0 is outside the valid range"):
+        Experiment().override({"modulator.tau_ms": 0})
+    with pytest.raises(ConfigError, match=r"modulator.mode='gain' is not one of"):
+        Experiment().override({"modulator.mode": "gain"})
