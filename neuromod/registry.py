@@ -33,6 +33,7 @@ __all__ = ["Experiment", "get", "names", "register"]
 _BUILTIN: dict[str, str] = {
     "decision": "neuromod.protocols.decision",
     "gain-curves": "neuromod.protocols.gain_curves",
+    "task-switching": "neuromod.protocols.compare",
 }
 _REGISTRY: dict[str, Experiment] = {}
 

@@ -131,6 +131,9 @@ class SpikingSwitchConfig(Config):
     tau_ms: float = param(300.0, low=0.0, doc="modulator time constant (ms); below dt_ms: one step")
     mechanism: SpikingMechanism = "input_gain"
     gain_max: float = param(2.0, low=0.0, low_inclusive=False, doc="input-gain factor at level 1 (1)")
+    sens_in_hz: float = param(
+        2000.0, low=0.0, low_inclusive=False, doc="sensory Poisson input at 0 % coherence (Hz), unmodulated"
+    )
     dt_ms: float = param(0.1, low=0.0, low_inclusive=False, high=0.5, doc="integration step (ms)")
     target: Literal["cython", "numpy"] = "cython"
 
@@ -162,6 +165,8 @@ class SwitchPlan:
         Settings per model family.
     se_model : SETaskModel or None
         The (trained) SE task model, when the SE model runs or provides the release pattern.
+    progress : bool
+        Show the adapters' own progress bars (the spiking session's simulated time).
     """
 
     release: np.ndarray
@@ -172,6 +177,7 @@ class SwitchPlan:
     spiking: SpikingSwitchConfig
     se: SESwitchConfig
     se_model: SETaskModel | None = None
+    progress: bool = False
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -319,7 +325,7 @@ class _SpikingModel:
     name = "spiking"
 
     def run(self, task: CuedTaskSwitching, plan: SwitchPlan, seed: np.random.SeedSequence) -> xr.Dataset:
-        from neuromod.spiking import ModulationParams, input_gain_factor, simulate_session
+        from neuromod.spiking import DecisionParams, ModulationParams, input_gain_factor, simulate_session
 
         c = plan.spiking
         tau = c.tau_ms if plan.tau_ms is None else plan.tau_ms
@@ -337,6 +343,7 @@ class _SpikingModel:
             modulation=plan.release[context][None],
             initial_modulation=plan.release[context[0]][None],
             mechanism=c.mechanism,
+            params=DecisionParams(sens_in_hz=c.sens_in_hz),
             reset_ms=rsi,
             max_rt_ms=max_rt,
             mod_params=mp,
@@ -344,6 +351,7 @@ class _SpikingModel:
             seed=_int_seed(seed),
             record_dt_ms=record_ms,
             target=c.target,
+            progress=plan.progress,
         )
         out = simulate_session(
             table["feature_a"].values[None], table["feature_b"].values[None], csi_ms=csi, **kwargs
@@ -592,6 +600,7 @@ def task_switching(
         spiking=spiking,
         se=se,
         se_model=se_model,
+        progress=progress,
     )
 
     groups: dict[str, xr.Dataset] = {}

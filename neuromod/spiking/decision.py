@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from tqdm.auto import tqdm
 
 from neuromod._checks import check_array, check_choice, check_int, check_positive
 
@@ -100,6 +101,7 @@ def simulate_session(
     record_dt_ms: float = 10.0,
     target: str = "cython",
     cache_dir: str | os.PathLike[str] | None = None,
+    progress: bool = False,
 ) -> xr.Dataset:
     """Run sessions of trials on the decision circuit; the modulator carries over between trials.
 
@@ -133,6 +135,8 @@ def simulate_session(
         Sampling interval of the returned modulator traces.
     target : {"cython", "numpy"}
         Code-generation target.
+    progress : bool
+        Show a progress bar over simulated time (updated every 2 s of wall time).
 
     Returns
     -------
@@ -423,14 +427,36 @@ def simulate_session(
         thr = p.threshold_hz
         last_start = int(start_ms[-1])
         onset = float(onset_ms[-1] - last_start)
+        bar = tqdm(
+            total=round(n_steps / 1000.0, 3),
+            desc="spiking session",
+            unit="s simulated",
+            disable=not progress,
+            bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s simulated [{elapsed}<{remaining}]",
+        )
+
+        def run(duration_ms: float) -> None:
+            """net.run, reporting simulated seconds to the progress bar (brian2's report hook)."""
+            base = bar.n
+
+            def report(elapsed, completed, start, duration) -> None:
+                bar.update(base + float(completed) * duration_ms / 1000.0 - bar.n)
+
+            net.run(
+                duration_ms * ms,
+                namespace={},
+                report=report if progress else None,
+                report_period=2.0 * b2.second,
+            )
+
         if n_trial > 1:
-            net.run(last_start * ms, namespace={})
-        net.run(onset * ms, namespace={})
+            run(last_start)
+        run(onset)
         remaining = max_rt_ms
         chunk = 100.0
         while remaining > 0:
             step = min(chunk, remaining)
-            net.run(step * ms, namespace={})
+            run(step)
             remaining -= step
             if stop_when_decided and remaining > 0:
                 r = np.asarray(rate_mon.rate / hz)
@@ -438,6 +464,7 @@ def simulate_session(
                 crossed = (r[:, t_idx:] > thr).any(axis=1).reshape(n_sess, 2).any(axis=1)
                 if crossed.all():
                     break
+        bar.close()
     finally:
         np.random.set_state(global_state)  # noqa: NPY002
 
