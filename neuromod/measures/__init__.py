@@ -4,6 +4,7 @@ Measures read datasets only; they know nothing of the models that produced them.
 """
 
 from neuromod.measures.behaviour import mean_interval, psychometric, wilson_interval
+from neuromod.measures.comparison import agreement
 from neuromod.measures.gain import FORMS, classify_modulation, fit_gain_curve, gain_curve, regress_modulation
 from neuromod.measures.switching import (
     congruency_effect,
@@ -15,6 +16,7 @@ from neuromod.measures.switching import (
 
 __all__ = [
     "FORMS",
+    "agreement",
     "classify_modulation",
     "congruency_effect",
     "fit_gain_curve",
