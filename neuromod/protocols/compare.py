@@ -62,7 +62,15 @@ if TYPE_CHECKING:
 
     from neuromod.gating.task_model import SETaskModel
 
-__all__ = ["CompareGainConfig", "TaskSwitchingConfig", "compare", "plot", "quick", "summarize"]
+__all__ = [
+    "CompareGainConfig",
+    "TaskSwitchingConfig",
+    "compare",
+    "plot",
+    "preparation_fit",
+    "quick",
+    "summarize",
+]
 
 ModelName = Literal["se", "rate", "spiking"]
 Form = Literal["threshold_linear", "softplus", "naka_rushton"]
@@ -582,15 +590,20 @@ def _fmt(value: float, low: float | None = None, high: float | None = None, digi
     return text
 
 
-def _preparation_fit(row: xr.Dataset, prefix: str) -> tuple[float, float, float] | None:
+def preparation_fit(row: xr.Dataset, prefix: str) -> tuple[float, float, float] | None:
     """(A, tau_eff, residual) of one model's preparation fit, or None when the data do not identify it.
 
-    Identified: all three finite, and both A and tau_eff larger than their standard errors (otherwise the
-    exponential cannot be told from a flat or linear trend over the CSIs sampled).
+    Identified: all three finite; A and tau_eff larger than their standard errors; and tau_eff between a
+    tenth of the shortest positive CSI and ten times the longest (outside, the exponential cannot be told from
+    a step before the first CSI or from a linear trend over the CSIs sampled).
     """
     vals = [float(row[f"{prefix}_prep_{k}"]) for k in ("amplitude", "tau_eff", "residual")]
     ses = [float(row[f"{prefix}_prep_{k}_se"]) for k in ("amplitude", "tau_eff")]
     if not np.all(np.isfinite(vals + ses)) or abs(vals[0]) <= ses[0] or vals[1] <= ses[1]:
+        return None
+    csi = np.asarray(row["csi"].values, dtype=float)
+    shortest = csi[csi > 0].min() if np.any(csi > 0) else 1.0
+    if not shortest / 10 <= vals[1] <= 10 * csi.max():
         return None
     return vals[0], vals[1], vals[2]
 
@@ -612,7 +625,7 @@ def summarize(tree: xr.DataTree) -> str:
     def prep(prefix: str, digits: int) -> list[str]:
         out = []
         for m in models:
-            fit = _preparation_fit(s.sel(model=m), prefix)
+            fit = preparation_fit(s.sel(model=m), prefix)
             out.append(
                 "not identified" if fit is None else "{:.{d}f} / {:.0f} / {:.{d}f}".format(*fit, d=digits)
             )
@@ -753,7 +766,7 @@ def plot(tree: xr.DataTree) -> Figure:
             ax.errorbar(
                 csi + offsets[i], y, yerr=yerr, fmt="o", ms=4, capsize=2, color=_COLORS.get(m), label=m
             )
-            fit = _preparation_fit(v, prefix)
+            fit = preparation_fit(v, prefix)
             if fit is not None:
                 a, tau, res = fit
                 ax.plot(fine, a * np.exp(-fine / tau) + res, "-", lw=1, color=_COLORS.get(m))

@@ -206,3 +206,33 @@ def test_loaded_se_model_gives_the_same_run(tmp_path):
 def test_experiment_file_holds_the_defaults():
     path = Path(__file__).resolve().parents[2] / "experiments" / "task_switching.toml"
     assert TaskSwitchingConfig.from_toml(path) == TaskSwitchingConfig()
+
+
+@pytest.mark.parametrize(
+    ("amplitude", "tau", "amplitude_se", "tau_se", "identified"),
+    [
+        (80.0, 250.0, 10.0, 50.0, True),
+        (80.0, 250.0, 90.0, 50.0, False),  # A not larger than its standard error
+        (80.0, 250.0, 10.0, 300.0, False),  # tau_eff not larger than its standard error
+        (80.0, 5.0, 10.0, 1.0, False),  # tau_eff below a tenth of the shortest CSI (100 ms): a step
+        (80.0, 2e4, 10.0, 1e3, False),  # beyond ten times the longest CSI: a linear trend
+        (np.nan, 250.0, 10.0, 50.0, False),
+    ],
+)
+def test_preparation_fit_identification_rule(amplitude, tau, amplitude_se, tau_se, identified):
+    from neuromod.protocols.compare import preparation_fit
+
+    row = xr.Dataset(
+        {
+            "rt_prep_amplitude": amplitude,
+            "rt_prep_amplitude_se": amplitude_se,
+            "rt_prep_tau_eff": tau,
+            "rt_prep_tau_eff_se": tau_se,
+            "rt_prep_residual": 20.0,
+        },
+        coords={"csi": [100.0, 300.0, 600.0, 1000.0]},
+    )
+    fit = preparation_fit(row, "rt")
+    assert (fit is not None) == identified
+    if identified:
+        assert fit == (amplitude, tau, 20.0)
