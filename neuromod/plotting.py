@@ -18,7 +18,19 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["label", "plot_gain_curves", "plot_modulation_summary", "plot_overview", "plot_psychometric"]
+__all__ = [
+    "MODEL_COLORS",
+    "error_bars",
+    "format_interval",
+    "label",
+    "plot_gain_curves",
+    "plot_modulation_summary",
+    "plot_overview",
+    "plot_psychometric",
+]
+
+#: The colour of each model family in every neuromod figure.
+MODEL_COLORS: dict[str, str] = {"se": "tab:purple", "rate": "tab:blue", "spiking": "tab:orange"}
 
 
 def label(da: xr.DataArray) -> str:
@@ -26,6 +38,36 @@ def label(da: xr.DataArray) -> str:
     name = da.attrs.get("long_name", da.name or "")
     units = da.attrs.get("units", "")
     return f"{name} ({units})" if units and units != "1" else str(name)
+
+
+def error_bars(value, low, high) -> np.ndarray:
+    """``[value - low, high - value]``, shape (2, n), for matplotlib's ``yerr`` from interval bounds.
+
+    A side of zero width can come out a rounding error below 0 (e.g. a Wilson bound at accuracy 1), which
+    matplotlib refuses; such sides are set to 0. NaN stays NaN (no bar).
+
+    >>> error_bars([1.0, 0.5], [1.0 + 1e-16, 0.25], [1.0, 0.75]).tolist()
+    [[0.0, 0.25], [0.0, 0.25]]
+    """
+    value, low, high = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (value, low, high))
+    out = np.vstack([value - low, high - value])
+    return np.where(out < 0, 0.0, out)
+
+
+def format_interval(
+    value: float, low: float | None = None, high: float | None = None, *, digits: int = 0
+) -> str:
+    """``"value [low, high]"`` for tables; ``"-"`` for a missing value, no brackets for missing bounds.
+
+    >>> format_interval(41.73, 10.2, 70.9), format_interval(0.8123, digits=2), format_interval(float("nan"))
+    ('42 [10, 71]', '0.81', '-')
+    """
+    if value is None or not np.isfinite(value):
+        return "-"
+    text = f"{value:.{digits}f}"
+    if low is not None and high is not None and np.isfinite(low) and np.isfinite(high):
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text
 
 
 def _new_axes(ax: Axes | None) -> Axes:

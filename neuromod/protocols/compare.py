@@ -46,6 +46,7 @@ from neuromod.measures.switching import (
     switch_cost,
     switching_behaviour,
 )
+from neuromod.plotting import MODEL_COLORS, error_bars, format_interval
 from neuromod.protocols.gain_curves import fit_and_classify
 from neuromod.protocols.task_switching import (
     MODELS,
@@ -581,15 +582,6 @@ def compare(
 # ------------------------------------------------------------------------------------------------------
 # experiment registration: table, figure, quick mode
 # ------------------------------------------------------------------------------------------------------
-def _fmt(value: float, low: float | None = None, high: float | None = None, digits: int = 0) -> str:
-    if not np.isfinite(value):
-        return "-"
-    text = f"{value:.{digits}f}"
-    if low is not None and high is not None and np.isfinite(low) and np.isfinite(high):
-        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
-    return text
-
-
 def preparation_fit(row: xr.Dataset, prefix: str) -> tuple[float, float, float] | None:
     """(A, tau_eff, residual) of one model's preparation fit, or None when the data do not identify it.
 
@@ -619,7 +611,7 @@ def summarize(tree: xr.DataTree) -> str:
             v = s.sel(model=m)
             low = float(v[f"{var}_low"]) if bounds and f"{var}_low" in v else None
             high = float(v[f"{var}_high"]) if bounds and f"{var}_high" in v else None
-            out.append(_fmt(float(v[var]), low, high, digits))
+            out.append(format_interval(float(v[var]), low, high, digits=digits))
         return out
 
     def prep(prefix: str, digits: int) -> list[str]:
@@ -632,7 +624,10 @@ def summarize(tree: xr.DataTree) -> str:
         return out
 
     def gain_row(var: str, digits: int) -> list[str]:
-        return [", ".join(_fmt(float(x), digits=digits) for x in s[var].sel(model=m).values) for m in models]
+        return [
+            ", ".join(format_interval(float(x), digits=digits) for x in s[var].sel(model=m).values)
+            for m in models
+        ]
 
     rows = [
         ("trials", [str(int(s["n_trials"].sel(model=m))) for m in models]),
@@ -658,11 +653,10 @@ def summarize(tree: xr.DataTree) -> str:
             (
                 f"  at CSI {c:g} ms",
                 [
-                    _fmt(
+                    format_interval(
                         float(s["rt_switch_cost_by_csi"].sel(model=m)[i]),
                         float(s["rt_switch_cost_by_csi_low"].sel(model=m)[i]),
                         float(s["rt_switch_cost_by_csi_high"].sel(model=m)[i]),
-                        0,
                     )
                     for m in models
                 ],
@@ -678,14 +672,6 @@ def summarize(tree: xr.DataTree) -> str:
         )
     lines.append("95 % intervals in brackets (Wilson, Welch); RTs of correct responses.")
     return "\n".join(lines)
-
-
-def _bounds_to_err(parts: list[np.ndarray]) -> np.ndarray:
-    """[y - low, high - y] as matplotlib error bars (rounding can make a zero-width side slightly < 0)."""
-    return np.clip(np.vstack(parts), 0.0, None)
-
-
-_COLORS = {"se": "tab:purple", "rate": "tab:blue", "spiking": "tab:orange"}
 
 
 def plot(tree: xr.DataTree) -> Figure:
@@ -710,7 +696,7 @@ def plot(tree: xr.DataTree) -> Figure:
         for level, style, name in ((0.0, "-", "relevant"), (1.0, "--", "irrelevant")):
             sub = ds.sel(level=level)
             mean = sub["response"].mean(("condition", "repeat")).values
-            ax.plot(drive, mean, "o", ms=3, color=_COLORS.get(m), alpha=1.0 if level == 0 else 0.5)
+            ax.plot(drive, mean, "o", ms=3, color=MODEL_COLORS.get(m), alpha=1.0 if level == 0 else 0.5)
             if form:
                 fits = [
                     gain_curve(
@@ -724,7 +710,7 @@ def plot(tree: xr.DataTree) -> Figure:
                     )
                     for c in sub["condition"].values
                 ]
-                ax.plot(fine, np.nanmean(fits, axis=0), style, color=_COLORS.get(m), label=name)
+                ax.plot(fine, np.nanmean(fits, axis=0), style, color=MODEL_COLORS.get(m), label=name)
         ax.set_title(m, fontsize=10)
         ax.set_xlabel("relative drive")
         units = ds["response"].attrs.get("units", "")
@@ -744,7 +730,7 @@ def plot(tree: xr.DataTree) -> Figure:
     for ax, ctx in zip(axes, CONTEXTS, strict=True):
         for i, m in enumerate(models):
             vals = s["relative_gain_profile"].sel(model=m, context=ctx).values
-            ax.bar(x + (i - (len(models) - 1) / 2) * width, vals, width, color=_COLORS.get(m), label=m)
+            ax.bar(x + (i - (len(models) - 1) / 2) * width, vals, width, color=MODEL_COLORS.get(m), label=m)
         ax.set_xticks(x, list(POPULATIONS))
         ax.set_title(f"cue: task {ctx}", fontsize=10)
         ax.set_xlabel("sensory population")
@@ -762,14 +748,14 @@ def plot(tree: xr.DataTree) -> Figure:
         for i, m in enumerate(models):
             v = s.sel(model=m)
             y, lo, hi = v[var].values, v[f"{var}_low"].values, v[f"{var}_high"].values
-            yerr = _bounds_to_err([y - lo, hi - y])
+            yerr = error_bars(y, lo, hi)
             ax.errorbar(
-                csi + offsets[i], y, yerr=yerr, fmt="o", ms=4, capsize=2, color=_COLORS.get(m), label=m
+                csi + offsets[i], y, yerr=yerr, fmt="o", ms=4, capsize=2, color=MODEL_COLORS.get(m), label=m
             )
             fit = preparation_fit(v, prefix)
             if fit is not None:
                 a, tau, res = fit
-                ax.plot(fine, a * np.exp(-fine / tau) + res, "-", lw=1, color=_COLORS.get(m))
+                ax.plot(fine, a * np.exp(-fine / tau) + res, "-", lw=1, color=MODEL_COLORS.get(m))
         ax.axhline(0.0, color="0.6", lw=0.8, ls="--")
     ax_rt.set_ylabel("RT switch cost (ms)")
     ax_er.set_ylabel("error switch cost")
@@ -792,9 +778,7 @@ def plot(tree: xr.DataTree) -> Figure:
         xs = np.arange(len(models)) + (j - (len(cells) - 1) / 2) * width
         v = s.sel(switch=sw, congruent=cg)
         y = v["accuracy_by_condition"].values
-        yerr = _bounds_to_err(
-            [y - v["accuracy_by_condition_low"].values, v["accuracy_by_condition_high"].values - y]
-        )
+        yerr = error_bars(y, v["accuracy_by_condition_low"].values, v["accuracy_by_condition_high"].values)
         ax.bar(
             xs,
             y,
