@@ -22,7 +22,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q --durations=15 --doctest-modules tests neuromod $(if $(NOTEBOOKS),--nbmake $(NOTEBOOKS))
 
 demo: $(STAMP)
-	$(BIN)/neuromod run gain-curves --overwrite
+	$(BIN)/neuromod run task-switching --overwrite
 
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -57,3 +57,25 @@ def result_tree(result_ds: xr.Dataset) -> xr.DataTree:
         attrs=result_ds.attrs,
     )
     return xr.DataTree.from_dict({"/": trials, "/rate": body, "/spiking": body})
+
+
+@pytest.fixture(scope="session")
+def task_switching_runs(tmp_path_factory) -> tuple:
+    """``neuromod run task-switching --quick`` twice, same seed: (first.nc, second.nc, printed output).
+
+    Session-scoped: the comparison tests and the README examples share it (each run takes ~20 s).
+    """
+    from typer.testing import CliRunner
+
+    from neuromod.cli import app
+
+    folder = tmp_path_factory.mktemp("task_switching")
+    runs = []
+    for name in ("first", "second"):
+        out = folder / f"{name}.nc"
+        res = CliRunner().invoke(
+            app, ["run", "task-switching", "--quick", "--no-progress", "--out", str(out)]
+        )
+        assert res.exit_code == 0, res.output
+        runs.append((out, res.output))
+    return runs[0][0], runs[1][0], runs[0][1]

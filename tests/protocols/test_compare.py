@@ -19,30 +19,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from typer.testing import CliRunner
 
 from neuromod import results
-from neuromod.cli import app
 from neuromod.config import ConfigError
 from neuromod.protocols import compare
 from neuromod.protocols.compare import TaskSwitchingConfig, quick
 from neuromod.protocols.se_task import save_se_model, train_se_task_model
 
-runner = CliRunner()
 MODELS = ["se", "rate", "spiking"]
 
 
 @pytest.fixture(scope="module")
-def cli_files(tmp_path_factory) -> tuple[Path, Path, str]:
-    """``neuromod run task-switching --quick`` twice with the same seed (two files)."""
-    folder = tmp_path_factory.mktemp("compare")
-    outputs = []
-    for name in ("first", "second"):
-        out = folder / f"{name}.nc"
-        res = runner.invoke(app, ["run", "task-switching", "--quick", "--no-progress", "--out", str(out)])
-        assert res.exit_code == 0, res.output
-        outputs.append((out, res.output))
-    return outputs[0][0], outputs[1][0], outputs[0][1]
+def cli_files(task_switching_runs) -> tuple[Path, Path, str]:
+    """``neuromod run task-switching --quick`` twice with the same seed (tests/conftest.py)."""
+    return task_switching_runs
 
 
 @pytest.fixture(scope="module")
