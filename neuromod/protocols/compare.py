@@ -146,7 +146,9 @@ class TaskSwitchingConfig(Config):
     p_switch: float = param(0.5, low=0.0, high=1.0, doc="probability of a task switch")
     p_congruent: float = param(0.5, low=0.0, high=1.0, doc="probability of a congruent stimulus")
     release: Literal["se", "default"] = "se"
-    se_model_path: str = param("", doc="a saved SE task model to load instead of training ('' = train)")
+    se_model_path: str = param(
+        "", doc="a saved SE task model to load instead of training ('' = train; relative to the working dir)"
+    )
     decimate_ms: float = param(20.0, low=0.0, low_inclusive=False, doc="sampling of the gain traces (ms)")
     se: SESwitchConfig = param(default_factory=SESwitchConfig)
     rate: RateSwitchConfig = param(default_factory=RateSwitchConfig)
@@ -317,10 +319,11 @@ def _spiking_gain_curves(config: TaskSwitchingConfig, release: np.ndarray, seed:
 
 
 def _gain_profile(
-    name: str, config: TaskSwitchingConfig, release: np.ndarray, se_gain: np.ndarray
+    name: str, config: TaskSwitchingConfig, release: np.ndarray, se_gain: np.ndarray | None
 ) -> np.ndarray:
     """Steady-state gain applied to each (context, population); NaN where the mechanism has none."""
     if name == "se":
+        assert se_gain is not None  # the SE model runs, so it exists
         return se_gain
     if name == "rate":
         from neuromod.rate import Modulation
@@ -489,7 +492,9 @@ def compare(
 
     Examples
     --------
-    >>> tree = compare(quick(TaskSwitchingConfig(models=("rate",))))  # doctest: +SKIP
+    >>> tree = compare(quick(TaskSwitchingConfig(models=("se", "rate"))))  # seconds (no spiking network)
+    >>> tree["summary"]["model"].values.tolist(), sorted(tree["rate"].children)
+    (['se', 'rate'], ['gain_curves'])
     """
     from neuromod.protocols.se_task import load_se_model, population_gains, train_se_task_model
 
@@ -511,7 +516,8 @@ def compare(
     task = config.task(seed=_int_seed(task_ss))
 
     history = None
-    if se_model is None:
+    needs_se = "se" in config.models or config.release == "se"
+    if se_model is None and needs_se:
         se_model, history = train_se_task_model(
             quick=config.se.quick, n_steps=config.se.train_steps, progress=progress, seed=_int_seed(train_ss)
         )
@@ -531,7 +537,7 @@ def compare(
         progress=progress,
     )
     release = np.asarray(json.loads(tree.attrs["release_mapping_json"])["release"], dtype=float)
-    se_gain = population_gains(se_model).values
+    se_gain = None if se_model is None else population_gains(se_model).values
 
     builders: dict[str, Callable[[int], xr.Dataset]] = {
         "se": lambda s: _se_gain_curves(config, se_model, release, s),
@@ -561,8 +567,8 @@ def compare(
         **kept,
         **results.provenance(config, title="SE gate vs rate model vs spiking network on cued task switching"),
         "switching_config_json": switching_config,
-        "se_model_origin": origin,
-        "se_model_json": json.dumps(se_model.config.to_dict(), sort_keys=True),
+        "se_model_origin": origin if se_model is not None else "not used",
+        "se_model_json": "" if se_model is None else json.dumps(se_model.config.to_dict(), sort_keys=True),
     }
     nodes["/"] = root
     for name in config.models:

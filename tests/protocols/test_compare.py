@@ -226,3 +226,14 @@ def test_preparation_fit_identification_rule(amplitude, tau, amplitude_se, tau_s
     assert (fit is not None) == identified
     if identified:
         assert fit == (amplitude, tau, 20.0)
+
+
+def test_default_release_without_se_trains_nothing(monkeypatch):
+    import neuromod.protocols.se_task as se_task
+    from neuromod.protocols.task_switching import DEFAULT_RELEASE
+
+    monkeypatch.setattr(se_task, "train_se_task_model", lambda *a, **k: pytest.fail("trained"))
+    tree = compare(quick(TaskSwitchingConfig(models=("rate",), release="default", n_trials=16)))
+    assert tree.attrs["se_model_origin"] == "not used" and sorted(tree.children) == ["rate", "summary"]
+    np.testing.assert_array_equal(tree["summary"]["release"].values, np.asarray(DEFAULT_RELEASE))
+    np.testing.assert_array_equal(tree["summary"]["gain_profile"].sel(model="rate").values, DEFAULT_RELEASE)
