@@ -15,8 +15,8 @@ checked before anything is written) and writes:
   the model's gain profile per context (``gain_profile_<context>``, ``relative_gain_profile_<context>``);
 * ``correspondence.md``: per measure, the models side by side with their 95 % intervals and, for each model
   other than SE, whether its interval overlaps the SE model's (``agrees``) or not (``differs``), by
-  :func:`neuromod.measures.agreement`; the gain measures use value +- 1.96 SE, the f-I class agrees when it
-  is the same; one section per run with several FILES;
+  :func:`neuromod.measures.agreement`; the gain measures use value +- max(1.96 SE, half the classification
+  tolerance), the f-I class agrees when it is the same; one section per run with several FILES;
 * with several FILES, ``summary_across_runs.csv``: every file's scalar summary measures (one row per run x
   model) with the columns ``run`` (file stem), ``tau_ms`` and ``seed``.
 
@@ -53,25 +53,8 @@ BEHAVIOUR_ROWS = [
 
 
 def load_result(path: Path) -> xr.DataTree:
-    """Load `path` and check that it is a task-switching result.
-
-    Raises
-    ------
-    ValueError
-        A one-line reason when the file cannot be read or is not a task-switching result.
-    """
-    try:
-        tree = results.load(path)
-    except (OSError, ValueError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"{path} is not a task-switching result ({reason})") from err
-    if (
-        not isinstance(tree, xr.DataTree)
-        or tree.nm.config.get("experiment") != "task-switching"
-        or "summary" not in tree.children
-    ):
-        raise ValueError(f"{path} is not a task-switching result")
-    return tree
+    """Load a task-switching result, or raise OSError/ValueError with a one-line reason."""
+    return results.load(path, experiment="task-switching")
 
 
 def run_names(files: list[Path]) -> list[str]:
@@ -102,8 +85,19 @@ def gain_table(tree: xr.DataTree, run: str) -> pd.DataFrame:
     return df
 
 
-def _gain_summary(s: xr.Dataset) -> tuple[xr.Dataset, dict[str, float], list[tuple[str, str, int]]]:
-    """Per-population gain measures as scalars along ``model`` with 95 % bounds (value +- 1.96 SE)."""
+def _gain_summary(
+    s: xr.Dataset, gain_config: dict
+) -> tuple[xr.Dataset, dict[str, float], list[tuple[str, str, int]]]:
+    """Per-population gain measures as scalars along ``model`` with intervals for the agreement test.
+
+    Interval: value +- max(1.96 SE, half the classification tolerance): the fits of a noise-free model
+    (the rate model) have SE 0, so two models agree when their values differ by less than the tolerance
+    the classification itself uses (``gain_tolerance`` relative, ``threshold_tolerance`` x drive range),
+    or by less than their combined uncertainty.
+    """
+    gain_tol = float(gain_config.get("gain_tolerance", 0.1))
+    span = float(gain_config.get("drive_max", 2.0))  # relative drive runs from 0
+    thr_tol = float(gain_config.get("threshold_tolerance", 0.05)) * span
     data: dict[str, xr.DataArray] = {}
     nulls: dict[str, float] = {}
     rows = []
@@ -114,9 +108,11 @@ def _gain_summary(s: xr.Dataset) -> tuple[xr.Dataset, dict[str, float], list[tup
         for pop in s["population"].values:
             name = f"{var}_{pop}"
             v, se = s[var].sel(population=pop), s[f"{var}_se"].sel(population=pop)
+            tol = gain_tol * abs(v) / 2 if var == "gain_ratio" else thr_tol / 2
+            half = np.maximum(Z95 * se, tol)
             data[name] = v.drop_vars("population")
-            data[f"{name}_low"] = (v - Z95 * se).drop_vars("population")
-            data[f"{name}_high"] = (v + Z95 * se).drop_vars("population")
+            data[f"{name}_low"] = (v - half).drop_vars("population")
+            data[f"{name}_high"] = (v + half).drop_vars("population")
             nulls[name] = null
             rows.append((name, f"{label}, {pop}", 2))
     return xr.Dataset(data), nulls, rows
@@ -155,7 +151,7 @@ def correspondence_table(tree: xr.DataTree) -> str:
     scalars = s[[v for r in behaviour for v in (r[0], f"{r[0]}_low", f"{r[0]}_high")]]
     nulls = {r[0]: r[3] for r in behaviour}
     rows = [(r[0], r[1], r[2]) for r in behaviour]
-    for extra in (_prep_summary(s), _gain_summary(s)):
+    for extra in (_prep_summary(s), _gain_summary(s, tree.nm.config.get("gain", {}))):
         scalars = scalars.merge(extra[0])
         nulls.update(extra[1])
         rows += extra[2]
@@ -180,8 +176,8 @@ def correspondence_table(tree: xr.DataTree) -> str:
         "",
         f"Values with 95 % intervals; '{reference}' is the reference. 'agrees': the intervals overlap (not "
         "shown to differ with these trials); 'differs': they do not; '-': an interval is undefined. Gain "
-        "measures: value +- 1.96 SE of the f-I fits; f-I class: the same class or not. Preparation fits "
-        "count only where identified (compare.preparation_fit).",
+        "measures: value +- max(1.96 SE, half the classification tolerance); f-I class: the same class or "
+        "not. Preparation fits count only where identified (neuromod.measures.fit_preparation).",
     ]
     return "\n".join(lines) + "\n"
 
@@ -215,7 +211,7 @@ def main(
     for file in files:
         try:
             trees.append(load_result(file))
-        except ValueError as err:
+        except (OSError, ValueError) as err:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(1) from None
     runs = run_names(files)

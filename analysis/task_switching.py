@@ -13,10 +13,9 @@ per model, from the per-trial data (recomputed with :mod:`neuromod.measures`):
 * ``switch_costs.csv``: one row per model x CSI, plus the pooled row ``csi_ms = "all"``: RT switch cost
   (Welch 95 % interval), error switch cost (Newcombe 95 % interval), the means and counts they come from.
 * ``preparation_fits.csv``: one row per model x {rt, error}: the preparation fit
-  ``cost(CSI) = A exp(-CSI / tau_eff) + residual`` with standard errors (from the file's ``summary`` when it
-  has them, refitted otherwise) and ``identified`` (1/0, the rule of the experiment's table,
-  :func:`neuromod.protocols.compare.preparation_fit`: all finite, ``|A| > se(A)``, ``tau_eff > se(tau_eff)``
-  and ``tau_eff`` within [shortest CSI / 10, 10 x longest CSI]).
+  ``cost(CSI) = A exp(-CSI / tau_eff) + residual`` with standard errors and ``identified`` (1/0: all finite,
+  ``|A|`` and ``tau_eff`` above two standard errors, ``tau_eff`` within [shortest CSI / 10, 10 x longest
+  CSI]; :func:`neuromod.measures.fit_preparation`), from the run's ``summary``.
 * ``switch_cost_vs_csi.png``: RT and error switch costs against CSI per model (95 % CI) with the identified
   fits; ``accuracy_by_condition.png``: accuracy and mean RT by switch x congruency per model (pooled over
   CSIs, 95 % CI);
@@ -30,15 +29,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import pandas as pd
 import typer
 import xarray as xr
 
 from neuromod import results
-from neuromod.measures import congruency_effect, fit_preparation, switch_cost, switching_behaviour
-from neuromod.plotting import MODEL_COLORS, error_bars, format_interval
-from neuromod.protocols.compare import preparation_fit
+from neuromod.measures import congruency_effect, switch_cost, switching_behaviour
+from neuromod.plotting import format_interval, plot_by_condition, plot_switch_cost
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,34 +66,14 @@ COST_COLUMNS = [
     "n_repeat",
 ]
 FIT_NAMES = ("amplitude", "tau_eff", "residual")
-#: (switch, congruent, label) in the order of the bars
-CELLS = [
-    (0, 1, "repeat, congruent"),
-    (0, 0, "repeat, incongruent"),
-    (1, 1, "switch, congruent"),
-    (1, 0, "switch, incongruent"),
-]
 
 
 # ------------------------------------------------------------------------------------------------------
 # input
 # ------------------------------------------------------------------------------------------------------
-def load_result(path: Path, experiment: str = EXPERIMENT) -> xr.DataTree:
-    """Load `path` and check that it is a result of `experiment`.
-
-    Raises
-    ------
-    ValueError
-        A one-line reason when the file cannot be read or is not a result of `experiment`.
-    """
-    try:
-        tree = results.load(path)
-    except (OSError, ValueError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"{path} is not a {experiment} result ({reason})") from err
-    if not isinstance(tree, xr.DataTree) or tree.nm.config.get("experiment") != experiment:
-        raise ValueError(f"{path} is not a {experiment} result")
-    return tree
+def load_result(path: Path) -> xr.DataTree:
+    """Load a task-switching result, or raise OSError/ValueError with a one-line reason."""
+    return results.load(path, experiment="task-switching")
 
 
 def model_names(tree: xr.DataTree) -> list[str]:
@@ -154,30 +131,18 @@ def switch_cost_table(tree: xr.DataTree) -> pd.DataFrame:
 def preparation_table(tree: xr.DataTree) -> pd.DataFrame:
     """One row per (model, cost = rt/error): amplitude, tau_eff, residual, their SEs and ``identified``.
 
-    The values are the file's ``summary`` (``rt_prep_*``, ``error_prep_*``) where it has them, otherwise
-    :func:`neuromod.measures.fit_preparation` of the switch cost by CSI.
+    From the run's ``summary`` (``rt_prep_*``, ``error_prep_*``; :func:`neuromod.measures.fit_preparation`).
     """
-    summary = tree["summary"].to_dataset(inherit=False) if "summary" in tree.children else xr.Dataset()
-    csi = np.unique(tree["csi_ms"].values.astype(float))
+    summary = tree["summary"].to_dataset(inherit=False)
     rows = []
     for m in model_names(tree):
+        row = summary.sel(model=m)
         for prefix in ("rt", "error"):
-            keys = [f"{prefix}_prep_{n}{s}" for n in FIT_NAMES for s in ("", "_se")]
-            in_summary = "model" in summary.coords and m in summary["model"].values
-            if in_summary and all(k in summary for k in keys):
-                row = summary[keys].sel(model=m)
-                source = "summary"
-            else:
-                fit = fit_preparation(switch_cost(tree, model=m, by=("csi_ms",)), variable=f"{prefix}_cost")
-                row = xr.Dataset({f"{prefix}_prep_{k}": fit[k] for k in fit.data_vars})
-                source = "refitted"
-            row = row.assign_coords(csi=("csi", csi))
             rec: dict[str, object] = {"model": m, "cost": prefix}
             for n in FIT_NAMES:
                 rec[n] = float(row[f"{prefix}_prep_{n}"])
                 rec[f"{n}_se"] = float(row[f"{prefix}_prep_{n}_se"])
-            rec["identified"] = int(preparation_fit(row, prefix) is not None)
-            rec["source"] = source
+            rec["identified"] = int(row[f"{prefix}_prep_identified"])
             rows.append(rec)
     return pd.DataFrame(rows)
 
@@ -231,85 +196,29 @@ def markdown_table(tree: xr.DataTree, costs: pd.DataFrame, fits: pd.DataFrame) -
 # ------------------------------------------------------------------------------------------------------
 # figures
 # ------------------------------------------------------------------------------------------------------
-def plot_switch_cost_vs_csi(costs: pd.DataFrame, fits: pd.DataFrame) -> Figure:
+def plot_switch_cost_vs_csi(tree: xr.DataTree) -> Figure:
     """RT and error switch costs against CSI per model (95 % CI), with the identified preparation fits."""
     import matplotlib.pyplot as plt
 
+    summary = tree["summary"].to_dataset(inherit=False)
     fig, (ax_rt, ax_er) = plt.subplots(2, 1, sharex=True, figsize=(6.0, 6.0), layout="constrained")
-    by_csi = costs[costs.csi_ms != "all"].assign(csi=lambda d: d.csi_ms.astype(float))
-    models = list(dict.fromkeys(by_csi.model))
-    csi_all = np.unique(by_csi.csi.to_numpy())
-    span = float(csi_all.max() - csi_all.min()) or 1.0
-    offsets = np.linspace(-0.015, 0.015, len(models)) * span
-    fine = np.linspace(csi_all.min(), csi_all.max(), 200)
-    for ax, prefix, unit in ((ax_rt, "rt", " (ms)"), (ax_er, "error", "")):
-        var = f"{prefix}_cost"
-        for i, m in enumerate(models):
-            d = by_csi[by_csi.model == m].sort_values("csi")
-            y = d[var].to_numpy()
-            yerr = error_bars(y, d[f"{var}_low"].to_numpy(), d[f"{var}_high"].to_numpy())
-            ax.errorbar(
-                d.csi.to_numpy() + offsets[i],
-                y,
-                yerr=yerr,
-                fmt="o",
-                ms=4,
-                capsize=2,
-                color=MODEL_COLORS.get(m),
-            )
-            f = fits[(fits.model == m) & (fits.cost == prefix)]
-            label = m
-            if len(f) and f.iloc[0].identified:
-                r = f.iloc[0]
-                ax.plot(
-                    fine, r.amplitude * np.exp(-fine / r.tau_eff) + r.residual, "-", color=MODEL_COLORS.get(m)
-                )
-                label = f"{m} (tau_eff {r.tau_eff:.0f} ms)"
-            ax.plot([], [], "o-", color=MODEL_COLORS.get(m), label=label)
-        ax.axhline(0.0, color="0.6", lw=0.8, ls="--")
-        ax.set_ylabel(f"{prefix if prefix == 'error' else 'RT'} switch cost{unit}")
-        ax.legend(fontsize=7, frameon=False)
-    ax_er.set_xlabel("cue-stimulus interval (ms)")
+    plot_switch_cost(summary, cost="rt", ax=ax_rt)
+    plot_switch_cost(summary, cost="error", ax=ax_er, legend=False)
+    ax_rt.set_xlabel("")
     fig.suptitle(
         "switch cost vs CSI (95 % CI; lines: identified fits A exp(-CSI/tau) + residual)", fontsize=9
     )
     return fig
 
 
-def plot_accuracy_by_condition(behaviour: pd.DataFrame) -> Figure:
+def plot_accuracy_by_condition(tree: xr.DataTree) -> Figure:
     """Accuracy and mean RT by switch x congruency per model, pooled over CSIs (95 % CI)."""
     import matplotlib.pyplot as plt
 
+    summary = tree["summary"].to_dataset(inherit=False)
     fig, (ax_acc, ax_rt) = plt.subplots(1, 2, figsize=(10.0, 4.0), layout="constrained")
-    pooled = behaviour[behaviour.csi_ms == "all"]
-    models = list(dict.fromkeys(pooled.model))
-    width = 0.8 / len(CELLS)
-    for ax, var in ((ax_acc, "accuracy"), (ax_rt, "mean_rt")):
-        for j, (sw, cg, name) in enumerate(CELLS):
-            xs = np.arange(len(models)) + (j - (len(CELLS) - 1) / 2) * width
-            d = pooled[(pooled.switch == sw) & (pooled.congruent == cg)].set_index("model").reindex(models)
-            y = d[var].to_numpy(dtype=float)
-            yerr = error_bars(y, d[f"{var}_low"].to_numpy(), d[f"{var}_high"].to_numpy())
-            yerr = np.nan_to_num(yerr)
-            ax.bar(
-                xs,
-                np.nan_to_num(y),
-                width,
-                yerr=yerr,
-                capsize=2,
-                color="0.45" if sw else "0.85",
-                hatch="///" if cg == 0 else None,
-                edgecolor="black",
-                linewidth=0.5,
-                label=name,
-            )
-        ax.set_xticks(np.arange(len(models)), models)
-    ax_acc.set_ylim(0.0, 1.2)
-    ax_acc.set_yticks(np.linspace(0.0, 1.0, 6))
-    ax_acc.axhline(0.5, color="0.6", lw=0.8, ls="--")
-    ax_acc.set_ylabel("accuracy (95 % Wilson CI)")
-    ax_acc.legend(fontsize=7, frameon=False, ncols=2, loc="upper center")
-    ax_rt.set_ylabel("mean RT, correct (ms, 95 % t CI)")
+    plot_by_condition(summary, variable="accuracy", ax=ax_acc)
+    plot_by_condition(summary, variable="mean_rt", ax=ax_rt, legend=False)
     fig.suptitle("behaviour by switch x congruency (pooled over CSIs; first trial left out)", fontsize=9)
     return fig
 
@@ -329,7 +238,7 @@ def main(
 
     try:
         tree = load_result(file)
-    except ValueError as err:
+    except (OSError, ValueError) as err:
         typer.echo(f"error: {err}", err=True)
         raise typer.Exit(1) from None
     behaviour = behaviour_table(tree)
@@ -346,8 +255,8 @@ def main(
         df.to_csv(out / name, index=False)
         written.append(out / name)
     for name, fig in (
-        ("switch_cost_vs_csi.png", plot_switch_cost_vs_csi(costs, fits)),
-        ("accuracy_by_condition.png", plot_accuracy_by_condition(behaviour)),
+        ("switch_cost_vs_csi.png", plot_switch_cost_vs_csi(tree)),
+        ("accuracy_by_condition.png", plot_accuracy_by_condition(tree)),
     ):
         written.append(results.save_figure(fig, out / name, overwrite=True))
         plt.close(fig)

@@ -23,10 +23,14 @@ __all__ = [
     "error_bars",
     "format_interval",
     "label",
+    "plot_by_condition",
+    "plot_cue_gain_curves",
     "plot_gain_curves",
+    "plot_gain_profile",
     "plot_modulation_summary",
     "plot_overview",
     "plot_psychometric",
+    "plot_switch_cost",
 ]
 
 #: The colour of each model family in every neuromod figure.
@@ -251,4 +255,163 @@ def plot_modulation_summary(data: xr.Dataset | xr.DataTree, *, ax: Axes | None =
     ax.set_ylabel("gain ratio (top level / level 0)")
     ax.set_title("modulation summary", fontsize=10)
     ax.legend(fontsize=6, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return ax
+
+
+# ------------------------------------------------------------------------------------------------------
+# the task-switching comparison (the ``summary`` group and the ``<model>/gain_curves`` groups)
+# ------------------------------------------------------------------------------------------------------
+def _models(summary: xr.Dataset) -> list[str]:
+    if "model" not in summary.dims:
+        raise ValueError(f"expected a summary with a 'model' dimension; dimensions are {list(summary.dims)}")
+    return [str(m) for m in summary["model"].values]
+
+
+def plot_cue_gain_curves(
+    ds: xr.Dataset, *, ax: Axes | None = None, color: str | None = None, legend: bool = True
+) -> Axes:
+    """One model's response against drive with the cue relevant (level 0, solid) and irrelevant (level 1,
+    dashed): points are the mean over populations and repeats, lines the mean of the populations' fits.
+
+    `ds` is a ``<model>/gain_curves`` group of a task-switching result (``tree["rate/gain_curves"]``).
+    """
+    from neuromod.measures.gain import gain_curve
+
+    ax = _new_axes(ax)
+    color = color or MODEL_COLORS.get(str(ds.attrs.get("model", "")), "k")
+    drive = ds["drive"].values
+    fine = np.linspace(drive.min(), drive.max(), 200)
+    form = ds.attrs.get("fit_form")
+    for level, style, name in ((0.0, "-", "relevant"), (1.0, "--", "irrelevant")):
+        sub = ds.sel(level=level)
+        mean = sub["response"].mean(("condition", "repeat")).values
+        ax.plot(drive, mean, "o", ms=3, color=color, alpha=1.0 if level == 0 else 0.5)
+        if form:
+            params = [k for k in sub.data_vars if k.startswith("fit_") and k[4:] not in ("r2", "ok")]
+            params = [k for k in params if not k.endswith("_se")]
+            curves = [
+                gain_curve(fine, {k[4:]: sub[k].sel(condition=c).values for k in params}, form=form)
+                for c in sub["condition"].values
+            ]
+            ax.plot(fine, np.nanmean(curves, axis=0), style, color=color, label=name)
+    ax.set_xlabel(label(ds["drive"]))
+    units = ds["response"].attrs.get("units", "")
+    ax.set_ylabel(f"response ({units})" if units and units != "1" else "response (a.u.)")
+    ax.set_title(str(ds.attrs.get("model", "")), fontsize=10)
+    if legend:
+        ax.legend(fontsize=7, frameon=False, title="cue", title_fontsize=7)
+    return ax
+
+
+def plot_gain_profile(
+    summary: xr.Dataset, *, context: str, ax: Axes | None = None, legend: bool = True
+) -> Axes:
+    """Bars of each population's relative gain (``relative_gain_profile``) per model, under one cue."""
+    ax = _new_axes(ax)
+    models = _models(summary)
+    pops = [str(p) for p in summary["population"].values]
+    width = 0.8 / len(models)
+    x = np.arange(len(pops))
+    for i, m in enumerate(models):
+        vals = summary["relative_gain_profile"].sel(model=m, context=context).values
+        ax.bar(x + (i - (len(models) - 1) / 2) * width, vals, width, color=MODEL_COLORS.get(m), label=m)
+    ax.set_xticks(x, pops)
+    ax.set_title(f"cue: task {context}", fontsize=10)
+    ax.set_xlabel("sensory population")
+    ax.set_ylabel("gain / model's largest")
+    if legend:
+        ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def plot_switch_cost(
+    summary: xr.Dataset, *, cost: str = "rt", ax: Axes | None = None, legend: bool = True
+) -> Axes:
+    """Switch cost against CSI per model with 95 % intervals, and the preparation fit where identified.
+
+    Reads ``<cost>_switch_cost_by_csi`` (with ``_low``/``_high``) and ``<cost>_prep_*`` from a summary
+    (`cost` is ``"rt"`` or ``"error"``); see :func:`neuromod.measures.fit_preparation`.
+    """
+    if cost not in ("rt", "error"):
+        raise ValueError(f"cost={cost!r} is not one of ['rt', 'error']")
+    ax = _new_axes(ax)
+    models = _models(summary)
+    var = f"{cost}_switch_cost_by_csi"
+    csi = summary["csi"].values
+    fine = np.linspace(csi.min(), csi.max(), 200)
+    offsets = np.linspace(-0.015, 0.015, len(models)) * (csi.max() - csi.min() or 1.0)
+    for i, m in enumerate(models):
+        v = summary.sel(model=m)
+        y = v[var].values
+        ax.errorbar(
+            csi + offsets[i],
+            y,
+            yerr=error_bars(y, v[f"{var}_low"].values, v[f"{var}_high"].values),
+            fmt="o",
+            ms=4,
+            capsize=2,
+            color=MODEL_COLORS.get(m),
+            label=m,
+        )
+        if int(v.get(f"{cost}_prep_identified", 0)) == 1:
+            a, tau, res = (float(v[f"{cost}_prep_{k}"]) for k in ("amplitude", "tau_eff", "residual"))
+            ax.plot(fine, a * np.exp(-fine / tau) + res, "-", lw=1, color=MODEL_COLORS.get(m))
+    ax.axhline(0.0, color="0.6", lw=0.8, ls="--")
+    ax.set_xlabel(label(summary["csi"]))
+    ax.set_ylabel("RT switch cost (ms)" if cost == "rt" else "error switch cost")
+    if legend:
+        ax.legend(fontsize=7, frameon=False)
+    return ax
+
+
+def plot_by_condition(
+    summary: xr.Dataset, *, variable: str = "accuracy", ax: Axes | None = None, legend: bool = True
+) -> Axes:
+    """Accuracy (or mean RT) by switch x congruency per model, with its 95 % intervals.
+
+    Reads ``<variable>_by_condition`` with ``_low``/``_high`` over (``model``, ``switch``, ``congruent``)
+    from a summary; `variable` is ``"accuracy"`` (Wilson intervals) or ``"mean_rt"`` (t intervals). Light
+    bars: repeat trials; dark: switch trials; hatched: incongruent stimuli. An empty cell draws no bar.
+    """
+    if variable not in ("accuracy", "mean_rt"):
+        raise ValueError(f"variable={variable!r} is not one of ['accuracy', 'mean_rt']")
+    ax = _new_axes(ax)
+    models = _models(summary)
+    cells = [
+        (0, 1, "repeat, congruent"),
+        (0, 0, "repeat, incongruent"),
+        (1, 1, "switch, congruent"),
+        (1, 0, "switch, incongruent"),
+    ]
+    width = 0.8 / len(cells)
+    for j, (sw, cg, name) in enumerate(cells):
+        xs = np.arange(len(models)) + (j - (len(cells) - 1) / 2) * width
+        v = summary.sel(switch=sw, congruent=cg)
+        var = f"{variable}_by_condition"
+        y = v[var].values
+        low, high = v[f"{var}_low"].values, v[f"{var}_high"].values
+        ax.bar(
+            xs,
+            y,
+            width,
+            yerr=error_bars(y, low, high),
+            capsize=2,
+            color="0.45" if sw else "0.85",
+            label=name,
+            hatch="///" if cg == 0 else None,
+            edgecolor="black",
+            linewidth=0.5,
+        )
+    ax.set_xticks(np.arange(len(models)), models)
+    if variable == "accuracy":
+        ax.set_ylim(0.0, 1.2)
+        ax.set_yticks(np.linspace(0.0, 1.0, 6))
+        ax.axhline(0.5, color="0.6", lw=0.8, ls="--")
+        ax.set_ylabel("accuracy (95 % Wilson CI)")
+    else:
+        top = np.nanmax(summary[f"{variable}_by_condition_high"].values)
+        ax.set_ylim(0.0, 1.2 * top if np.isfinite(top) else None)
+        ax.set_ylabel("mean RT of correct responses (ms, 95 % t CI)")
+    if legend:
+        ax.legend(fontsize=7, frameon=False, ncols=4, loc="upper center", handlelength=1.5, columnspacing=1.0)
     return ax

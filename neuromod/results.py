@@ -438,13 +438,16 @@ def _open(path: Path, fmt: str) -> xr.DataTree:
         return tree.load().copy()
 
 
-def load(path: str | os.PathLike[str]) -> Result:
+def load(path: str | os.PathLike[str], *, experiment: str | None = None) -> Result:
     """Read a neuromod result written by :func:`save`.
 
     Parameters
     ----------
     path : str or path-like
         A ``.nc`` file or ``.zarr`` store.
+    experiment : str, optional
+        Also check that the file holds a result of this experiment (the ``experiment`` of its
+        ``config_json``, e.g. ``"task-switching"``).
 
     Returns
     -------
@@ -457,7 +460,8 @@ def load(path: str | os.PathLike[str]) -> Result:
         If `path` does not exist.
     ResultsError
         If the file is not readable as netCDF/zarr (e.g. a text file or a truncated write), lacks the
-        neuromod global attributes, or has an incompatible ``schema_version``.
+        neuromod global attributes, has an incompatible ``schema_version``, or is not a result of
+        `experiment`.
     """
     path = Path(path)
     fmt = _format_of(path)
@@ -474,6 +478,13 @@ def load(path: str | os.PathLike[str]) -> Result:
         _check_global_attrs(tree.attrs, repr(str(path)))
     except SchemaError as err:
         raise ResultsError(f"{err} (is it a neuromod result?)") from err
+    if experiment is not None:
+        try:
+            found = json.loads(tree.attrs.get("config_json", "{}")).get("experiment")
+        except (json.JSONDecodeError, AttributeError):
+            found = None
+        if found != experiment:
+            raise ResultsError(f"{path} is not a {experiment} result (it holds {found or 'no experiment'!r})")
     attrs = dict(tree.attrs)
     structure = attrs.pop(_STRUCTURE_ATTR, "tree" if tree.children else "dataset")
     tree.attrs = attrs

@@ -42,7 +42,7 @@ import numpy as np
 import xarray as xr
 from scipy import optimize, stats
 
-from neuromod._checks import check_range
+from neuromod._checks import check_positive, check_range
 from neuromod.measures.behaviour import wilson_interval
 from neuromod.results import var_attrs as _attrs
 
@@ -466,6 +466,7 @@ def fit_preparation(
     variable: str = "rt_cost",
     dim: Hashable = "csi",
     weighted: bool = True,
+    z: float = 2.0,
 ) -> xr.Dataset:
     """Fit the preparation curve ``cost(CSI) = A exp(-CSI / tau_eff) + residual``.
 
@@ -485,13 +486,18 @@ def fit_preparation(
     weighted : bool
         Weight by the intervals (absolute sigma); otherwise unweighted, with the standard errors scaled by
         the residual variance.
+    z : float
+        Standard errors that A and tau_eff must exceed for the fit to count as ``identified``.
 
     Returns
     -------
     xarray.Dataset
         Over the other dimensions (e.g. ``model``): ``amplitude`` (A), ``tau_eff`` (ms), ``residual`` and
         their standard errors ``amplitude_se``, ``tau_eff_se``, ``residual_se``; NaN where fewer than three
-        finite points or the fit fails. A and residual carry the units of the cost.
+        finite points or the fit fails. A and residual carry the units of the cost. ``identified`` (int8) is
+        1 where the data pin the curve down: all three finite, ``|A| > z SE(A)``, ``tau_eff > z SE(tau_eff)``
+        and ``tau_eff`` between a tenth of the shortest positive CSI and ten times the longest (outside that
+        range an exponential cannot be told from a step before the first CSI or from a linear trend).
 
     Raises
     ------
@@ -526,6 +532,7 @@ def fit_preparation(
         raise ValueError(f"dim={dim!r} is not a dimension of the cost; dimensions are {list(y.dims)}")
     if dim not in y.coords:
         raise ValueError(f"the cost has no coordinate {dim!r} (the CSI values in ms)")
+    check_positive("z", z)
     csi = np.asarray(y[dim].values, dtype=float)
     sigma = None
     if weighted and lo is not None and hi is not None:
@@ -553,6 +560,19 @@ def fit_preparation(
         out[f"{name}_se"] = fitted.isel(parameter=3 + i).assign_attrs(
             _attrs(u, f"{long_name}, standard error")
         )
+    positive = csi[csi > 0]
+    shortest = float(positive.min()) if positive.size else 1.0
+    a, tau = out["amplitude"], out["tau_eff"]
+    identified = (
+        np.isfinite(out["residual"])
+        & (np.abs(a) > z * out["amplitude_se"])
+        & (tau > z * out["tau_eff_se"])
+        & (tau >= shortest / 10)
+        & (tau <= 10 * float(np.nanmax(csi)))
+    )
+    out["identified"] = identified.astype(np.int8).assign_attrs(
+        _attrs("1", f"fit identified: |A| and tau_eff > {z:g} SE, tau_eff within the CSI range's reach")
+    )
     return out.assign_attrs(
         model="cost(csi) = amplitude * exp(-csi / tau_eff) + residual",
         fitted=str(y.name if y.name is not None else variable),

@@ -17,13 +17,21 @@
    measures side by side along a ``model`` dimension.
 
 The gain curves share one drive axis, the *relative drive* ``d``: stimulus strength relative to the task's
-stimulus at 0 % coherence. For the SE model ``d`` scales the input of all four sensory populations (the gate
-sees the whole stimulus, through its squeeze); for the rate model it is the sensory drive
+stimulus at 0 % coherence, from 0 to ``gain.drive_max`` (default 2; the task's stimuli span 0.49-1.51). For
+the SE model ``d`` scales the input of the population measured while the other three stay at 1 (the gate
+reads all channels through its squeeze, so it sees the change); for the rate model it is the sensory drive
 ``d * drive_na``; for the spiking network the injected current ``d * I_ref`` of an f-I sweep of the sensory
 LIF cells (:func:`neuromod.spiking.fi_sweep`), where ``I_ref = sens_in_hz * sens_w_na * tau_AMPA`` is the
-mean synaptic current of a sensory cell during the task's stimulus at 0 % coherence
-(0.325 nA at the comparison's 1250 Hz). Level 0 of a curve is the population's relevant
-context, level 1 the irrelevant one, so ``gain_ratio`` is gain(irrelevant) / gain(relevant).
+mean synaptic current of a sensory cell during the task's stimulus at 0 % coherence (0.325 nA at the
+comparison's 1250 Hz). The sweep's current is constant plus the cells' own white noise, while in the task the
+input is Poisson (at 1250 Hz its shot noise has an SD of about 0.145 nA), which smooths the curve near its
+threshold: the sweep measures the mechanism, the session the circuit.
+
+Level 0 of a curve is the population's relevant context, level 1 the irrelevant one, so ``gain_ratio`` is
+gain(irrelevant) / gain(relevant). A curve the chosen form does not describe (``fit_r2`` below
+``gain.min_r2``, or fewer than 3 drives with a response above 1 % of the population's largest) is marked
+``fit_ok = 0``, and its ``gain_ratio``, ``threshold_shift`` and ``modulation`` ("unfit") are not reported:
+e.g. a rate population whose release is so low that it stays below threshold over the whole drive range.
 """
 
 from __future__ import annotations
@@ -46,7 +54,7 @@ from neuromod.measures.switching import (
     switch_cost,
     switching_behaviour,
 )
-from neuromod.plotting import MODEL_COLORS, error_bars, format_interval
+from neuromod.plotting import format_interval
 from neuromod.protocols.gain_curves import fit_and_classify
 from neuromod.protocols.task_switching import (
     MODELS,
@@ -88,7 +96,7 @@ class CompareGainConfig(Config):
     """Gain curves of the comparison: each population's response against relative drive, cued vs not."""
 
     drive_max: float = param(
-        4.0, low=0.0, low_inclusive=False, doc="largest relative drive (1 = the task's stimulus at 0 %)"
+        2.0, low=0.0, low_inclusive=False, doc="largest relative drive (1 = the task's stimulus at 0 %)"
     )
     n_drives: int = param(17, low=5, doc="number of drive values from 0")
     n_repeats: int = param(8, low=1, doc="noise samples per drive (SE inputs, spiking neurons)")
@@ -100,6 +108,7 @@ class CompareGainConfig(Config):
     threshold_tolerance: float = param(
         0.05, low=0.0, low_inclusive=False, doc="smallest threshold shift, as a fraction of the drive range"
     )
+    min_r2: float = param(0.9, low=0.0, high=1.0, doc="smallest R^2 for a fit to be reported")
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -124,10 +133,12 @@ class TaskSwitchingConfig(Config):
     Spiking defaults (calibrated for this comparison): ``dt_ms = 0.2`` (the session is the run's main
     cost), and ``sens_in_hz = 1250`` Hz of sensory input at 0 % coherence instead of the 2000 Hz at which
     the unmodulated circuit was calibrated (:class:`neuromod.spiking.DecisionParams`). With the input-gain
-    factor ``1 + m`` a fully released feature (factor 2) and a weakly released one (about 1.2) then give each
-    decision pool ``1250 (2 + 1.2) = 2 x 2000`` Hz, the calibrated input. Measured with the default SE
-    profile (192 trials): 1000 Hz leaves 40 % of trials without a response; 1250 Hz gives accuracy 0.81 and
-    mean RT 329 ms (SE and rate: 0.80-0.84, 360-370 ms); 1500 Hz gives RT 194 ms.
+    factor ``1 + m``, a fully released feature (factor 2) and a weakly released one then give each
+    decision pool about the input the unmodulated circuit was calibrated with (2 x 2000 Hz): with the default
+    SE profile, pool 1 gets ``1250 (2.0 + 1.09) = 3860`` Hz under cue a (a+ fully released, b+ barely) and
+    ``1250 (1.45 + 1.73) = 3970`` Hz under cue b. Measured on the default run (192 trials): 1000 Hz leaves
+    40 % of trials without a response; 1250 Hz gives accuracy 0.81 and mean RT 329 ms (SE 0.90 and 385 ms,
+    rate 0.80 and 360 ms); 1500 Hz gives a mean RT of 194 ms.
     """
 
     experiment: str = "task-switching"
@@ -232,10 +243,13 @@ def _se_gain_curves(
     g = config.gain
     drives = np.linspace(0.0, g.drive_max, g.n_drives)
     n_pop, n_rep = len(POPULATIONS), g.n_repeats
-    stim = np.repeat(drives[:, None], n_rep, axis=1)[..., None] * np.ones(n_pop)  # (drive, repeat, pop)
+    # population p's input swept, the others held at the task's stimulus (relative drive 1)
+    stim = np.ones((n_pop, g.n_drives, n_rep, n_pop))
+    for p in range(n_pop):
+        stim[p, :, :, p] = drives[:, None]
     gen = torch.Generator().manual_seed(seed)
     pop_of = model.channel_population.numpy()
-    gated = np.empty((len(CONTEXTS), g.n_drives, n_rep, n_pop))
+    gated = np.empty((len(CONTEXTS), g.n_drives, n_rep, n_pop))  # (context, drive, repeat, swept pop)
     gates = np.empty_like(gated)
     with torch.no_grad():
         x = model.sensory(
@@ -247,11 +261,11 @@ def _se_gain_curves(
             cue = torch.zeros(x.shape[0], len(CONTEXTS))
             cue[:, k] = 1.0
             gate = model.se.excite(x, cue).gain
-            y = (gate * x).numpy().reshape(g.n_drives, n_rep, -1)
-            gv = gate.numpy().reshape(g.n_drives, n_rep, -1)
+            y = (gate * x).numpy().reshape(n_pop, g.n_drives, n_rep, -1)
+            gv = gate.numpy().reshape(n_pop, g.n_drives, n_rep, -1)
             for p in range(n_pop):
-                gated[k, ..., p] = y[..., pop_of == p].mean(-1)
-                gates[k, ..., p] = gv[..., pop_of == p].mean(-1)
+                gated[k, ..., p] = y[p][..., pop_of == p].mean(-1)
+                gates[k, ..., p] = gv[p][..., pop_of == p].mean(-1)
     pops = np.arange(n_pop)
     ctx = np.stack([RELEVANT_CONTEXT, 1 - RELEVANT_CONTEXT], axis=1)  # (pop, level)
     response = gated[ctx, :, :, pops[:, None]]  # (pop, level, drive, repeat)
@@ -316,6 +330,25 @@ def _spiking_gain_curves(config: TaskSwitchingConfig, release: np.ndarray, seed:
     return out.assign_coords(
         modulator=(("condition", "level"), m, _attrs("1", "modulator level m (release)"))
     ).assign_attrs(drive_unit_na=i_ref, mechanism=c.mechanism)
+
+
+def _mask_unfit(ds: xr.Dataset, min_r2: float) -> xr.Dataset:
+    """Mark curves the fitted form does not describe, and drop the classification that relies on them."""
+    mean = ds["response"].mean("repeat")
+    top = mean.max(("level", "drive"))
+    active = (mean > 0.01 * top).sum("drive")
+    ok = (ds["fit_r2"] >= min_r2) & (active >= 3)
+    both = ok & ok.sel(level=0.0)  # a comparison needs the reference curve too
+    out = ds.copy()
+    for name in ("gain_ratio", "gain_ratio_se", "threshold_shift", "threshold_shift_se"):
+        out[name] = ds[name].where(both)
+    out["modulation"] = ds["modulation"].where(both, "unfit")
+    out["fit_ok"] = ok.astype(np.int8).assign_attrs(
+        _attrs("1", f"fit describes the curve (R^2 >= {min_r2:g}, >= 3 drives with a response)")
+    )
+    for name in ("gain_ratio", "gain_ratio_se", "threshold_shift", "threshold_shift_se", "modulation"):
+        out[name].attrs = dict(ds[name].attrs)
+    return out.assign_attrs(min_r2=min_r2)
 
 
 def _gain_profile(
@@ -393,6 +426,9 @@ def _summary(
             for key in (name, f"{name}_se"):
                 long_name = f"{fit[key].attrs['long_name']} (fit of the {prefix} switch cost)"
                 data[f"{prefix}_prep_{key}"] = fit[key].assign_attrs(long_name=long_name)
+        data[f"{prefix}_prep_identified"] = fit["identified"].assign_attrs(
+            long_name=f"{fit['identified'].attrs['long_name']} ({prefix} switch cost)"
+        )
     out = xr.Dataset(data)
     # gain measures, relative to each model's relevant context
     ratio = np.stack([gains[m]["gain_ratio"].sel(level=1.0).values for m in models])
@@ -470,9 +506,10 @@ def compare(
           (``config_json`` is the resolved :class:`TaskSwitchingConfig`);
         * ``se``, ``rate``, ``spiking`` (those in ``config.models``): per-trial ``choice``, ``correct``,
           ``rt``, gain and modulator traces (see :func:`~neuromod.protocols.task_switching`); ``se`` also
-          has the training curve (``train_loss``, ``train_accuracy`` over ``step``) when trained here; each
-          has a ``gain_curves`` child: ``response`` over (``condition`` = population, ``level`` = cue
-          relevant 0 / irrelevant 1, ``drive``, ``repeat``), the fits (``fit_*``) and the classification;
+          has the training curve (``train_loss``, ``train_accuracy`` over ``train_step``) when trained
+          here; each has a ``gain_curves`` child: ``response`` over (``condition`` = population,
+          ``level`` = cue relevant 0 / irrelevant 1, ``drive``, ``repeat``), the fits (``fit_*``, ``fit_ok``)
+          and the classification;
         * ``summary``: along ``model``: ``accuracy``, ``mean_rt``, ``p_response``,
           ``accuracy_by_condition`` and ``mean_rt_by_condition`` over (``switch``, ``congruent``),
           ``rt_switch_cost``/``error_switch_cost`` (pooled and ``_by_csi``), ``rt_congruency_effect``,
@@ -489,6 +526,8 @@ def compare(
     ------
     TypeError, ValueError
         Bad arguments, or a saved SE model that cannot be loaded, before any model runs.
+    FileNotFoundError
+        ``config.se_model_path`` names no saved model (checked before any model runs).
 
     Examples
     --------
@@ -537,7 +576,7 @@ def compare(
         progress=progress,
     )
     release = np.asarray(json.loads(tree.attrs["release_mapping_json"])["release"], dtype=float)
-    se_gain = None if se_model is None else population_gains(se_model).values
+    se_gain = None if se_model is None else population_gains(se_model, coherences=task.coherences).values
 
     builders: dict[str, Callable[[int], xr.Dataset]] = {
         "se": lambda s: _se_gain_curves(config, se_model, release, s),
@@ -549,13 +588,14 @@ def compare(
     gains: dict[str, xr.Dataset] = {}
     for name in tqdm(list(config.models), desc="gain curves", unit="model", disable=not progress):
         ds = builders[name](_int_seed(streams[name]))
-        gains[name] = fit_and_classify(
+        fitted = fit_and_classify(
             ds,
             form=g.form,
             z=g.z,
             gain_tolerance=g.gain_tolerance,
             threshold_tolerance=g.threshold_tolerance,
-        ).assign_attrs(model=name)
+        )
+        gains[name] = _mask_unfit(fitted, g.min_r2).assign_attrs(model=name)
     profiles = {m: _gain_profile(m, config, release, se_gain) for m in config.models}
     summary = _summary(tree, gains, profiles, release, tuple(config.models))
 
@@ -589,21 +629,14 @@ def compare(
 # experiment registration: table, figure, quick mode
 # ------------------------------------------------------------------------------------------------------
 def preparation_fit(row: xr.Dataset, prefix: str) -> tuple[float, float, float] | None:
-    """(A, tau_eff, residual) of one model's preparation fit, or None when the data do not identify it.
+    """(A, tau_eff, residual) of one model's preparation fit in a summary, or None when not identified.
 
-    Identified: all three finite; A and tau_eff larger than their standard errors; and tau_eff between a
-    tenth of the shortest positive CSI and ten times the longest (outside, the exponential cannot be told from
-    a step before the first CSI or from a linear trend over the CSIs sampled).
+    Reads ``<prefix>_prep_amplitude``, ``_tau_eff``, ``_residual`` and ``_identified`` (see
+    :func:`neuromod.measures.fit_preparation` for when a fit counts as identified).
     """
-    vals = [float(row[f"{prefix}_prep_{k}"]) for k in ("amplitude", "tau_eff", "residual")]
-    ses = [float(row[f"{prefix}_prep_{k}_se"]) for k in ("amplitude", "tau_eff")]
-    if not np.all(np.isfinite(vals + ses)) or abs(vals[0]) <= ses[0] or vals[1] <= ses[1]:
+    if int(row[f"{prefix}_prep_identified"]) != 1:
         return None
-    csi = np.asarray(row["csi"].values, dtype=float)
-    shortest = csi[csi > 0].min() if np.any(csi > 0) else 1.0
-    if not shortest / 10 <= vals[1] <= 10 * csi.max():
-        return None
-    return vals[0], vals[1], vals[2]
+    return tuple(float(row[f"{prefix}_prep_{k}"]) for k in ("amplitude", "tau_eff", "residual"))
 
 
 def summarize(tree: xr.DataTree) -> str:
@@ -676,7 +709,10 @@ def summarize(tree: xr.DataTree) -> str:
         lines.append(
             (name.ljust(width) + "".join(v.ljust(w) for v, w in zip(values, cols, strict=True))).rstrip()
         )
-    lines.append("95 % intervals in brackets (Wilson, Welch); RTs of correct responses.")
+    lines.append(
+        "95 % intervals in brackets: accuracy Wilson, mean RT t, RT differences Welch, error-rate "
+        "differences Newcombe; RTs of correct responses; '-': not defined or not fitted."
+    )
     return "\n".join(lines)
 
 
@@ -685,124 +721,39 @@ def plot(tree: xr.DataTree) -> Figure:
     per model (RT and errors, with the preparation fit); accuracy by congruency x switch."""
     import matplotlib.pyplot as plt
 
-    from neuromod.measures.gain import gain_curve
+    from neuromod.plotting import (
+        plot_by_condition,
+        plot_cue_gain_curves,
+        plot_gain_profile,
+        plot_switch_cost,
+    )
 
     s = tree["summary"].to_dataset(inherit=False)
     models = [str(m) for m in s["model"].values]
     fig = plt.figure(figsize=(13.0, 8.5), layout="constrained")
     (fa, fb), (fc, fd) = fig.subfigures(2, 2, wspace=0.04, hspace=0.04)
-
-    # A: gain curves per model (population mean, relevant vs irrelevant cue)
     axes = np.atleast_1d(fa.subplots(1, len(models), sharex=True))
     for ax, m in zip(axes, models, strict=True):
-        ds = tree[f"{m}/gain_curves"].to_dataset(inherit=False)
-        drive = ds["drive"].values
-        fine = np.linspace(drive.min(), drive.max(), 200)
-        form = ds.attrs.get("fit_form")
-        for level, style, name in ((0.0, "-", "relevant"), (1.0, "--", "irrelevant")):
-            sub = ds.sel(level=level)
-            mean = sub["response"].mean(("condition", "repeat")).values
-            ax.plot(drive, mean, "o", ms=3, color=MODEL_COLORS.get(m), alpha=1.0 if level == 0 else 0.5)
-            if form:
-                fits = [
-                    gain_curve(
-                        fine,
-                        {
-                            k[4:]: sub[k].sel(condition=c).values
-                            for k in sub.data_vars
-                            if k.startswith("fit_")
-                        },
-                        form=form,
-                    )
-                    for c in sub["condition"].values
-                ]
-                ax.plot(fine, np.nanmean(fits, axis=0), style, color=MODEL_COLORS.get(m), label=name)
-        ax.set_title(m, fontsize=10)
-        ax.set_xlabel("relative drive")
-        units = ds["response"].attrs.get("units", "")
-        ax.set_ylabel(f"response [{units}]" if units and units != "1" else "response (a.u.)")
-    axes[0].legend(fontsize=7, frameon=False, title="cue", title_fontsize=7)
+        plot_cue_gain_curves(tree[f"{m}/gain_curves"].to_dataset(inherit=False), ax=ax, legend=ax is axes[0])
     fa.suptitle(
         "A  gain curves (points: mean over populations; lines: mean of the fits)",
         x=0.02,
         ha="left",
         fontsize=11,
     )
-
-    # B: gain profiles per context (relative gain of each population)
     axes = fb.subplots(1, len(CONTEXTS), sharey=True)
-    width = 0.8 / len(models)
-    x = np.arange(len(POPULATIONS))
     for ax, ctx in zip(axes, CONTEXTS, strict=True):
-        for i, m in enumerate(models):
-            vals = s["relative_gain_profile"].sel(model=m, context=ctx).values
-            ax.bar(x + (i - (len(models) - 1) / 2) * width, vals, width, color=MODEL_COLORS.get(m), label=m)
-        ax.set_xticks(x, list(POPULATIONS))
-        ax.set_title(f"cue: task {ctx}", fontsize=10)
-        ax.set_xlabel("sensory population")
-    axes[0].set_ylabel("gain / model's largest")
-    axes[0].legend(fontsize=7, frameon=False)
+        plot_gain_profile(s, context=ctx, ax=ax, legend=ax is axes[0])
+    axes[1].set_ylabel("")
     fb.suptitle("B  gain profile per context", x=0.02, ha="left", fontsize=11)
-
-    # C: switch cost against CSI per model, with the preparation fits
     ax_rt, ax_er = fc.subplots(2, 1, sharex=True)
-    csi = s["csi"].values
-    fine = np.linspace(csi.min(), csi.max(), 200)
-    offsets = np.linspace(-0.015, 0.015, len(models)) * (csi.max() - csi.min() or 1.0)
-    for ax, prefix in ((ax_rt, "rt"), (ax_er, "error")):
-        var = f"{prefix}_switch_cost_by_csi"
-        for i, m in enumerate(models):
-            v = s.sel(model=m)
-            y, lo, hi = v[var].values, v[f"{var}_low"].values, v[f"{var}_high"].values
-            yerr = error_bars(y, lo, hi)
-            ax.errorbar(
-                csi + offsets[i], y, yerr=yerr, fmt="o", ms=4, capsize=2, color=MODEL_COLORS.get(m), label=m
-            )
-            fit = preparation_fit(v, prefix)
-            if fit is not None:
-                a, tau, res = fit
-                ax.plot(fine, a * np.exp(-fine / tau) + res, "-", lw=1, color=MODEL_COLORS.get(m))
-        ax.axhline(0.0, color="0.6", lw=0.8, ls="--")
-    ax_rt.set_ylabel("RT switch cost (ms)")
-    ax_er.set_ylabel("error switch cost")
-    ax_er.set_xlabel("cue-stimulus interval (ms)")
-    ax_rt.legend(fontsize=7, frameon=False)
+    plot_switch_cost(s, cost="rt", ax=ax_rt)
+    plot_switch_cost(s, cost="error", ax=ax_er, legend=False)
+    ax_rt.set_xlabel("")
     fc.suptitle(
         "C  switch cost vs CSI (95 % CI; lines: A exp(-CSI/tau) + residual)", x=0.02, ha="left", fontsize=11
     )
-
-    # D: accuracy by congruency x switch per model
-    ax = fd.subplots()
-    cells = [
-        (0, 1, "repeat, congruent"),
-        (0, 0, "repeat, incongruent"),
-        (1, 1, "switch, congruent"),
-        (1, 0, "switch, incongruent"),
-    ]
-    width = 0.8 / len(cells)
-    for j, (sw, cg, name) in enumerate(cells):
-        xs = np.arange(len(models)) + (j - (len(cells) - 1) / 2) * width
-        v = s.sel(switch=sw, congruent=cg)
-        y = v["accuracy_by_condition"].values
-        yerr = error_bars(y, v["accuracy_by_condition_low"].values, v["accuracy_by_condition_high"].values)
-        ax.bar(
-            xs,
-            y,
-            width,
-            yerr=yerr,
-            capsize=2,
-            color="0.45" if sw else "0.85",
-            label=name,
-            hatch="///" if cg == 0 else None,
-            edgecolor="black",
-            linewidth=0.5,
-        )
-    ax.set_xticks(np.arange(len(models)), models)
-    ax.set_ylim(0.0, 1.2)
-    ax.set_yticks(np.linspace(0.0, 1.0, 6))
-    ax.axhline(0.5, color="0.6", lw=0.8, ls="--")
-    ax.set_ylabel("accuracy (95 % Wilson CI)")
-    ax.legend(fontsize=7, frameon=False, ncols=4, loc="upper center", handlelength=1.5, columnspacing=1.0)
+    plot_by_condition(s, variable="accuracy", ax=fd.subplots())
     fd.suptitle("D  accuracy by congruency x switch", x=0.02, ha="left", fontsize=11)
     return fig
 
@@ -810,7 +761,7 @@ def plot(tree: xr.DataTree) -> Figure:
 def quick(config: TaskSwitchingConfig) -> TaskSwitchingConfig:
     """A reduced run for tests and notebooks (tens of seconds; the spiking network dominates)."""
     return config.replace(
-        n_trials=32,
+        n_trials=24,
         csi_ms=(100.0, 300.0, 600.0, 1000.0),
         coherences=(25.6, 51.2),
         max_rt_ms=500.0,

@@ -416,15 +416,18 @@ _ADAPTERS: dict[str, type] = {"se": _SEModel, "rate": _RateModel, "spiking": _Sp
 # ------------------------------------------------------------------------------------------------------
 # release patterns
 # ------------------------------------------------------------------------------------------------------
-def se_release(model: SETaskModel, *, seed: int = 0) -> xr.DataArray:
+def se_release(
+    model: SETaskModel, *, seed: int = 0, coherences: Sequence[float] | None = None
+) -> xr.DataArray:
     """Release levels over (``context``, ``population``) from the SE model's per-context population gains.
 
     See :data:`SE_RELEASE_MAPPING`: the gains of
-    :func:`~neuromod.protocols.se_task.population_gains` divided by their largest value.
+    :func:`~neuromod.protocols.se_task.population_gains` (averaged over stimuli with the given unsigned
+    `coherences`, default those of :class:`CuedTaskSwitching`) divided by their largest value.
     """
     from neuromod.protocols.se_task import population_gains
 
-    gains = population_gains(model, seed=seed)
+    gains = population_gains(model, seed=seed, coherences=coherences)
     top = float(gains.max())
     if not top > 0:
         raise ValueError(f"the SE model's population gains are all <= 0 (max {top!r}); cannot map to release")
@@ -586,7 +589,7 @@ def task_switching(
         )
         se_trained = 1
     if use_se_release:
-        rel_da = se_release(se_model)
+        rel_da = se_release(se_model, coherences=task.coherences)  # the gate profile on this task's stimuli
         release_arr = rel_da.values
         mapping = SE_RELEASE_MAPPING
     else:

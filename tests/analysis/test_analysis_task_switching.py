@@ -16,7 +16,6 @@ import pandas as pd
 import pytest
 
 from neuromod import results
-from neuromod.protocols.compare import TaskSwitchingConfig, compare, quick
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "analysis" / "task_switching.py"
@@ -38,10 +37,8 @@ def _run(*args: str | Path) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def saved(tmp_path_factory) -> Path:
-    config = quick(TaskSwitchingConfig(models=("se", "rate"))).replace(n_trials=48)
-    tree = compare(config, progress=False)
-    return results.save(tree, tmp_path_factory.mktemp("ts") / "ts.nc")
+def saved(task_switching_file) -> Path:
+    return task_switching_file
 
 
 @pytest.fixture(scope="module")
@@ -138,14 +135,14 @@ def test_preparation_fits_and_identified_rule(written, saved):
         for key in ("amplitude", "tau_eff", "residual", "amplitude_se", "tau_eff_se"):
             ref = float(s[f"{row.cost}_prep_{key}"].sel(model=row.model))
             np.testing.assert_allclose(getattr(row, key), ref, rtol=1e-12, equal_nan=True)
-        # the rule, written out: finite, |A| > se(A), tau > se(tau), tau in [min CSI / 10, 10 max CSI]
+        # the rule, written out: finite, |A| > 2 se(A), tau > 2 se(tau), tau in [min CSI / 10, 10 max CSI]
         finite = np.all(
             np.isfinite([row.amplitude, row.tau_eff, row.residual, row.amplitude_se, row.tau_eff_se])
         )
         rule = bool(
             finite
-            and abs(row.amplitude) > row.amplitude_se
-            and row.tau_eff > row.tau_eff_se
+            and abs(row.amplitude) > 2 * row.amplitude_se
+            and row.tau_eff > 2 * row.tau_eff_se
             and csi[csi > 0].min() / 10 <= row.tau_eff <= 10 * csi.max()
         )
         assert row.identified == int(rule)

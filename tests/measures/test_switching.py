@@ -256,3 +256,32 @@ def test_first_trial_is_neither_switch_nor_repeat():
     assert float(cost["error_cost"]) == pytest.approx(0.0)  # the erroneous first trial is left out
     without = switch_cost(ds.drop_vars("is_first"), by=())
     assert float(without["error_cost"]) == pytest.approx(-1 / 3)  # counted as a repeat, it would bias it
+
+
+def test_fit_preparation_identified_only_when_the_data_pin_the_curve_down():
+    csi = np.array([100.0, 300.0, 600.0, 1000.0])
+    rng = np.random.default_rng(4)
+    attrs = {"units": "ms", "long_name": "RT switch cost"}
+
+    def cost(values):
+        return xr.DataArray(values, dims="csi", coords={"csi": csi}, attrs=attrs)
+
+    clear = cost(150 * np.exp(-csi / 250) + 20 + rng.normal(0, 2, 4))
+    assert int(fit_preparation(clear)["identified"]) == 1
+    assert int(fit_preparation(clear, z=1e6)["identified"]) == 0  # a stricter z only removes it
+    assert int(fit_preparation(cost(20 + rng.normal(0, 15, 4)))["identified"]) == 0  # flat and noisy
+
+
+@pytest.mark.parametrize(
+    ("tau", "identified"),
+    [(250.0, 1), (20.0, 1), (3.0, 0), (5e3, 1), (2e4, 0)],  # range: [50 / 10, 10 x 1000] ms
+)
+def test_fit_preparation_tau_must_lie_within_reach_of_the_csis(tau, identified):
+    # exact data: the standard errors vanish, so only the range rule can refuse the fit
+    csi = np.array([0.0, 50.0, 100.0, 300.0, 600.0, 1000.0])
+    cost = xr.DataArray(
+        80 * np.exp(-csi / tau) + 20, dims="csi", coords={"csi": csi}, attrs={"units": "ms", "long_name": "c"}
+    )
+    fit = fit_preparation(cost)
+    assert float(fit["tau_eff"]) == pytest.approx(tau, rel=1e-3)
+    assert int(fit["identified"]) == identified

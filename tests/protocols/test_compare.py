@@ -198,34 +198,30 @@ def test_experiment_file_holds_the_defaults():
     assert TaskSwitchingConfig.from_toml(path) == TaskSwitchingConfig()
 
 
-@pytest.mark.parametrize(
-    ("amplitude", "tau", "amplitude_se", "tau_se", "identified"),
-    [
-        (80.0, 250.0, 10.0, 50.0, True),
-        (80.0, 250.0, 90.0, 50.0, False),  # A not larger than its standard error
-        (80.0, 250.0, 10.0, 300.0, False),  # tau_eff not larger than its standard error
-        (80.0, 5.0, 10.0, 1.0, False),  # tau_eff below a tenth of the shortest CSI (100 ms): a step
-        (80.0, 2e4, 10.0, 1e3, False),  # beyond ten times the longest CSI: a linear trend
-        (np.nan, 250.0, 10.0, 50.0, False),
-    ],
-)
-def test_preparation_fit_identification_rule(amplitude, tau, amplitude_se, tau_se, identified):
+@pytest.mark.parametrize("identified", [0, 1])
+def test_preparation_fit_reads_the_identified_flag(identified):
     from neuromod.protocols.compare import preparation_fit
 
     row = xr.Dataset(
         {
-            "rt_prep_amplitude": amplitude,
-            "rt_prep_amplitude_se": amplitude_se,
-            "rt_prep_tau_eff": tau,
-            "rt_prep_tau_eff_se": tau_se,
+            "rt_prep_amplitude": 80.0,
+            "rt_prep_tau_eff": 250.0,
             "rt_prep_residual": 20.0,
-        },
-        coords={"csi": [100.0, 300.0, 600.0, 1000.0]},
+            "rt_prep_identified": np.int8(identified),
+        }
     )
-    fit = preparation_fit(row, "rt")
-    assert (fit is not None) == identified
-    if identified:
-        assert fit == (amplitude, tau, 20.0)
+    assert preparation_fit(row, "rt") == ((80.0, 250.0, 20.0) if identified else None)
+
+
+def test_summary_preparation_fits_are_fit_preparation_of_the_costs(tree):
+    from neuromod.measures import fit_preparation, switch_cost
+
+    summary = tree["summary"].to_dataset(inherit=False)
+    cost = switch_cost(tree, by=("csi_ms",))
+    for prefix in ("rt", "error"):
+        fit = fit_preparation(cost, variable=f"{prefix}_cost")
+        for key in ("amplitude", "tau_eff", "residual", "identified"):
+            np.testing.assert_array_equal(summary[f"{prefix}_prep_{key}"].values, fit[key].values)
 
 
 def test_default_release_without_se_trains_nothing(monkeypatch):
@@ -237,3 +233,57 @@ def test_default_release_without_se_trains_nothing(monkeypatch):
     assert tree.attrs["se_model_origin"] == "not used" and sorted(tree.children) == ["rate", "summary"]
     np.testing.assert_array_equal(tree["summary"]["release"].values, np.asarray(DEFAULT_RELEASE))
     np.testing.assert_array_equal(tree["summary"]["gain_profile"].sel(model="rate").values, DEFAULT_RELEASE)
+
+
+def test_gain_curve_levels_are_the_relevant_and_irrelevant_cue(tree):
+    summary = tree["summary"].to_dataset(inherit=False)
+    release = summary["release"].values  # (context, population)
+    relevant = np.array([0, 0, 1, 1])  # a+, a- are judged in context a; b+, b- in context b
+    pops = np.arange(4)
+    for name in ("rate", "spiking"):
+        m = tree[f"{name}/gain_curves"]["modulator"].values  # (population, level)
+        np.testing.assert_array_equal(m[:, 0], release[relevant, pops])
+        np.testing.assert_array_equal(m[:, 1], release[1 - relevant, pops])
+    # spiking input gain 1 + m: the more released cue drives the cells harder at the largest drive
+    curves = tree["spiking/gain_curves"].to_dataset(inherit=False)
+    top = curves["response"].isel(drive=-1).mean("repeat").values
+    m = curves["modulator"].values
+    clear = np.abs(m[:, 0] - m[:, 1]) > 0.1
+    assert np.all(np.sign(top[clear, 0] - top[clear, 1]) == np.sign(m[clear, 0] - m[clear, 1]))
+    # SE: the gate at the task's drive is higher under the cue whose steady-state profile is higher
+    se = tree["se/gain_curves"].to_dataset(inherit=False)
+    gate = se["gain"].sel(drive=1.0).mean("repeat").values  # (population, level)
+    profile = summary["gain_profile"].sel(model="se").values
+    diff_profile = profile[relevant, pops] - profile[1 - relevant, pops]
+    clear = np.abs(diff_profile) > 0.1
+    assert clear.any()
+    assert np.all(np.sign(gate[clear, 0] - gate[clear, 1]) == np.sign(diff_profile[clear]))
+
+
+def test_unfit_curves_are_not_classified():
+    from neuromod.protocols.compare import _mask_unfit
+
+    drive = np.linspace(0.0, 2.0, 9)
+    response = np.zeros((1, 2, 9, 1))
+    response[0, 0, :, 0] = np.maximum(drive - 0.5, 0)  # the relevant cue: a clean threshold-linear curve
+    response[0, 1, -2:, 0] = [0.001, 0.002]  # the irrelevant cue: silent but for two drives
+    dims2 = ("condition", "level")
+    ds = xr.Dataset(
+        {
+            "response": (("condition", "level", "drive", "repeat"), response, {"units": "Hz"}),
+            "fit_r2": (dims2, [[0.99, 0.95]]),
+            "gain_ratio": (dims2, [[1.0, 0.02]], {"units": "1"}),
+            "gain_ratio_se": (dims2, [[0.0, 0.01]], {"units": "1"}),
+            "threshold_shift": (dims2, [[0.0, 4.7]], {"units": "1"}),
+            "threshold_shift_se": (dims2, [[0.0, 0.1]], {"units": "1"}),
+            "modulation": (dims2, [["none", "divisive"]], {"units": "1"}),
+        },
+        coords={"condition": ["b-"], "level": [0.0, 1.0], "drive": drive, "repeat": [0]},
+    )
+    out = _mask_unfit(ds, min_r2=0.9)
+    assert out["fit_ok"].values.tolist() == [[1, 0]]  # 2 active drives < 3
+    assert np.isnan(out["gain_ratio"].sel(level=1.0)).all() and np.isnan(out["threshold_shift"][0, 1])
+    assert out["modulation"].values.tolist() == [["none", "unfit"]]
+    assert out["gain_ratio"].attrs == ds["gain_ratio"].attrs
+    low_r2 = _mask_unfit(ds.assign(fit_r2=(dims2, [[0.5, 0.95]])), min_r2=0.9)
+    assert low_r2["modulation"].values.tolist() == [["unfit", "unfit"]]  # no reference curve, no comparison
