@@ -55,6 +55,7 @@ from neuromod.tasks.switching import CONTEXTS, POPULATIONS, CuedTaskSwitching
 
 if TYPE_CHECKING:
     from neuromod.gating.task_model import SETaskModel
+    from neuromod.rate import Modulation, ThresholdLinear
 
 __all__ = [
     "DEFAULT_RELEASE",
@@ -122,6 +123,23 @@ class RateSwitchConfig(Config):
         0.5, low=0.0, low_inclusive=False, high=1.0, doc="integration step (ms), at most tau_AMPA / 2"
     )
     noise: bool = True
+
+    def transfer(self) -> ThresholdLinear:
+        """The sensory populations' transfer function (threshold-linear)."""
+        from neuromod.rate import ThresholdLinear
+
+        return ThresholdLinear(slope_hz_per_na=self.slope_hz_per_na, threshold_na=self.threshold_na)
+
+    def modulation(self) -> Modulation:
+        """How the modulator level acts on the sensory populations."""
+        from neuromod.rate import Modulation
+
+        return Modulation(
+            mode=self.mode,
+            gain_at_zero=self.gain_at_zero,
+            gain_per_level=self.gain_per_level,
+            shift_na_per_level=self.shift_na_per_level,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -226,7 +244,7 @@ class _RateModel:
     name = "rate"
 
     def run(self, task: CuedTaskSwitching, plan: SwitchPlan, seed: np.random.SeedSequence) -> xr.Dataset:
-        from neuromod.rate import Modulation, SensoryStage, ThresholdLinear, simulate_circuit
+        from neuromod.rate import SensoryStage, simulate_circuit
 
         c = plan.rate
         tau = c.tau_ms if plan.tau_ms is None else plan.tau_ms
@@ -260,13 +278,8 @@ class _RateModel:
             )
         sensory = SensoryStage(
             populations=POPULATIONS,
-            transfer=ThresholdLinear(slope_hz_per_na=c.slope_hz_per_na, threshold_na=c.threshold_na),
-            modulation=Modulation(
-                mode=c.mode,
-                gain_at_zero=c.gain_at_zero,
-                gain_per_level=c.gain_per_level,
-                shift_na_per_level=c.shift_na_per_level,
-            ),
+            transfer=c.transfer(),
+            modulation=c.modulation(),
             tau_ms=float(tau),
         )
         every = max(1, round(plan.decimate_ms / dt)) * dt

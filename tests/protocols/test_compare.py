@@ -264,26 +264,35 @@ def test_unfit_curves_are_not_classified():
     from neuromod.protocols.compare import _mask_unfit
 
     drive = np.linspace(0.0, 2.0, 9)
-    response = np.zeros((1, 2, 9, 1))
-    response[0, 0, :, 0] = np.maximum(drive - 0.5, 0)  # the relevant cue: a clean threshold-linear curve
-    response[0, 1, -2:, 0] = [0.001, 0.002]  # the irrelevant cue: silent but for two drives
+    response = np.zeros((1, 2, 9, 2))
+    response[0, 0] = np.maximum(drive - 0.5, 0)[:, None] + [[-0.05, 0.05]]  # relevant: threshold-linear
+    response[0, 1, -2:] = 0.002  # irrelevant: silent but for two drives
     dims2 = ("condition", "level")
-    ds = xr.Dataset(
-        {
-            "response": (("condition", "level", "drive", "repeat"), response, {"units": "Hz"}),
-            "fit_r2": (dims2, [[0.99, 0.95]]),
-            "gain_ratio": (dims2, [[1.0, 0.02]], {"units": "1"}),
-            "gain_ratio_se": (dims2, [[0.0, 0.01]], {"units": "1"}),
-            "threshold_shift": (dims2, [[0.0, 4.7]], {"units": "1"}),
-            "threshold_shift_se": (dims2, [[0.0, 0.1]], {"units": "1"}),
-            "modulation": (dims2, [["none", "divisive"]], {"units": "1"}),
-        },
-        coords={"condition": ["b-"], "level": [0.0, 1.0], "drive": drive, "repeat": [0]},
-    )
+
+    def result(gain_fit):
+        return xr.Dataset(
+            {
+                "response": (("condition", "level", "drive", "repeat"), response, {"units": "Hz"}),
+                "fit_gain": (dims2, [[gain_fit, 0.01]]),
+                "fit_threshold": (dims2, [[0.5, 1.9]]),
+                "fit_width": (dims2, [[0.01, 0.01]]),
+                "fit_r2": (dims2, [[0.5, 0.5]]),  # the pooled R^2 counts trial noise: not used
+                "gain_ratio": (dims2, [[1.0, 0.01]], {"units": "1"}),
+                "gain_ratio_se": (dims2, [[0.0, 0.01]], {"units": "1"}),
+                "threshold_shift": (dims2, [[0.0, 1.4]], {"units": "1"}),
+                "threshold_shift_se": (dims2, [[0.0, 0.1]], {"units": "1"}),
+                "modulation": (dims2, [["none", "divisive"]], {"units": "1"}),
+            },
+            coords={"condition": ["b-"], "level": [0.0, 1.0], "drive": drive, "repeat": [0, 1]},
+            attrs={"fit_form": "softplus"},
+        )
+
+    ds = result(1.0)
     out = _mask_unfit(ds, min_r2=0.9)
+    assert float(out["fit_r2_mean"][0, 0]) > 0.99  # the mean curve is exactly the fitted form
     assert out["fit_ok"].values.tolist() == [[1, 0]]  # 2 active drives < 3
     assert np.isnan(out["gain_ratio"].sel(level=1.0)).all() and np.isnan(out["threshold_shift"][0, 1])
     assert out["modulation"].values.tolist() == [["none", "unfit"]]
     assert out["gain_ratio"].attrs == ds["gain_ratio"].attrs
-    low_r2 = _mask_unfit(ds.assign(fit_r2=(dims2, [[0.5, 0.95]])), min_r2=0.9)
-    assert low_r2["modulation"].values.tolist() == [["unfit", "unfit"]]  # no reference curve, no comparison
+    wrong = _mask_unfit(result(-1.0), min_r2=0.9)  # a fit that does not describe the reference curve
+    assert wrong["modulation"].values.tolist() == [["unfit", "unfit"]]
