@@ -294,7 +294,7 @@ def plot_cue_gain_curves(
                 for c in sub["condition"].values
             ]
             ax.plot(fine, np.nanmean(curves, axis=0), style, color=color, label=name)
-    ax.set_xlabel(label(ds["drive"]))
+    ax.set_xlabel("relative drive")  # 1 = the task's stimulus at 0 % coherence (the coordinate's long_name)
     units = ds["response"].attrs.get("units", "")
     ax.set_ylabel(f"response ({units})" if units and units != "1" else "response (a.u.)")
     ax.set_title(str(ds.attrs.get("model", "")), fontsize=10)
