@@ -108,7 +108,7 @@ def _gain_summary(
         for pop in s["population"].values:
             name = f"{var}_{pop}"
             v, se = s[var].sel(population=pop), s[f"{var}_se"].sel(population=pop)
-            tol = gain_tol * abs(v) / 2 if var == "gain_ratio" else thr_tol / 2
+            tol = gain_tol / 2 if var == "gain_ratio" else thr_tol / 2
             half = np.maximum(Z95 * se, tol)
             data[name] = v.drop_vars("population")
             data[f"{name}_low"] = (v - half).drop_vars("population")
@@ -170,14 +170,22 @@ def correspondence_table(tree: xr.DataTree) -> str:
         lines.append("| " + " | ".join([label, *values, *verdicts]) + " |")
     for pop in s["population"].values:
         kinds = {m: str(s["modulation"].sel(model=m, population=pop).values) for m in models}
-        verdicts = ["agrees" if kinds[m] == kinds[reference] else "differs" for m in others]
+        verdicts = [
+            "-"
+            if "unfit" in (kinds[m], kinds[reference])
+            else "agrees"
+            if kinds[m] == kinds[reference]
+            else "differs"
+            for m in others
+        ]
         lines.append("| " + " | ".join([f"f-I class, {pop}", *kinds.values(), *verdicts]) + " |")
     lines += [
         "",
         f"Values with 95 % intervals; '{reference}' is the reference. 'agrees': the intervals overlap (not "
         "shown to differ with these trials); 'differs': they do not; '-': an interval is undefined. Gain "
         "measures: value +- max(1.96 SE, half the classification tolerance); f-I class: the same class or "
-        "not. Preparation fits count only where identified (neuromod.measures.fit_preparation).",
+        "not ('-' when a curve is unfit). Preparation fits count only where identified "
+        "(neuromod.measures.fit_preparation).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -271,7 +271,9 @@ def plot_cue_gain_curves(
     ds: xr.Dataset, *, ax: Axes | None = None, color: str | None = None, legend: bool = True
 ) -> Axes:
     """One model's response against drive with the cue relevant (level 0, solid) and irrelevant (level 1,
-    dashed): points are the mean over populations and repeats, lines the mean of the populations' fits.
+    dashed): points are the mean over populations and repeats, lines the mean of the populations' fits. Only
+    populations whose curve the fit describes (``fit_ok``) are drawn; the legend gives their number
+    (suppressed and unfit curves are in the summary's ``modulation``).
 
     `ds` is a ``<model>/gain_curves`` group of a task-switching result (``tree["rate/gain_curves"]``).
     """
@@ -282,18 +284,23 @@ def plot_cue_gain_curves(
     drive = ds["drive"].values
     fine = np.linspace(drive.min(), drive.max(), 200)
     form = ds.attrs.get("fit_form")
+    params = [k for k in ds.data_vars if k.startswith("fit_") and not k.endswith("_se")]
     for level, style, name in ((0.0, "-", "relevant"), (1.0, "--", "irrelevant")):
         sub = ds.sel(level=level)
-        mean = sub["response"].mean(("condition", "repeat")).values
+        # the populations whose curve the fit describes (``fit_ok``, when present); all of them otherwise
+        good = [
+            c for c in sub["condition"].values if "fit_ok" not in sub or int(sub["fit_ok"].sel(condition=c))
+        ]
+        if not good:
+            continue
+        mean = sub["response"].sel(condition=good).mean(("condition", "repeat")).values
         ax.plot(drive, mean, "o", ms=3, color=color, alpha=1.0 if level == 0 else 0.5)
         if form:
-            params = [k for k in sub.data_vars if k.startswith("fit_") and k[4:] not in ("r2", "ok")]
-            params = [k for k in params if not k.endswith("_se")]
             curves = [
                 gain_curve(fine, {k[4:]: sub[k].sel(condition=c).values for k in params}, form=form)
-                for c in sub["condition"].values
+                for c in good
             ]
-            ax.plot(fine, np.nanmean(curves, axis=0), style, color=color, label=name)
+            ax.plot(fine, np.mean(curves, axis=0), style, color=color, label=f"{name} ({len(good)})")
     ax.set_xlabel("relative drive")  # 1 = the task's stimulus at 0 % coherence (the coordinate's long_name)
     units = ds["response"].attrs.get("units", "")
     ax.set_ylabel(f"response ({units})" if units and units != "1" else "response (a.u.)")
@@ -339,7 +346,9 @@ def plot_switch_cost(
     var = f"{cost}_switch_cost_by_csi"
     csi = summary["csi"].values
     fine = np.linspace(csi.min(), csi.max(), 200)
-    offsets = np.linspace(-0.015, 0.015, len(models)) * (csi.max() - csi.min() or 1.0)
+    offsets = (np.linspace(-0.015, 0.015, len(models)) if len(models) > 1 else np.zeros(1)) * (
+        csi.max() - csi.min() or 1.0
+    )
     for i, m in enumerate(models):
         v = summary.sel(model=m)
         y = v[var].values

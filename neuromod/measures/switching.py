@@ -536,8 +536,8 @@ def fit_preparation(
     csi = np.asarray(y[dim].values, dtype=float)
     sigma = None
     if weighted and lo is not None and hi is not None:
-        z = stats.norm.ppf(0.5 + level / 2)
-        sigma = ((hi - lo) / (2 * z)).transpose(*y.dims)
+        z_level = stats.norm.ppf(0.5 + level / 2)
+        sigma = ((hi - lo) / (2 * z_level)).transpose(*y.dims)
     units = str(y.attrs.get("units", "1"))
     fitted = xr.apply_ufunc(
         lambda yy, ss: _fit_one(csi, yy, None if sigma is None else ss),

@@ -28,11 +28,12 @@ input is Poisson (at 1250 Hz its shot noise has an SD of about 0.145 nA), which 
 threshold: the sweep measures the mechanism, the session the circuit.
 
 Level 0 of a curve is the population's relevant context, level 1 the irrelevant one, so ``gain_ratio`` is
-gain(irrelevant) / gain(relevant). A curve the chosen form does not describe is marked ``fit_ok = 0`` and
-its ``gain_ratio``, ``threshold_shift`` and ``modulation`` ("unfit") are not reported: ``fit_r2_mean`` (the
-R^2 of the fit against the curve's mean over repeats) below ``gain.min_r2``, fewer than 3 drives with a
-response above 5 % of the population's largest, or a fitted threshold beyond the drive range (e.g. a rate
-population whose release is so low that it stays below threshold over the whole range).
+gain(irrelevant) / gain(relevant). A curve is fitted well (``fit_ok = 1``) when ``fit_r2_mean`` (the R^2 of
+the fit against the curve's mean over repeats) reaches ``gain.min_r2``, at least 3 drives give a response
+above 5 % of the population's largest, and the fitted threshold lies inside the drive range. Otherwise its
+``gain_ratio`` and ``threshold_shift`` are not reported and its ``modulation`` is "suppressed" when the
+response stays below 5 % almost everywhere (e.g. a rate population whose release is so low that it never
+crosses threshold: the strongest gating, with no curve left to fit) or "unfit".
 """
 
 from __future__ import annotations
@@ -352,11 +353,18 @@ def _mask_unfit(ds: xr.Dataset, min_r2: float) -> xr.Dataset:
     active = (mean > 0.05 * top).sum("drive")
     inside = ds["fit_threshold"] <= float(drive.max())  # beyond the range the fit only extrapolates a tail
     ok = (r2_mean >= min_r2) & (active >= 3) & inside
-    both = ok & ok.sel(level=0.0)  # a comparison needs the reference curve too
+    reference = ok.sel(level=0.0)  # a comparison needs the reference curve
+    both = ok & reference
+    suppressed = (active < 3) & reference  # below 5 % of the cued response almost everywhere
     out = ds.copy()
     for name in ("gain_ratio", "gain_ratio_se", "threshold_shift", "threshold_shift_se"):
         out[name] = ds[name].where(both).assign_attrs(ds[name].attrs)
-    out["modulation"] = ds["modulation"].where(both, "unfit").assign_attrs(ds["modulation"].attrs)
+    kind = xr.where(suppressed, "suppressed", ds["modulation"].where(both, "unfit"))
+    out["modulation"] = kind.astype(str).assign_attrs(
+        ds["modulation"].attrs,
+        long_name="modulation class (none/multiplicative/divisive/additive/mixed; suppressed: the response "
+        "stays below 5 % of the population's largest; unfit: the fitted form does not describe the curve)",
+    )
     out["fit_r2_mean"] = r2_mean.assign_attrs(
         _attrs("1", "R^2 of the fit against the mean curve over repeats")
     )
@@ -651,7 +659,8 @@ def preparation_fit(row: xr.Dataset, prefix: str) -> tuple[float, float, float] 
     """
     if int(row[f"{prefix}_prep_identified"]) != 1:
         return None
-    return tuple(float(row[f"{prefix}_prep_{k}"]) for k in ("amplitude", "tau_eff", "residual"))
+    a, tau, res = (float(row[f"{prefix}_prep_{k}"]) for k in ("amplitude", "tau_eff", "residual"))
+    return a, tau, res
 
 
 def summarize(tree: xr.DataTree) -> str:
@@ -751,7 +760,7 @@ def plot(tree: xr.DataTree) -> Figure:
     for ax, m in zip(axes, models, strict=True):
         plot_cue_gain_curves(tree[f"{m}/gain_curves"].to_dataset(inherit=False), ax=ax, legend=ax is axes[0])
     fa.suptitle(
-        "A  gain curves (points: mean over populations; lines: mean of the fits)",
+        "A  gain curves (points: mean over the fitted populations; lines: mean of their fits)",
         x=0.02,
         ha="left",
         fontsize=11,

@@ -285,3 +285,21 @@ def test_fit_preparation_tau_must_lie_within_reach_of_the_csis(tau, identified):
     fit = fit_preparation(cost)
     assert float(fit["tau_eff"]) == pytest.approx(tau, rel=1e-3)
     assert int(fit["identified"]) == identified
+
+
+def test_fit_preparation_weighted_uses_the_given_z():
+    # a weighted fit (bounds present) must apply the caller's z, not the interval's level
+    csi = np.array([100.0, 300.0, 600.0, 1000.0])
+    y = 150 * np.exp(-csi / 250) + 20
+    ds = xr.Dataset(
+        {
+            "rt_cost": ("csi", y, {"units": "ms", "long_name": "RT switch cost"}),
+            "rt_cost_low": ("csi", y - 10.0),
+            "rt_cost_high": ("csi", y + 10.0),
+        },
+        coords={"csi": csi},
+        attrs={"level": 0.95},
+    )
+    assert int(fit_preparation(ds)["identified"]) == 1
+    assert int(fit_preparation(ds, z=1e6)["identified"]) == 0
+    assert "> 1e+06 SE" in fit_preparation(ds, z=1e6)["identified"].attrs["long_name"]

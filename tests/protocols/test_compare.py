@@ -266,7 +266,7 @@ def test_unfit_curves_are_not_classified():
     drive = np.linspace(0.0, 2.0, 9)
     response = np.zeros((1, 2, 9, 2))
     response[0, 0] = np.maximum(drive - 0.5, 0)[:, None] + [[-0.05, 0.05]]  # relevant: threshold-linear
-    response[0, 1, -2:] = 0.002  # irrelevant: silent but for two drives
+    response[0, 1, -2:] = 0.002  # irrelevant: below 5 % of the cued response but for two drives
     dims2 = ("condition", "level")
 
     def result(gain_fit):
@@ -292,7 +292,7 @@ def test_unfit_curves_are_not_classified():
     assert float(out["fit_r2_mean"][0, 0]) > 0.99  # the mean curve is exactly the fitted form
     assert out["fit_ok"].values.tolist() == [[1, 0]]  # 2 active drives < 3
     assert np.isnan(out["gain_ratio"].sel(level=1.0)).all() and np.isnan(out["threshold_shift"][0, 1])
-    assert out["modulation"].values.tolist() == [["none", "unfit"]]
+    assert out["modulation"].values.tolist() == [["none", "suppressed"]]  # the strongest gating, no curve
     assert out["gain_ratio"].attrs == ds["gain_ratio"].attrs
     wrong = _mask_unfit(result(-1.0), min_r2=0.9)  # a fit that does not describe the reference curve
     assert wrong["modulation"].values.tolist() == [["unfit", "unfit"]]
