@@ -63,6 +63,7 @@ from neuromod.protocols.task_switching import (
     RateSwitchConfig,
     SESwitchConfig,
     SpikingSwitchConfig,
+    _int_seed,
     task_switching,
 )
 from neuromod.results import var_attrs as _attrs
@@ -500,10 +501,6 @@ def _summary(
 # ------------------------------------------------------------------------------------------------------
 # protocol
 # ------------------------------------------------------------------------------------------------------
-def _int_seed(seq: np.random.SeedSequence) -> int:
-    return int(seq.generate_state(1)[0] & 0x7FFFFFFF)
-
-
 def compare(
     config: TaskSwitchingConfig | None = None,
     *,
