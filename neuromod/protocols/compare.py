@@ -140,9 +140,9 @@ class TaskSwitchingConfig(Config):
     factor ``1 + m``, a fully released feature (factor 2) and a weakly released one then give each
     decision pool about the input the unmodulated circuit was calibrated with (2 x 2000 Hz): with the default
     SE profile, pool 1 gets ``1250 (2.0 + 1.09) = 3860`` Hz under cue a (a+ fully released, b+ barely) and
-    ``1250 (1.45 + 1.73) = 3970`` Hz under cue b. Measured on the default run (192 trials): 1000 Hz leaves
-    40 % of trials without a response; 1250 Hz gives accuracy 0.81 and mean RT 329 ms (SE 0.90 and 385 ms,
-    rate 0.80 and 360 ms); 1500 Hz gives a mean RT of 194 ms.
+    ``1250 (1.45 + 1.73) = 3970`` Hz under cue b. Measured with the default SE profile: 1000 Hz leaves
+    40 % of 128 trials without a response; on the default 192 trials, 1250 Hz gives accuracy 0.81 and mean
+    RT 329 ms (SE 0.90 and 385 ms, rate 0.80 and 360 ms) and 1500 Hz a mean RT of 194 ms.
     """
 
     experiment: str = "task-switching"
