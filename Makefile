@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
 
+# two worker processes (pytest-xdist), each test file whole on one worker: the suite is CPU-bound and brian2
+# compiles per worker (own cache directory), so two workers roughly halve the wall time on 2 cores
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=15 --doctest-modules tests neuromod $(if $(NOTEBOOKS),--nbmake $(NOTEBOOKS))
+	$(BIN)/python -m pytest -q -n auto --maxprocesses=2 --dist loadfile --durations=15 --doctest-modules \
+		tests neuromod $(if $(NOTEBOOKS),--nbmake $(NOTEBOOKS))
 
 demo: $(STAMP)
 	$(BIN)/neuromod run task-switching --overwrite
