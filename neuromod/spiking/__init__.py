@@ -8,14 +8,16 @@ Entry points
 - :func:`fi_sweep`: f-I curves of one mechanism, every (level, drive, repeat) in one NeuronGroup, one run;
   :class:`StandaloneFISweep`: the same compiled once with ``cpp_standalone`` and rerun with new values.
 - :func:`simulate_session`: the Wang (2002) circuit with modulated sensory pools a+, a-, b+, b-, trials as
-  continuous sessions (signed coherences per trial, modulator target per trial and pool from the cue on;
+  continuous sessions (signed coherences per trial, modulator release level per trial and pool from the cue;
   choice, RT, modulator and pool-rate traces); :func:`simulate_decision`: the plain task.
-- :func:`configure_codegen`: brian2 target (cython / numpy fallback) and per-worker compile cache.
+- :func:`codegen_context`: a context manager selecting the brian2 target (cython / numpy fallback, or the
+  ``cpp_standalone`` device) and the per-worker compile cache for a block, restoring brian2's preferences and
+  device on exit (every entry point above uses it; nothing is changed at import time).
 
 All outputs are xarray objects of plain floats (units in ``attrs["units"]``), never brian2 quantities.
 """
 
-from ._codegen import configure_codegen, default_cache_dir, worker_id
+from ._codegen import codegen_context, default_cache_dir, worker_id
 from .decision import SENSORY_POOLS, simulate_decision, simulate_session
 from .fi import MAX_DT_MS, StandaloneFISweep, fi_sweep
 from .mechanisms import MECHANISMS, Mechanism, drive_shift_na, input_gain_factor, lif_model
@@ -30,7 +32,7 @@ __all__ = [
     "Mechanism",
     "ModulationParams",
     "StandaloneFISweep",
-    "configure_codegen",
+    "codegen_context",
     "default_cache_dir",
     "drive_shift_na",
     "fi_sweep",

@@ -1,5 +1,9 @@
 """Code-generation set-up for brian2: target choice, per-worker compile cache, numpy fallback.
 
+brian2 keeps its settings in global preferences (``brian2.prefs``) and a global "active device". neuromod
+never changes them for good: :func:`codegen_context` sets what one build or run needs and puts back, on exit,
+every preference it changed and the device that was active. Nothing is changed at import time.
+
 brian2 compiles every code object on first use (Cython target) and keeps the compiled modules in a cache
 directory. neuromod gives each *worker process* its own cache directory (so parallel workers never contend for
 the same files) that survives the process (so the cache is warm the next time the same worker starts):
@@ -9,7 +13,9 @@ the same files) that survives the process (so the cache is warm the next time th
 * per-worker subdirectory: ``<python>-<brian2 version>/<worker>``, where ``<worker>`` is
   ``$NEUROMOD_WORKER`` or ``$PYTEST_XDIST_WORKER`` or the Dask worker name, else ``"main"``.
 
-Where no C compiler works the numpy target is used instead, with a :class:`RuntimeWarning`.
+Compiled modules are also kept in memory by brian2 (keyed by their code), so the second run of the same
+network in a process compiles nothing. Where no C compiler works the numpy target is used instead, with a
+:class:`RuntimeWarning`.
 """
 
 from __future__ import annotations
@@ -19,17 +25,20 @@ import os
 import re
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from neuromod._checks import check_choice
+from neuromod._checks import check_choice, check_int
 
-__all__ = ["Target", "configure_codegen", "default_cache_dir", "worker_id"]
+__all__ = ["Target", "codegen_context", "default_cache_dir", "worker_id"]
 
 Target = Literal["cython", "numpy", "cpp_standalone"]
 TARGETS: tuple[str, ...] = ("cython", "numpy", "cpp_standalone")
 
-_STATE: dict[str, object] = {"cython_ok": None, "cache_dir": None}
+#: Whether Cython compiled and ran here, per cache directory (probed once per process and directory).
+_CYTHON_OK: dict[str, bool] = {}
 
 
 def worker_id() -> str:
@@ -58,69 +67,149 @@ def default_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     return Path(cache_dir) / tag / worker_id()
 
 
-def _cython_works() -> bool:
-    """Compile and run a one-neuron network once per process to see whether Cython works here."""
-    if _STATE["cython_ok"] is None:
+def _cython_works(cache_dir: str) -> bool:
+    """Compile and run a one-neuron network (once per process and cache) to see whether Cython works.
+
+    Call with the Cython target and the cache directory already set.
+    """
+    if cache_dir not in _CYTHON_OK:
         import brian2 as b2
 
         try:
             group = b2.NeuronGroup(1, "dv/dt = -v/(10*ms) : 1", method="exact")
             net = b2.Network(group)
             net.run(0.2 * b2.ms, namespace={})
-            _STATE["cython_ok"] = True
+            _CYTHON_OK[cache_dir] = True
         except Exception as err:
             warnings.warn(
                 f"brian2 could not compile Cython code ({type(err).__name__}: {err}); "
                 "falling back to the (slower) numpy target",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-            _STATE["cython_ok"] = False
-    return bool(_STATE["cython_ok"])
+            _CYTHON_OK[cache_dir] = False
+    return _CYTHON_OK[cache_dir]
 
 
-def configure_codegen(target: Target = "cython", *, cache_dir: str | os.PathLike[str] | None = None) -> str:
-    """Select the brian2 runtime code-generation target and the per-worker compile cache.
+class _Prefs:
+    """Sets brian2 preferences and remembers the first previous value of each, to restore them."""
+
+    def __init__(self) -> None:
+        import brian2 as b2
+
+        self._prefs = b2.prefs
+        self._saved: dict[str, Any] = {}
+
+    def set(self, key: str, value: Any) -> None:
+        if key not in self._saved:
+            self._saved[key] = self._prefs[key]
+        self._prefs[key] = value
+
+    def restore(self) -> None:
+        for key, value in reversed(self._saved.items()):
+            self._prefs[key] = value
+        self._saved.clear()
+
+
+def _runtime_target(prefs: _Prefs, target: str, cache_dir: str | os.PathLike[str] | None) -> str:
+    """Select a runtime target (cython, else numpy) and the per-worker cache; returns the target in use."""
+    path = default_cache_dir(cache_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    prefs.set("codegen.runtime.cython.cache_dir", str(path))
+    prefs.set("codegen.runtime.cython.multiprocess_safe", True)
+    if target == "numpy":
+        prefs.set("codegen.target", "numpy")
+        return "numpy"
+    prefs.set("codegen.target", "cython")
+    if _cython_works(str(path)):
+        return "cython"
+    prefs.set("codegen.target", "numpy")
+    return "numpy"
+
+
+@contextmanager
+def codegen_context(
+    target: Target = "cython",
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    directory: str | os.PathLike[str] | None = None,
+    openmp_threads: int | None = None,
+) -> Iterator[str]:
+    """Select the brian2 code-generation target (and device) for a block; restore everything on exit.
+
+    On entry: collects garbage (see below); for ``"cython"`` / ``"numpy"`` activates brian2's runtime
+    device, sets ``codegen.target`` and the per-worker compile cache (``codegen.runtime.cython.cache_dir``,
+    ``codegen.runtime.cython.multiprocess_safe``), and falls back to numpy (with a :class:`RuntimeWarning`)
+    where Cython cannot compile; for ``"cpp_standalone"`` activates that device (project `directory`, no build
+    on run) and sets ``devices.cpp_standalone.openmp_threads``. On exit, also after an error, every
+    preference changed is set back to its previous value and the previously active device is reactivated.
+    Not thread-safe: brian2's preferences and device are process-wide.
+
+    Garbage is collected first because brian2 objects of an earlier run that only reference cycles keep
+    alive still hold their names: a new group named ``"decision_exc*"`` would become ``"decision_exc_1"``,
+    and as the name is part of the generated code, hence of the compile-cache key, the whole network would
+    compile again (about a minute). Collecting them lets every run in a process reuse the cached modules.
 
     Parameters
     ----------
     target : {"cython", "numpy", "cpp_standalone"}
-        Requested target. ``"cpp_standalone"`` is handled by the callers that support it (f-I sweeps); here it
-        only sets up the cache and the runtime target used for anything else.
+        Requested target.
     cache_dir : path, optional
-        Base directory of the compile cache (default: ``$NEUROMOD_BRIAN2_CACHE`` or the user cache directory).
+        Base directory of the compile cache (default: ``$NEUROMOD_BRIAN2_CACHE`` or the user cache directory);
+        runtime targets only.
+    directory : path, optional
+        Project directory of the ``cpp_standalone`` device (brian2's default when None).
+    openmp_threads : int, optional
+        OpenMP threads of a ``cpp_standalone`` build (0: no OpenMP); None leaves the preference as it is.
 
-    Returns
-    -------
+    Yields
+    ------
     str
-        The runtime target actually in use: ``"cython"`` or ``"numpy"`` (after a fallback).
+        The target actually in use: ``"cython"``, ``"numpy"`` (requested, or after a fallback) or
+        ``"cpp_standalone"``.
+
+    Raises
+    ------
+    ValueError
+        Unknown target, negative `openmp_threads`, or `directory` / `openmp_threads` with a runtime target.
 
     Examples
     --------
-    >>> configure_codegen("numpy")
-    'numpy'
+    >>> import brian2
+    >>> before = brian2.prefs.codegen.target
+    >>> with codegen_context("numpy") as used:
+    ...     print(used, brian2.prefs.codegen.target)
+    numpy numpy
+    >>> brian2.prefs.codegen.target == before
+    True
     """
     check_choice("target", target, TARGETS)
-    import brian2 as b2
+    if openmp_threads is not None:
+        openmp_threads = check_int("openmp_threads", openmp_threads, low=0)
+    if target != "cpp_standalone" and (directory is not None or openmp_threads is not None):
+        raise ValueError(
+            f"directory={directory!r} and openmp_threads={openmp_threads!r} apply to target='cpp_standalone' "
+            f"only, got target={target!r}"
+        )
+    from brian2.devices.device import get_device, reset_device, runtime_device, set_device
 
-    # brian2 objects of an earlier run that only reference cycles keep alive still hold their names, so a
-    # new group named "decision_exc*" would become "decision_exc_1": the name is part of the generated code,
-    # hence of the compile-cache key, and the whole network would compile again (about a minute). Collecting
-    # them first lets every run in a process reuse the same names and the cached modules.
     gc.collect()
-
-    path = default_cache_dir(cache_dir)
-    if _STATE["cache_dir"] != str(path):
-        path.mkdir(parents=True, exist_ok=True)
-        b2.prefs.codegen.runtime.cython.cache_dir = str(path)
-        b2.prefs.codegen.runtime.cython.multiprocess_safe = True
-        _STATE["cache_dir"] = str(path)
-        _STATE["cython_ok"] = None
-    if target == "numpy":
-        b2.prefs.codegen.target = "numpy"
-        return "numpy"
-    b2.prefs.codegen.target = "cython"
-    if _cython_works():
-        return "cython"
-    b2.prefs.codegen.target = "numpy"
-    return "numpy"
+    prefs = _Prefs()
+    switched = False
+    try:
+        if target == "cpp_standalone":
+            if openmp_threads is not None:
+                prefs.set("devices.cpp_standalone.openmp_threads", openmp_threads)
+            options = {} if directory is None else {"directory": str(directory)}
+            set_device("cpp_standalone", build_on_run=False, **options)
+            switched = True
+            yield "cpp_standalone"
+        else:
+            if get_device() is not runtime_device:
+                set_device(runtime_device)
+                switched = True
+            yield _runtime_target(prefs, target, cache_dir)
+    finally:
+        if switched:
+            reset_device()  # back to the device active before set_device, with its build options
+        prefs.restore()

@@ -14,8 +14,10 @@ import numpy as np
 import xarray as xr
 
 from neuromod._checks import check_array, check_choice, check_int, check_positive
+from neuromod._random import SeedLike
 
-from ._codegen import TARGETS, configure_codegen
+from ._codegen import TARGETS, codegen_context
+from ._seed import brian_seed
 from .mechanisms import MECHANISMS, lif_model
 from .params import LIFParams, ModulationParams, params_json
 
@@ -107,13 +109,6 @@ def _check_sweep(
     )
 
 
-def _brian_seed(seed: int | None) -> int:
-    """An int seed for brian2 and for the noise hash, from one Generator seeded with `seed`."""
-    if seed is not None:
-        check_int("seed", seed, low=0)
-    return int(np.random.default_rng(seed).integers(0, 2**31 - 1))
-
-
 def _condition_arrays(sw: _Sweep) -> tuple[np.ndarray, np.ndarray]:
     """Per-neuron level and drive; neuron index = (level * n_drive + drive) * n_repeat + repeat."""
     shape = (sw.levels.size, sw.drives.size, sw.n_repeats)
@@ -122,7 +117,8 @@ def _condition_arrays(sw: _Sweep) -> tuple[np.ndarray, np.ndarray]:
     return m, i_na
 
 
-def _build_group(sw: _Sweep):  # -> (NeuronGroup, namespace)
+def _build_group(sw: _Sweep) -> Any:
+    """The NeuronGroup of a sweep (one neuron per condition), with its statistics variables reset."""
     import brian2 as b2
 
     eqs, reset, namespace = lif_model(
@@ -150,16 +146,16 @@ def _build_group(sw: _Sweep):  # -> (NeuronGroup, namespace)
     return group
 
 
+def _read_stats(group: Any) -> dict[str, np.ndarray]:
+    """The spike statistics accumulated by the reset code, as plain arrays (one value per neuron)."""
+    return {name: np.asarray(getattr(group, name)[:]) for name in ("n_spk", "n_isi", "isi_sum", "isi_sq")}
+
+
 def _to_dataset(
-    sw: _Sweep,
-    n_spk: np.ndarray,
-    n_isi: np.ndarray,
-    isi_sum: np.ndarray,
-    isi_sq: np.ndarray,
-    *,
-    seed: int | None,
-    target: str,
+    sw: _Sweep, stats: dict[str, np.ndarray], *, seed_attrs: dict[str, int | str], target: str
 ) -> xr.Dataset:
+    """Rates, ISI CVs and spike counts over (level, drive, repeat) from the accumulated statistics."""
+    n_spk, n_isi, isi_sum, isi_sq = (stats[k] for k in ("n_spk", "n_isi", "isi_sum", "isi_sq"))
     shape = (sw.levels.size, sw.drives.size, sw.n_repeats)
     window_s = (sw.duration_ms - sw.transient_ms) / 1e3
     rate = n_spk.reshape(shape) / window_s
@@ -197,7 +193,7 @@ def _to_dataset(
             "transient_ms": sw.transient_ms,
             "dt_ms": sw.dt_ms,
             "noise": int(sw.noise),
-            "seed": -1 if seed is None else int(seed),
+            **seed_attrs,
             "target": target,
             "params_json": params_json(lif=sw.params, modulation=sw.modulation),
         },
@@ -217,7 +213,7 @@ def fi_sweep(
     transient_ms: float = 200.0,
     noise: bool = True,
     dt_ms: float = 0.1,
-    seed: int | None = None,
+    seed: SeedLike = None,
     target: str = "cython",
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> xr.Dataset:
@@ -245,11 +241,13 @@ def fi_sweep(
         White-noise current (``params.noise_mv``) and, for ``background``, its extra noise.
     dt_ms : float
         Time step; at most ``min(0.5, t_ref / 2, tau_m / 20)`` ms.
-    seed : int, optional
-        Seed; the same seed gives a bit-identical dataset.
+    seed : int, numpy.random.SeedSequence or None
+        Seed; the same seed gives a bit-identical dataset (recorded in ``attrs``, see
+        :func:`neuromod.spiking._seed.brian_seed`; None draws fresh entropy).
     target : {"cython", "numpy", "cpp_standalone"}
         brian2 code generation. ``"cython"`` falls back to ``"numpy"`` (with a warning) without a compiler;
-        ``"cpp_standalone"`` builds a binary (use :class:`StandaloneFISweep` to rerun it).
+        ``"cpp_standalone"`` builds a binary (use :class:`StandaloneFISweep` to rerun it). Selected with
+        :func:`neuromod.spiking.codegen_context`: brian2's preferences are restored afterwards.
     cache_dir : path, optional
         Base of the per-worker compile cache (default ``$NEUROMOD_BRIAN2_CACHE`` or the user cache).
 
@@ -284,7 +282,7 @@ def fi_sweep(
         dt_ms=dt_ms,
     )
     check_choice("target", target, TARGETS)
-    bseed = _brian_seed(seed)
+    bseed, seed_attrs = brian_seed(seed)
     if target == "cpp_standalone":
         sweep = StandaloneFISweep(
             mechanism,
@@ -299,9 +297,15 @@ def fi_sweep(
             dt_ms=sw.dt_ms,
         )
         return sweep.run(seed=seed)
+    with codegen_context(target, cache_dir=cache_dir) as used:
+        stats = _run_runtime(sw, bseed)
+    return _to_dataset(sw, stats, seed_attrs=seed_attrs, target=used)
+
+
+def _run_runtime(sw: _Sweep, bseed: int) -> dict[str, np.ndarray]:
+    """Build and run the sweep on brian2's runtime device (target already selected); the statistics."""
     import brian2 as b2
 
-    used = configure_codegen(target, cache_dir=cache_dir)
     group = _build_group(sw)
     m, i_na = _condition_arrays(sw)
     group.m = m
@@ -309,15 +313,7 @@ def fi_sweep(
     group.noise_seed = bseed
     net = b2.Network(group)
     net.run(sw.duration_ms * b2.ms, namespace={})
-    return _to_dataset(
-        sw,
-        np.asarray(group.n_spk[:]),
-        np.asarray(group.n_isi[:]),
-        np.asarray(group.isi_sum[:]),
-        np.asarray(group.isi_sq[:]),
-        seed=seed,
-        target=used,
-    )
+    return _read_stats(group)
 
 
 class StandaloneFISweep:
@@ -326,7 +322,18 @@ class StandaloneFISweep:
     The sizes (number of levels, drives, repeats), the mechanism, the durations and ``dt`` are fixed at
     build time; :meth:`run` sets new levels, drives and seed through ``device.run(run_args=...)`` without
     recompiling. brian2 has one standalone device per process: building a second sweep invalidates the
-    first (its :meth:`run` then raises ``RuntimeError``).
+    first (its :meth:`run` then raises ``RuntimeError``). Build and runs go through
+    :func:`neuromod.spiking.codegen_context`: brian2's preferences and device are restored after each.
+
+    Parameters
+    ----------
+    mechanism, levels, drives_na, params, modulation, n_repeats, duration_ms, transient_ms, noise, dt_ms
+        As in :func:`fi_sweep`.
+    directory : path, optional
+        Project directory of the C++ code and binary (default: a temporary one, removed with this object).
+    threads : int
+        OpenMP threads of the binary; 0 leaves brian2's ``devices.cpp_standalone.openmp_threads`` as it is
+        (default 0: no OpenMP).
 
     Examples
     --------
@@ -367,42 +374,42 @@ class StandaloneFISweep:
             dt_ms=dt_ms,
         )
         threads = check_int("threads", threads, low=0)
-        import brian2 as b2
-
-        configure_codegen("cython")  # sets up the cache preferences; runtime target for other code
         if directory is None:  # a temporary project directory, removed with this object
             directory = tempfile.mkdtemp(prefix="neuromod_standalone_")
             weakref.finalize(self, shutil.rmtree, directory, ignore_errors=True)
         self.directory = str(directory)
+        self._threads = threads or None  # 0: leave brian2's preference (default: no OpenMP)
         StandaloneFISweep._generation += 1
         self._gen = StandaloneFISweep._generation
+        self._group, self._device = self._build()
+
+    def _build(self) -> tuple[Any, Any]:
+        """Generate and compile the project; the NeuronGroup and the device it belongs to."""
+        import brian2 as b2
         from brian2.devices.device import all_devices
 
         if StandaloneFISweep._generation > 1:  # a sweep was built before in this process
             all_devices["cpp_standalone"].reinit()
-        b2.set_device("cpp_standalone", directory=self.directory, build_on_run=False)
-        self._device = b2.get_device()
-        if threads:
-            b2.prefs.devices.cpp_standalone.openmp_threads = threads
-        try:
+        with codegen_context("cpp_standalone", directory=self.directory, openmp_threads=self._threads):
+            device = b2.get_device()
             group = _build_group(self._sweep)
             net = b2.Network(group)
             net.run(self._sweep.duration_ms * b2.ms, namespace={})
-            self._device.build(run=False, directory=self.directory)
-        finally:
-            from brian2.devices.device import reset_device
-
-            reset_device("runtime")
-        self._group = group
+            device.build(run=False, directory=self.directory)
+        return group, device
 
     def run(
         self,
         *,
         levels: Sequence[float] | np.ndarray | None = None,
         drives_na: Sequence[float] | np.ndarray | None = None,
-        seed: int | None = None,
+        seed: SeedLike = None,
     ) -> xr.Dataset:
-        """Run the built binary with new levels and/or drives (same sizes) and a new seed."""
+        """Run the built binary with new levels and/or drives (same sizes) and a new seed.
+
+        `seed` is an int, a ``numpy.random.SeedSequence`` or None, as in :func:`fi_sweep`; brian2's
+        preferences and device are as at build time during the run and restored afterwards.
+        """
         if self._gen != StandaloneFISweep._generation:
             raise RuntimeError("this StandaloneFISweep was invalidated by building a newer one")
         sw = self._sweep
@@ -416,23 +423,16 @@ class StandaloneFISweep:
             if new.shape != sw.drives.shape:
                 raise ValueError(f"drives_na has shape {new.shape}, expected {sw.drives.shape}")
             sw = _Sweep(**{**sw.__dict__, "drives": new})
-        bseed = _brian_seed(seed)
+        bseed, seed_attrs = brian_seed(seed)
         m, i_na = _condition_arrays(sw)
         import brian2 as b2
 
         g = self._group
-        self._device.run(
-            directory=self.directory,
-            with_output=False,
-            run_args={g.m: m, g.i_drive: i_na * b2.nA, g.noise_seed: bseed},
-        )
+        with codegen_context("cpp_standalone", directory=self.directory, openmp_threads=self._threads):
+            self._device.run(
+                directory=self.directory,
+                with_output=False,
+                run_args={g.m: m, g.i_drive: i_na * b2.nA, g.noise_seed: bseed},
+            )
         self._sweep = sw
-        return _to_dataset(
-            sw,
-            np.asarray(g.n_spk[:]),
-            np.asarray(g.n_isi[:]),
-            np.asarray(g.isi_sum[:]),
-            np.asarray(g.isi_sq[:]),
-            seed=seed,
-            target="cpp_standalone",
-        )
+        return _to_dataset(sw, _read_stats(g), seed_attrs=seed_attrs, target="cpp_standalone")

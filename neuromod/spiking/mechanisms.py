@@ -29,7 +29,7 @@ input raises the total conductance (a subtractive effect with a shorter time con
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -75,6 +75,54 @@ def input_gain_factor(level: float | np.ndarray, *, modulation: ModulationParams
     return 1.0 + (modulation.gain_max - 1.0) * level
 
 
+def _mechanism_terms(mechanism: str, mod: ModulationParams) -> dict[str, Any]:
+    """The terms of the membrane equation that `mechanism` changes (see the module docstring).
+
+    Returns the leak and input terms, the extra current, the noise amplitude, extra equation lines, extra
+    reset code and the constants they need (``namespace``), as brian2 strings and quantities.
+    """
+    import brian2 as b2
+
+    mv, ns, ms = b2.mV, b2.nS, b2.ms
+    out: dict[str, Any] = {
+        "leak": "g_l*(e_l - v)",
+        "i_in": "i_in",
+        "extra": "",
+        "sigma": "sigma0",
+        "lines": [],
+        "reset": "",
+        "namespace": {},
+    }
+    if mechanism == "input_gain":
+        out.update(i_in="(1 + gain_slope*m)*i_in", namespace={"gain_slope": mod.gain_max - 1.0})
+    elif mechanism == "leak":
+        out.update(
+            leak="g_l*(1 - leak_depth*m)*(e_l - v)", namespace={"leak_depth": 1.0 - mod.leak_scale_min}
+        )
+    elif mechanism == "threshold":
+        out.update(extra=" - g_l*dv_th*m", namespace={"dv_th": mod.threshold_shift_mv * mv})
+    elif mechanism == "background":
+        out.update(
+            extra=" + m*(g_bg_e*(e_e - v) + g_bg_i*(e_i - v))",
+            sigma="sqrt(sigma0**2 + m*sigma_bg**2)",
+            namespace={
+                "g_bg_e": mod.bg_g_e_ns * ns,
+                "g_bg_i": mod.bg_g_i_ns * ns,
+                "e_e": mod.e_e_mv * mv,
+                "e_i": mod.e_i_mv * mv,
+                "sigma_bg": mod.bg_noise_mv * mv,
+            },
+        )
+    elif mechanism == "adaptation":
+        out.update(
+            extra=" + g_a*(e_k - v)",
+            lines=["dg_a/dt = -g_a/tau_a : siemens"],
+            reset="\ng_a += m*dg_a",
+            namespace={"dg_a": mod.adapt_dg_ns * ns, "tau_a": mod.tau_adapt_ms * ms, "e_k": mod.e_k_mv * mv},
+        )
+    return out
+
+
 def lif_model(
     mechanism: str,
     *,
@@ -83,7 +131,7 @@ def lif_model(
     modulator: Literal["constant", "dynamic"] = "constant",
     params: LIFParams | None = None,
     modulation: ModulationParams | None = None,
-) -> tuple[str, str, dict]:
+) -> tuple[str, str, dict[str, Any]]:
     """Equations, reset code and namespace of a modulated LIF neuron (brian2 strings).
 
     Parameters
@@ -98,6 +146,8 @@ def lif_model(
     modulator : {"constant", "dynamic"}
         ``"constant"``: ``m`` is a per-neuron constant; ``"dynamic"``: ``dm/dt = (u(t) - m) / tau_mod`` with
         ``u = u_sched(t, col)``, a 2-D TimedArray that the caller adds to the namespace as ``u_sched``.
+    params, modulation : LIFParams, ModulationParams, optional
+        Neuron and mechanism parameters (published defaults).
 
     Returns
     -------
@@ -115,69 +165,38 @@ def lif_model(
     check_choice("modulator", modulator, ("constant", "dynamic"))
     p = params or LIFParams()
     mod = modulation or ModulationParams()
-    mv, ns, na, ms = b2.mV, b2.nS, b2.nA, b2.ms
-    namespace: dict = {
+    mv, ms = b2.mV, b2.ms
+    terms = _mechanism_terms(mechanism, mod)
+    namespace: dict[str, Any] = {
         "c_m": p.c_m_nf * b2.nF,
-        "g_l": p.g_l_ns * ns,
+        "g_l": p.g_l_ns * b2.nS,
         "e_l": p.e_l_mv * mv,
         "tau0": p.tau_m_ms * ms,
         "sigma0": p.noise_mv * mv,
         "nm_noise": nm_noise_function(),
-        "na_unit": na,
+        **terms["namespace"],
     }
-    leak = "g_l*(e_l - v)"
-    i_in = "i_in"
-    extra = ""
-    sigma = "sigma0"
-    lines: list[str] = []
-    reset_extra = ""
-    if mechanism == "input_gain":
-        namespace["gain_slope"] = mod.gain_max - 1.0
-        i_in = "(1 + gain_slope*m)*i_in"
-    elif mechanism == "leak":
-        namespace["leak_depth"] = 1.0 - mod.leak_scale_min
-        leak = "g_l*(1 - leak_depth*m)*(e_l - v)"
-    elif mechanism == "threshold":
-        namespace["dv_th"] = mod.threshold_shift_mv * mv
-        extra = " - g_l*dv_th*m"
-    elif mechanism == "background":
-        namespace.update(
-            g_bg_e=mod.bg_g_e_ns * ns,
-            g_bg_i=mod.bg_g_i_ns * ns,
-            e_e=mod.e_e_mv * mv,
-            e_i=mod.e_i_mv * mv,
-            sigma_bg=mod.bg_noise_mv * mv,
-        )
-        extra = " + m*(g_bg_e*(e_e - v) + g_bg_i*(e_i - v))"
-        sigma = "sqrt(sigma0**2 + m*sigma_bg**2)"
-    elif mechanism == "adaptation":
-        namespace.update(dg_a=mod.adapt_dg_ns * ns, tau_a=mod.tau_adapt_ms * ms, e_k=mod.e_k_mv * mv)
-        extra = " + g_a*(e_k - v)"
-        lines.append("dg_a/dt = -g_a/tau_a : siemens")
-        reset_extra = "\ng_a += m*dg_a"
+    sigma = terms["sigma"]
     noise_term = f" + {sigma}*sqrt(2/(tau0*dt))*nm_noise(i, t_in_timesteps, noise_seed)" if noise else ""
     # Refractoriness as a count-down (branch-free, ~2x faster than brian2's ``(unless refractory)``,
     # which divides per neuron and step): integration is off while r_left >= dt/2, and the reset sets
     # r_left = t_ref - dt, so the neuron is held for exactly round(t_ref / dt) steps, as in brian2.
-    lines.insert(0, f"dv/dt = int(r_left < 0.5*dt)*(({leak} + {i_in}{extra})/c_m{noise_term}) : volt")
-    lines.insert(1, "dr_left/dt = -1 : second")
+    lines = [
+        f"dv/dt = int(r_left < 0.5*dt)*(({terms['leak']} + {terms['i_in']}{terms['extra']})/c_m{noise_term}) "
+        ": volt",
+        "dr_left/dt = -1 : second",
+        *terms["lines"],
+    ]
     if drive == "constant":
-        lines.append("i_in = i_drive : amp")
-        lines.append("i_drive : amp (constant)")
+        lines += ["i_in = i_drive : amp", "i_drive : amp (constant)"]
     else:
-        lines.append("i_in = w_in*s_in : amp")
-        lines.append("ds_in/dt = -s_in/tau_in : 1")
-        lines.append("w_in : amp (constant)")
+        lines += ["i_in = w_in*s_in : amp", "ds_in/dt = -s_in/tau_in : 1", "w_in : amp (constant)"]
     if modulator == "constant":
         lines.append("m : 1 (constant)")
     else:
         namespace["tau_mod"] = mod.tau_mod_ms * ms
-        lines.append("dm/dt = (u_sched(t, col) - m)/tau_mod : 1")
-        lines.append("col : integer (constant)")
+        lines += ["dm/dt = (u_sched(t, col) - m)/tau_mod : 1", "col : integer (constant)"]
     lines.append("noise_seed : integer (constant, shared)")
-    reset = "v = v_reset\nr_left = t_ref - dt" + reset_extra
-    namespace["t_ref"] = p.t_ref_ms * ms
-    namespace["v_reset"] = p.v_reset_mv * mv
-    namespace["v_th"] = p.v_th_mv * mv
-    del namespace["na_unit"]
+    reset = "v = v_reset\nr_left = t_ref - dt" + terms["reset"]
+    namespace.update(t_ref=p.t_ref_ms * ms, v_reset=p.v_reset_mv * mv, v_th=p.v_th_mv * mv)
     return "\n".join(lines), reset, namespace

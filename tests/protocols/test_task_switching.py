@@ -1,239 +1,298 @@
-"""Tests of the task-switching protocol: one trial table on the SE, rate and spiking models.
+"""Tests of the comparison (``neuromod run task-switching``): SE gate vs rate model vs spiking network.
 
-References for the behavioural predictions: with instantaneous modulation nothing carries over between
-trials (the decision state is reset at each stimulus onset), so switch and repeat trials are the same
-condition and the switch cost is 0; with a modulator time constant of 300 ms the gains are still set for the
-previous task shortly after a switch cue, so switch trials are slower and the cost shrinks as the
-cue-stimulus interval grows (Meiran 1996; Monsell 2003), and the still-amplified irrelevant feature makes
-incongruent stimuli error-prone right after a switch. The modulator after a cue is checked against the
-exact first-order relaxation ``m(t) = u + (m0 - u) exp(-t / tau)``.
+The end-to-end checks run the real command in quick mode (all three models, one shared trial table). The
+summary is checked against measures recomputed from the per-trial data, and the gain measures against what
+the mapping and the mechanisms imply analytically:
+
+* the rate model receives the SE gate profile itself: release = SE gain / largest SE gain and the rate
+  model's gain is g(m) = m, so the two relative gain profiles are equal;
+* the spiking input-gain factor is ``1 + (gain_max - 1) m`` (:func:`neuromod.spiking.input_gain_factor`);
+* the rate population is threshold-linear with input gain, ``r = slope max(g d I0 - theta, 0)``, so its
+  f-I gain against relative drive d is ``slope g I0`` and its threshold ``theta / (g I0)``: the gain ratio
+  between the irrelevant and the relevant cue is ``g_irr / g_rel``.
 """
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
-from scipy import stats
 
 from neuromod import results
-from neuromod.measures import congruency_effect, switch_cost
-from neuromod.protocols.se_task import train_se_task_model
-from neuromod.protocols.task_switching import (
-    DEFAULT_RELEASE,
-    SESwitchConfig,
-    SpikingSwitchConfig,
-    task_switching,
-)
-from neuromod.tasks import CuedTaskSwitching
+from neuromod.config import ConfigError
+from neuromod.protocols import compare
+from neuromod.protocols.compare import TaskSwitchingConfig, quick
+from neuromod.protocols.se_task import save_se_model, train_se_task_model
 
-RATE_TASK = {"n_trials": 2000, "csi_ms": (100.0, 1000.0), "max_rt_ms": 1000.0, "rsi_ms": 300.0}
+MODELS = ["se", "rate", "spiking"]
 
 
 @pytest.fixture(scope="module")
-def se_model():
-    model, _ = train_se_task_model(quick=True, progress=False, seed=0)
-    return model
+def cli_files(task_switching_runs) -> tuple[Path, Path, str]:
+    """``neuromod run task-switching --quick`` twice with the same seed (tests/conftest.py)."""
+    return task_switching_runs
 
 
 @pytest.fixture(scope="module")
-def rate_instant() -> xr.DataTree:
-    return task_switching(CuedTaskSwitching(**RATE_TASK, seed=102), models=("rate",), tau_ms=0.0, seed=2)
+def tree(cli_files) -> xr.DataTree:
+    return results.load(cli_files[0])
 
 
-@pytest.fixture(scope="module")
-def rate_slow() -> xr.DataTree:
-    return task_switching(CuedTaskSwitching(**RATE_TASK, seed=102), models=("rate",), tau_ms=300.0, seed=2)
+# --------------------------------------------------------------------------------------------- the command
+def test_run_writes_a_valid_result_and_figure(cli_files, tree):
+    out, _, output = cli_files
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert isinstance(tree, xr.DataTree)
+    results.validate(tree)
+    assert tree.nm.config["experiment"] == "task-switching"
+    assert tree.nm.config["n_trials"] == quick(TaskSwitchingConfig()).n_trials
+    for name in MODELS:
+        assert name in output.splitlines()[0]  # the side-by-side table: one column per model
+    assert "RT switch cost (ms)" in output and "accuracy" in output
 
 
-@pytest.fixture(scope="module")
-def full_tree(se_model) -> xr.DataTree:
-    """All three models on one small session with two CSIs (spiking: few trials, short windows)."""
-    task = CuedTaskSwitching(
-        n_trials=24, coherences=(25.6, 51.2), csi_ms=(100.0, 300.0), max_rt_ms=500.0, rsi_ms=200.0, seed=3
-    )
-    return task_switching(
-        task,
-        seed=2,
-        se_model=se_model,
-        release=((1.0, 1.0, 0.0, 0.0), (0.0, 0.0, 1.0, 1.0)),
-        spiking=SpikingSwitchConfig(tau_ms=100.0),
-    )
-
-
-# ---------------------------------------------------------------------------------------------- rate model
-def test_rate_instantaneous_modulation_has_no_switch_cost(rate_instant):
-    cost = switch_cost(rate_instant, model="rate", by=())
-    assert float(cost["rt_cost_low"]) < 0.0 < float(cost["rt_cost_high"]), cost["rt_cost"].values
-    assert float(cost["error_cost_low"]) < 0.0 < float(cost["error_cost_high"])
-    # the model is good at the task: > 85 % correct overall with the default release pattern
-    assert float(rate_instant["rate"]["correct"].mean()) > 0.85
-
-
-def test_rate_slow_modulation_switch_cost_falls_with_csi(rate_slow):
-    cost = switch_cost(rate_slow, model="rate")
-    short, long = cost.sel(csi=100.0), cost.sel(csi=1000.0)
-    assert float(short["rt_cost_low"]) > 0.0, short["rt_cost"].values
-    assert float(long["rt_cost"]) < float(short["rt_cost"])
-    # the fall is clear: the intervals do not overlap
-    assert float(long["rt_cost_high"]) < float(short["rt_cost_low"])
-    assert float(short["error_cost_low"]) > 0.0
-
-
-def test_rate_incongruent_less_accurate_after_switch(rate_slow):
-    effect = congruency_effect(rate_slow, model="rate").sel(switch=1)
-    assert float(effect["error_effect_low"]) > 0.0, effect["error_effect"].values
-
-
-def test_rate_modulator_relaxes_exponentially_after_a_cue():
-    task = CuedTaskSwitching(n_trials=4, csi_ms=(600.0,), max_rt_ms=1000.0, rsi_ms=300.0, seed=1)
-    tree = task_switching(task, models=("rate",), tau_ms=300.0, seed=0, decimate_ms=100.0)
-    table = tree.to_dataset()
-    k = int(np.flatnonzero(table["is_switch"].values)[0])
-    cue = float(table["cue_onset_ms"][k])
-    u = np.asarray(DEFAULT_RELEASE)[int(table["context"][k])]
-    m0 = np.asarray(DEFAULT_RELEASE)[int(table["context"][k - 1])]
-    mod = tree["rate"]["modulator"]
-    for dt in (100.0, 300.0, 500.0):
-        expected = u + (m0 - u) * np.exp(-dt / 300.0)
-        np.testing.assert_allclose(mod.sel(time=cue + dt).values, expected, rtol=0, atol=5e-3)
-    gain = tree["rate"]["gain"]  # input gain g(m) = m with the default rate settings
-    np.testing.assert_allclose(gain.values, mod.values, atol=1e-12)
-
-
-# ------------------------------------------------------------------------------------------------ spiking
-def test_spiking_above_chance_in_both_contexts(full_tree):
-    table = full_tree.to_dataset()
-    correct = full_tree["spiking"]["correct"].values
-    for context in (0, 1):
-        sel = table["context"].values == context
-        k, n = int(correct[sel].sum()), int(sel.sum())
-        p = stats.binomtest(k, n, 0.5, alternative="greater").pvalue
-        assert p < 0.05, f"context {context}: {k}/{n} correct (p = {p:.3g})"
-
-
-def test_spiking_modulator_trace_is_on_the_task_time_axis(full_tree):
-    """After a switch cue the spiking modulator relaxes as u + (m0 - u) exp(-t / tau) from the cue onset."""
-    table = full_tree.to_dataset()
-    mod = full_tree["spiking"]["modulator"]
-    release = np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]])
-    switches = np.flatnonzero(table["is_switch"].values)
-    assert switches.size > 0
-    for k in switches[:3]:
-        cue = float(table["cue_onset_ms"][k])
-        u, m0 = release[int(table["context"][k])], release[int(table["context"][k - 1])]
-        np.testing.assert_allclose(mod.sel(time=cue).values, m0, atol=0.02)
-        expected = u + (m0 - u) * np.exp(-100.0 / 100.0)
-        np.testing.assert_allclose(mod.sel(time=cue + 100.0).values, expected, atol=0.02)
-    assert full_tree["spiking"].attrs["tau_ms"] == 100.0
-
-
-def test_tau_override_reaches_every_model(se_model):
-    task = CuedTaskSwitching(n_trials=6, csi_ms=(300.0,), max_rt_ms=800.0, seed=1)
-    tree = task_switching(task, models=("se", "rate"), tau_ms=50.0, seed=0, se_model=se_model)
-    assert tree["se"].attrs["tau_ms"] == 50.0
-    assert tree["rate"].attrs["tau_ms"] == 50.0
-    assert json.loads(tree["rate"].attrs["sensory_json"])["tau_ms"] == 50.0
-    assert se_model.config.tau_ms == 200.0  # the passed model is not modified
-
-
-# ---------------------------------------------------------------------------------------------- schema
-def test_tree_schema_all_models(full_tree):
-    assert set(full_tree.children) == {"se", "rate", "spiking"}
-    table = full_tree.to_dataset()
-    for name in (
-        "context",
-        "feature_a",
-        "feature_b",
-        "csi_ms",
-        "is_switch",
-        "is_congruent",
-        "correct_choice",
+def test_tree_layout(tree):
+    assert sorted(tree.children) == sorted([*MODELS, "summary"])
+    root = tree.to_dataset(inherit=False)
+    for var in ("context", "feature_a", "feature_b", "csi_ms", "is_switch", "is_congruent", "correct_choice"):
+        assert root[var].dims == ("trial",), var
+    for name in MODELS:
+        group = tree[name].to_dataset(inherit=False)
+        for var in ("choice", "correct", "rt"):
+            assert group[var].dims == ("trial",), (name, var)
+        assert group["gain"].dims == ("time", "population")
+        curves = tree[f"{name}/gain_curves"].to_dataset(inherit=False)
+        assert curves["response"].dims == ("condition", "level", "drive", "repeat")
+        assert list(curves["condition"].values) == ["a+", "a-", "b+", "b-"]
+    assert "train_loss" in tree["se"].data_vars  # trained in this run
+    summary = tree["summary"].to_dataset(inherit=False)
+    assert list(summary["model"].values) == MODELS
+    for var in (
+        "accuracy",
+        "mean_rt",
+        "rt_switch_cost",
+        "error_switch_cost",
+        "rt_congruency_effect",
+        "error_congruency_effect",
+        "rt_prep_tau_eff",
+        "error_prep_amplitude",
     ):
-        assert table[name].dims == ("trial",)
-    config = json.loads(full_tree.attrs["config_json"])
-    assert config["task"]["n_trials"] == 24 and config["task"]["csi_ms"] == [100.0, 300.0]
-    assert config["models"] == ["se", "rate", "spiking"]
-    n = table.sizes["trial"]
-    for model in ("se", "rate", "spiking"):
-        ds = full_tree[model].to_dataset(inherit=False)
-        for name in ("choice", "correct", "rt"):
-            assert ds[name].dims == ("trial",) and ds.sizes["trial"] == n, (model, name)
-        assert set(np.unique(ds["choice"].values)) <= {0, 1, 2}
-        np.testing.assert_array_equal(
-            ds["correct"].values, (ds["choice"].values == table["correct_choice"].values).astype(np.int8)
-        )
-        rt = ds["rt"].values
-        assert np.all(np.isnan(rt) == (ds["choice"].values == 0))
-        assert np.all(rt[np.isfinite(rt)] > 0) and np.all(rt[np.isfinite(rt)] <= 500.0)
-        assert ds["gain"].dims == ("time", "population"), model
-        assert ds["rt"].attrs["units"] == "ms" and ds["time"].attrs["units"] == "ms"
-        assert ds.attrs["model"] == model
-    se = full_tree["se"].to_dataset(inherit=False)
-    assert se["channel_gain"].dims == ("time", "channel")
-    assert se["channel_population"].dims == ("channel",)
-    for model in ("rate", "spiking"):
-        np.testing.assert_array_equal(
-            full_tree[model]["release"].values, [[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0]]
-        )
-    results.validate(full_tree)
+        assert summary[var].dims == ("model",), var
+    assert summary["rt_switch_cost_by_csi"].dims == ("model", "csi")
+    assert summary["accuracy_by_condition"].dims == ("model", "switch", "congruent")
+    assert summary["gain_ratio"].dims == ("model", "population")
+    assert summary["gain_profile"].dims == ("model", "context", "population")
 
 
-def test_netcdf_round_trip(full_tree, tmp_path):
-    path = results.save(full_tree, tmp_path / "switching.nc")
-    back = results.load(path)
-    assert isinstance(back, xr.DataTree)
-    xr.testing.assert_identical(back.to_dataset(), full_tree.to_dataset())
-    for model in ("se", "rate", "spiking"):
-        xr.testing.assert_equal(
-            back[model].to_dataset(inherit=False), full_tree[model].to_dataset(inherit=False)
-        )
-
-
-def test_same_seed_identical_other_seed_differs(se_model):
-    def run(seed: int) -> xr.DataTree:
-        task = CuedTaskSwitching(n_trials=40, csi_ms=(100.0, 600.0), max_rt_ms=800.0, seed=4)
-        return task_switching(task, models=("se", "rate"), seed=seed, se_model=se_model)
-
-    a, b, c = run(1), run(1), run(2)
+def test_same_seed_gives_identical_file_contents(cli_files):
+    first, second, _ = cli_files
+    a, b = results.load(first), results.load(second)
     xr.testing.assert_identical(results.without_timestamps(a), results.without_timestamps(b))
-    assert not np.array_equal(a["rate"]["rt"].values, c["rate"]["rt"].values, equal_nan=True)
+    for node in a.subtree:  # and every group's own attributes (assert_identical checks the root's)
+        if node.path != "/":
+            assert node.attrs == b[node.path].attrs, node.path
 
 
-def test_release_from_se_model(se_model):
-    task = CuedTaskSwitching(n_trials=10, csi_ms=(300.0,), max_rt_ms=800.0, seed=1)
-    tree = task_switching(task, models=("rate",), seed=0, release="se", se_model=se_model)
-    rel = tree["rate"]["release"]
-    assert float(rel.max()) == pytest.approx(1.0, abs=1e-12) and float(rel.min()) >= 0.0
-    mapping = json.loads(tree.attrs["release_mapping_json"])
-    assert mapping["source"] == "se"
-    np.testing.assert_allclose(mapping["release"], rel.values, atol=1e-12)
-    assert "population_gains" in tree.attrs["release_mapping"]
+# ------------------------------------------------------------------------------ summary against the trials
+def test_summary_matches_the_trials(tree):
+    root = tree.to_dataset(inherit=False)
+    summary = tree["summary"].to_dataset(inherit=False)
+    usable = ~root["is_first"].values
+    switch = root["is_switch"].values
+    congruent = root["is_congruent"].values
+    for name in MODELS:
+        correct = tree[name]["correct"].values.astype(bool)
+        rt = tree[name]["rt"].values
+        row = summary.sel(model=name)
+        assert float(row["accuracy"]) == pytest.approx(correct.mean(), abs=1e-12)
+        assert float(row["mean_rt"]) == pytest.approx(np.nanmean(rt[correct]), abs=1e-9)
+        ok = correct & np.isfinite(rt) & usable
+        cost = rt[ok & switch].mean() - rt[ok & ~switch].mean()
+        assert float(row["rt_switch_cost"]) == pytest.approx(cost, abs=1e-9)
+        error_cost = (1 - correct[usable & switch]).mean() - (1 - correct[usable & ~switch]).mean()
+        assert float(row["error_switch_cost"]) == pytest.approx(error_cost, abs=1e-12)
+        effect = rt[correct & ~congruent].mean() - rt[correct & congruent].mean()
+        assert float(row["rt_congruency_effect"]) == pytest.approx(effect, abs=1e-9)
+        cell = usable & switch & ~congruent
+        expected = correct[cell].mean()
+        assert float(row["accuracy_by_condition"].sel(switch=1, congruent=0)) == pytest.approx(expected)
+        assert (
+            float(row["rt_switch_cost_low"])
+            < float(row["rt_switch_cost"])
+            < float(row["rt_switch_cost_high"])
+        )
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "error", "match"),
-    [
-        ({"models": ("rate", "spike")}, ValueError, "models contains 'spike'"),
-        ({"models": ("rate", "rate")}, ValueError, "at most once"),
-        ({"models": "rate"}, TypeError, "sequence of model names"),
-        ({"tau_ms": -1.0}, ValueError, r"tau_ms=-1\.0"),
-        ({"release": ((1.0, 0.0), (0.0, 1.0))}, ValueError, r"release has shape \(2, 2\)"),
-        ({"release": ((1.0, 1.0, 2.0, 0.0), (0.0, 0.0, 1.0, 1.0))}, ValueError, "release"),
-        ({"release": "pattern"}, ValueError, "release"),
-        ({"seed": -3}, ValueError, "seed=-3"),
-        ({"rate": SESwitchConfig()}, TypeError, "rate must be a RateSwitchConfig"),
-        ({"se_model": object()}, TypeError, "se_model must be an SETaskModel"),
-    ],
-)
-def test_bad_arguments(kwargs, error, match):
-    task = CuedTaskSwitching(n_trials=4, seed=0)
-    with pytest.raises(error, match=match):
-        task_switching(task, **{"models": ("rate",), **kwargs})
+def test_gain_profiles_follow_the_mapping(tree):
+    summary = tree["summary"].to_dataset(inherit=False)
+    release = summary["release"].values
+    config = tree.nm.config
+    # the rate model's gain is g(m) = m: it receives the SE profile's shape exactly
+    np.testing.assert_allclose(summary["gain_profile"].sel(model="rate").values, release, atol=1e-12)
+    np.testing.assert_allclose(
+        summary["relative_gain_profile"].sel(model="rate").values,
+        summary["relative_gain_profile"].sel(model="se").values,
+        atol=1e-9,
+    )
+    gain_max = config["spiking"]["gain_max"]
+    np.testing.assert_allclose(
+        summary["gain_profile"].sel(model="spiking").values, 1 + (gain_max - 1) * release, atol=1e-12
+    )
 
 
-def test_bad_task():
-    with pytest.raises(TypeError, match="task must be a CuedTaskSwitching"):
-        task_switching("task", models=("rate",))
+def test_rate_gain_curves_match_input_gain_analytically(tree):
+    curves = tree["rate/gain_curves"].to_dataset(inherit=False)
+    rate = tree.nm.config["rate"]
+    m = curves["modulator"].values  # (population, level)
+    drive_max = float(curves["drive"].max())
+    # the fit is meaningful where the curve leaves zero well inside the drive range at both cues
+    onset = rate["threshold_na"] / (m * rate["drive_na"])
+    ok = np.all(onset < 0.6 * drive_max, axis=1)
+    assert ok.any(), onset
+    ratio = curves["gain_ratio"].sel(level=1.0).values
+    np.testing.assert_allclose(ratio[ok], (m[:, 1] / m[:, 0])[ok], rtol=0.05)
+    shift = curves["threshold_shift"].sel(level=1.0).values
+    np.testing.assert_allclose(shift[ok], (onset[:, 1] - onset[:, 0])[ok], atol=0.1 * drive_max / 8)
+
+
+# ----------------------------------------------------------------------------------------- bad input, SE
+def test_bad_settings_are_refused_with_the_key():
+    with pytest.raises(ConfigError, match=r"csi_ms=\(100.5,\) must be whole numbers of ms"):
+        TaskSwitchingConfig(csi_ms=(100.5,))
+    with pytest.raises(ConfigError, match=r"models=\('rate', 'rate'\) must name each"):
+        TaskSwitchingConfig(models=("rate", "rate"))
+    with pytest.raises(ConfigError, match=r"rsi_ms=0 with a CSI of 0"):
+        TaskSwitchingConfig(rsi_ms=0.0, csi_ms=(0.0, 100.0))
+    with pytest.raises(ConfigError, match=r"models\[0\]='brain' is not one of"):
+        TaskSwitchingConfig.from_dict({"models": ["brain"]})
+    with pytest.raises(TypeError, match=r"config must be a TaskSwitchingConfig, got dict"):
+        compare({"n_trials": 8})
+
+
+def test_missing_se_model_file_fails_before_training(tmp_path, monkeypatch):
+    import neuromod.protocols.se_task as se_task
+
+    monkeypatch.setattr(se_task, "train_se_task_model", lambda *a, **k: pytest.fail("trained"))
+    config = TaskSwitchingConfig(models=("rate",), se_model_path=str(tmp_path / "none"))
+    with pytest.raises(FileNotFoundError, match="none"):
+        compare(config)
+
+
+def test_loaded_se_model_gives_the_same_run(tmp_path):
+    model, _ = train_se_task_model(quick=True, progress=False, seed=5)
+    save_se_model(model, tmp_path / "se")
+    config = quick(TaskSwitchingConfig(models=("se", "rate"), n_trials=16, seed=1))
+    passed = compare(config, se_model=model)
+    loaded = compare(config.replace(se_model_path=str(tmp_path / "se")))
+    assert loaded.attrs["se_model_origin"].startswith("loaded from")
+    assert passed.attrs["se_model_origin"] == "passed in"
+    assert "train_loss" not in loaded["se"].data_vars
+    for group in ("se", "rate", "summary"):
+        xr.testing.assert_identical(passed[group].to_dataset(), loaded[group].to_dataset())
+
+
+def test_experiment_file_holds_the_defaults():
+    path = Path(__file__).resolve().parents[2] / "experiments" / "task_switching.toml"
+    assert TaskSwitchingConfig.from_toml(path) == TaskSwitchingConfig()
+
+
+@pytest.mark.parametrize("identified", [0, 1])
+def test_preparation_fit_reads_the_identified_flag(identified):
+    from neuromod.protocols.compare import preparation_fit
+
+    row = xr.Dataset(
+        {
+            "rt_prep_amplitude": 80.0,
+            "rt_prep_tau_eff": 250.0,
+            "rt_prep_residual": 20.0,
+            "rt_prep_identified": np.int8(identified),
+        }
+    )
+    assert preparation_fit(row, "rt") == ((80.0, 250.0, 20.0) if identified else None)
+
+
+def test_summary_preparation_fits_are_fit_preparation_of_the_costs(tree):
+    from neuromod.measures import fit_preparation, switch_cost
+
+    summary = tree["summary"].to_dataset(inherit=False)
+    cost = switch_cost(tree, by=("csi_ms",))
+    for prefix in ("rt", "error"):
+        fit = fit_preparation(cost, variable=f"{prefix}_cost")
+        for key in ("amplitude", "tau_eff", "residual", "identified"):
+            np.testing.assert_array_equal(summary[f"{prefix}_prep_{key}"].values, fit[key].values)
+
+
+def test_default_release_without_se_trains_nothing(monkeypatch):
+    import neuromod.protocols.se_task as se_task
+    from neuromod.protocols.task_switching import DEFAULT_RELEASE
+
+    monkeypatch.setattr(se_task, "train_se_task_model", lambda *a, **k: pytest.fail("trained"))
+    tree = compare(quick(TaskSwitchingConfig(models=("rate",), release="default", n_trials=16)))
+    assert tree.attrs["se_model_origin"] == "not used" and sorted(tree.children) == ["rate", "summary"]
+    np.testing.assert_array_equal(tree["summary"]["release"].values, np.asarray(DEFAULT_RELEASE))
+    np.testing.assert_array_equal(tree["summary"]["gain_profile"].sel(model="rate").values, DEFAULT_RELEASE)
+
+
+def test_gain_curve_levels_are_the_relevant_and_irrelevant_cue(tree):
+    summary = tree["summary"].to_dataset(inherit=False)
+    release = summary["release"].values  # (context, population)
+    relevant = np.array([0, 0, 1, 1])  # a+, a- are judged in context a; b+, b- in context b
+    pops = np.arange(4)
+    for name in ("rate", "spiking"):
+        m = tree[f"{name}/gain_curves"]["modulator"].values  # (population, level)
+        np.testing.assert_array_equal(m[:, 0], release[relevant, pops])
+        np.testing.assert_array_equal(m[:, 1], release[1 - relevant, pops])
+    # spiking input gain 1 + m: the more released cue drives the cells harder at the largest drive
+    curves = tree["spiking/gain_curves"].to_dataset(inherit=False)
+    top = curves["response"].isel(drive=-1).mean("repeat").values
+    m = curves["modulator"].values
+    clear = np.abs(m[:, 0] - m[:, 1]) > 0.1
+    assert np.all(np.sign(top[clear, 0] - top[clear, 1]) == np.sign(m[clear, 0] - m[clear, 1]))
+    # SE: the gate at the task's drive is higher under the cue whose steady-state profile is higher
+    se = tree["se/gain_curves"].to_dataset(inherit=False)
+    gate = se["gain"].sel(drive=1.0).mean("repeat").values  # (population, level)
+    profile = summary["gain_profile"].sel(model="se").values
+    diff_profile = profile[relevant, pops] - profile[1 - relevant, pops]
+    clear = np.abs(diff_profile) > 0.1
+    assert clear.any()
+    assert np.all(np.sign(gate[clear, 0] - gate[clear, 1]) == np.sign(diff_profile[clear]))
+
+
+def test_unfit_curves_are_not_classified():
+    from neuromod.protocols.compare import _mask_unfit
+
+    drive = np.linspace(0.0, 2.0, 9)
+    response = np.zeros((1, 2, 9, 2))
+    response[0, 0] = np.maximum(drive - 0.5, 0)[:, None] + [[-0.05, 0.05]]  # relevant: threshold-linear
+    response[0, 1, -2:] = 0.002  # irrelevant: below 5 % of the cued response but for two drives
+    dims2 = ("condition", "level")
+
+    def result(gain_fit):
+        return xr.Dataset(
+            {
+                "response": (("condition", "level", "drive", "repeat"), response, {"units": "Hz"}),
+                "fit_gain": (dims2, [[gain_fit, 0.01]]),
+                "fit_threshold": (dims2, [[0.5, 1.9]]),
+                "fit_width": (dims2, [[0.01, 0.01]]),
+                "fit_r2": (dims2, [[0.5, 0.5]]),  # the pooled R^2 counts trial noise: not used
+                "gain_ratio": (dims2, [[1.0, 0.01]], {"units": "1"}),
+                "gain_ratio_se": (dims2, [[0.0, 0.01]], {"units": "1"}),
+                "threshold_shift": (dims2, [[0.0, 1.4]], {"units": "1"}),
+                "threshold_shift_se": (dims2, [[0.0, 0.1]], {"units": "1"}),
+                "modulation": (dims2, [["none", "divisive"]], {"units": "1"}),
+            },
+            coords={"condition": ["b-"], "level": [0.0, 1.0], "drive": drive, "repeat": [0, 1]},
+            attrs={"fit_form": "softplus"},
+        )
+
+    ds = result(1.0)
+    out = _mask_unfit(ds, min_r2=0.9)
+    assert float(out["fit_r2_mean"][0, 0]) > 0.99  # the mean curve is exactly the fitted form
+    assert out["fit_ok"].values.tolist() == [[1, 0]]  # 2 active drives < 3
+    assert np.isnan(out["gain_ratio"].sel(level=1.0)).all() and np.isnan(out["threshold_shift"][0, 1])
+    assert out["modulation"].values.tolist() == [["none", "suppressed"]]  # the strongest gating, no curve
+    assert out["gain_ratio"].attrs == ds["gain_ratio"].attrs
+    wrong = _mask_unfit(result(-1.0), min_r2=0.9)  # a fit that does not describe the reference curve
+    assert wrong["modulation"].values.tolist() == [["unfit", "unfit"]]

@@ -1,4 +1,8 @@
-"""Fixtures for the spiking tests (fixed seeds; brian2 compile cache per worker, warm across runs)."""
+"""Fixtures for the spiking tests (fixed seeds; brian2 compile cache per worker, warm across runs).
+
+Tolerances are derived from standard errors or from the resolution of the measurement (see
+:func:`_same_dynamics_tolerance_hz`), never tuned to one seed or to rounding noise.
+"""
 
 from __future__ import annotations
 
@@ -47,3 +51,21 @@ def _lif_rate_analytic(drive_na: np.ndarray, p: LIFParams) -> np.ndarray:
 def lif_rate_analytic():
     """The analytic LIF rate function (see :func:`_lif_rate_analytic`)."""
     return _lif_rate_analytic
+
+
+def _same_dynamics_tolerance_hz(rate_hz: np.ndarray, dt_ms: float, window_s: float) -> np.ndarray:
+    """Largest rate difference (Hz) of two noise-free runs of the same dynamics computed differently.
+
+    Two runs of identical dynamics that differ only in rounding (a term moved from the equation to the
+    drive, another target or compiler) cross threshold on the same step unless a crossing is within
+    rounding of the threshold. As every interspike interval starts from the same reset state, such a
+    borderline crossing moves every interval by one step: the rate ``r`` changes by ``r^2 dt`` at most; and
+    the count in the window by one spike (its phase), ``1 / window``.
+    """
+    return np.asarray(rate_hz) ** 2 * (dt_ms * 1e-3) + 1.0 / window_s
+
+
+@pytest.fixture
+def same_dynamics_tolerance_hz():
+    """Rate tolerance of two runs of the same noise-free dynamics (:func:`_same_dynamics_tolerance_hz`)."""
+    return _same_dynamics_tolerance_hz
