@@ -8,6 +8,24 @@ few runtime alias checks and vectorises all of them. Nothing is allocated inside
 the caller owns every buffer. Events (input changes, resets, trial onsets and timeouts) are handled
 in a scalar pass only at steps where some condition of the block has one.
 
+Interface: :func:`run_block` takes named tuples (numba passes them as plain tuples, the fields are
+resolved at compile time): the decision coefficients (:class:`DecisionCoefficients`, scalars), the
+sensory stage (:class:`SensoryArgs`), and the block's state, event tables and outputs
+(:class:`BlockState`, :class:`BlockEvents`, :class:`BlockOutput`, arrays updated in place). The
+integer codes of the transfer functions and modulation modes are the ``TRANSFER_*`` and ``MODE_*``
+constants below (the ``code`` of each :mod:`neuromod.rate.transfer` class and the index in
+``MODES``).
+
+Structure: the equations are ``inline="always"`` helpers, so the compiled loop is the one a single
+function would give. Handing an array to a helper, like taking a view of one, costs two atomic
+reference-count updates per call (numba's inliner copies the argument), measurably slower when
+done every step (about 2 % with four sensory populations). So the per-step loops over conditions
+(sensory stage, decision rates and update, noise, modulators) stay in :func:`run_block`, with
+views taken before the time loop where possible and the modulation-mode branches outside the
+loops; they call scalar helpers (:func:`_gain`, :func:`_decision_y`, :func:`_rate_pair`,
+:func:`_gating_step`, :func:`_noise_step`, :func:`_modulator_step`). Helpers that take arrays run
+only at some steps: the events pass, the threshold crossings and the recording.
+
 ``exp`` has no vectorised libm here (numba without SVML calls scalar ``exp``), so ``expm1`` is
 written out branch-free: Cody-Waite range reduction ``x = k ln2 + r`` (``|r| <= ln2/2``), a
 degree-10 near-minimax polynomial for ``expm1(r) / r`` (fit error 2e-17), ``2**k`` assembled from
@@ -20,6 +38,7 @@ relative error against ``numpy.expm1``: <= 2.3e-16 (tests), accurate near 0 wher
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -33,6 +52,18 @@ _CLAMP = 708.0
 _CACHE = os.environ.get("NEUROMOD_NUMBA_CACHE", "1") != "0"
 _HALF_CLAMP = 350.0
 _TINY = 1e-300  # stands in for y = 0 in H = y / (1 - exp(-d y)); d * 1e-300 is still normal
+
+#: step sentinel: no (further) event
+NEVER = int(np.iinfo(np.int64).max)
+
+#: transfer-function codes (``Transfer.code``): threshold-linear, sigmoid, Abbott-Chance
+TRANSFER_THRESHOLD_LINEAR = 0
+TRANSFER_SIGMOID = 1
+TRANSFER_ABBOTT_CHANCE = 2
+#: modulation-mode codes (index in ``neuromod.rate.transfer.MODES``)
+MODE_RESPONSE_GAIN = 0
+MODE_INPUT_GAIN = 1
+MODE_THRESHOLD = 2
 
 _JIT = {"nogil": True, "cache": _CACHE, "error_model": "numpy", "fastmath": {"contract"}}
 
@@ -124,11 +155,11 @@ def abbott_chance_array(y: np.ndarray, d: float) -> np.ndarray:
 
 @numba.njit(**_JIT)
 def _transfer_inplace(code: int, tp: np.ndarray, x: np.ndarray, n: int) -> None:
-    """``x[:n] <- phi(x[:n])`` for transfer ``code`` (0 TL, 1 sigmoid, 2 Abbott-Chance)."""
-    if code == 0:
+    """``x[:n] <- phi(x[:n])`` for transfer ``code`` (``TRANSFER_*``) with ``tp = kernel_params()``."""
+    if code == TRANSFER_THRESHOLD_LINEAR:
         for i in range(n):
             x[i] = tp[0] * max(x[i] - tp[1], 0.0)
-    elif code == 1:
+    elif code == TRANSFER_SIGMOID:
         for i in range(n):
             x[i] = tp[0] / (2.0 + _expm1(-(x[i] - tp[1]) / tp[2]))
     else:
@@ -136,233 +167,353 @@ def _transfer_inplace(code: int, tp: np.ndarray, x: np.ndarray, n: int) -> None:
             x[i] = _abbott_chance(tp[0] * x[i] - tp[1], tp[2])
 
 
-@numba.njit(**_JIT)
-def run_block(
-    nb: int,
-    n0: int,
-    n1: int,
-    # decision parameters: a, b, d, gamma/1000, 1/tau_S, J11, J12, I0, j_ext, thr, s0,
-    # noise_decay (dt/tau_AMPA), noise_scale (sigma sqrt(dt/tau_AMPA)), dt
-    wp: np.ndarray,
-    noise_on: int,
-    # sensory stage: transfer code and params, mode code, (g0, kg, ks), decay (P,), weights (2, P)
-    tcode: int,
-    tparams: np.ndarray,
-    mcode: int,
-    mparams: np.ndarray,
-    mdecay: np.ndarray,
-    weights: np.ndarray,
-    # block state (condition last, C-contiguous): S (2, nb), X (2, nb), M (P, nb), cur (2+2P, nb)
-    S: np.ndarray,
-    X: np.ndarray,
-    M: np.ndarray,
-    cur: np.ndarray,
-    # block events (condition first): inputs (nb, K+1) steps and (nb, K+1, 2+2P) values;
-    # resets (nb, R+1); trial onsets/timeouts (nb, J+1); pointers, phases, next event (nb,)
-    in_step: np.ndarray,
-    in_val: np.ndarray,
-    in_ptr: np.ndarray,
-    rs_step: np.ndarray,
-    rs_ptr: np.ndarray,
-    on_step: np.ndarray,
-    to_step: np.ndarray,
-    tr_ptr: np.ndarray,
-    phase: np.ndarray,
-    detect: np.ndarray,
-    next_ev: np.ndarray,
-    # outputs (nb, J): choice and crossing step relative to onset
-    choice: np.ndarray,
-    cross: np.ndarray,
-    # noise for this call: (n1 - n0, 2, nb) standard normals
-    xi: np.ndarray,
-    # recording every rec_every steps (0: off): rec_s (2, nb, n_rec), rec_r (2, nb, n_rec),
-    # rec_m (P, nb, n_rec)
-    rec_every: int,
-    rec_s: np.ndarray,
-    rec_r: np.ndarray,
-    rec_m: np.ndarray,
-    # scratch: float (6, >= nb)
-    scr: np.ndarray,
-) -> None:
-    """Integrate one block of ``nb`` conditions from step ``n0`` to ``n1`` (module docstring)."""
-    a = wp[0]
-    bb = wp[1]
-    d = wp[2]
-    gam = wp[3]
-    inv_tau = wp[4]
-    j11 = wp[5]
-    j12 = wp[6]
-    i0 = wp[7]
-    j_ext = wp[8]
-    thr = wp[9]
-    s0 = wp[10]
-    ndec = wp[11]
-    nscale = wp[12]
-    dt = wp[13]
-    n_pop = M.shape[0]
-    n_val = cur.shape[0]
-    big = np.iinfo(np.int64).max
-    acc1 = scr[0]
-    acc2 = scr[1]
-    xr = scr[2]
-    h1 = scr[3]
-    h2 = scr[4]
-    s_1 = S[0]
-    s_2 = S[1]
-    x_1 = X[0]
-    x_2 = X[1]
+class DecisionCoefficients(NamedTuple):
+    """Coefficients of the decision populations, in the kernel's units (time in ms, rates in Hz).
 
-    block_next = big
+    Built once per call by :func:`neuromod.rate.circuit.simulate_circuit`; numba passes it as a
+    tuple of scalars (no array loads inside the time loop).
+    """
+
+    a: float  #: Abbott-Chance gain ``a`` (Hz/nA)
+    b: float  #: Abbott-Chance offset ``b`` (Hz)
+    d: float  #: Abbott-Chance curvature ``d`` (s)
+    gamma: float  #: ``gamma / 1000`` (per ms and Hz)
+    inv_tau_s: float  #: ``1 / tau_S`` (1/ms)
+    j11: float  #: self-excitation (nA)
+    j12: float  #: cross-inhibition (nA)
+    i0: float  #: background current (nA)
+    j_ext: float  #: external coupling of the sensory rates (nA/Hz)
+    threshold: float  #: decision threshold on ``r_1, r_2`` (Hz)
+    s0: float  #: value of ``S_1, S_2`` after a reset
+    noise_decay: float  #: ``dt / tau_AMPA``
+    noise_scale: float  #: ``sigma sqrt(dt / tau_AMPA)`` (nA)
+    dt: float  #: step (ms)
+
+
+class SensoryArgs(NamedTuple):
+    """The sensory stage of a call (the same for every block); ``P = 0`` for none."""
+
+    transfer_code: int  #: TRANSFER_* code of the transfer function
+    transfer_params: np.ndarray  #: (3,) ``Transfer.kernel_params()``
+    mode_code: int  #: MODE_* code of the modulation mode
+    gain_at_zero: float  #: ``g(m) = gain_at_zero + gain_per_level m``
+    gain_per_level: float
+    shift_per_level: float  #: ``dtheta(m) = shift_per_level m`` (nA)
+    decay: np.ndarray  #: (P,) ``exp(-dt / tau_p)``; 0 marks an instantaneous modulator (tau = 0)
+    weights: np.ndarray  #: (2, P) decision-population weights
+
+
+class BlockState(NamedTuple):
+    """State of one block, condition last and C-contiguous (``nb_alloc >= nb`` columns)."""
+
+    s: np.ndarray  #: (2, nb_alloc) NMDA gating ``S_1, S_2``
+    x: np.ndarray  #: (2, nb_alloc) OU noise currents (nA)
+    m: np.ndarray  #: (P, nb_alloc) modulator levels
+    cur: np.ndarray  #: (2 + 2P, nb_alloc) current inputs: direct (2), drive (P), release (P)
+
+
+class BlockEvents(NamedTuple):
+    """Event tables of one block, condition first; every step row ends with a ``NEVER`` sentinel."""
+
+    in_step: np.ndarray  #: (nb, K + 1) steps of the input changes
+    in_val: np.ndarray  #: (nb, K + 1, 2 + 2P) input values from each change on
+    in_ptr: np.ndarray  #: (nb,) next input change
+    rs_step: np.ndarray  #: (nb, R + 1) steps of the resets of ``S``
+    rs_ptr: np.ndarray  #: (nb,) next reset
+    on_step: np.ndarray  #: (nb, J + 1) trial onsets
+    to_step: np.ndarray  #: (nb, J + 1) trial timeouts
+    tr_ptr: np.ndarray  #: (nb,) current trial
+    phase: np.ndarray  #: (nb,) 1 inside a response window, else 0
+    detect: np.ndarray  #: (nb,) 1 while a window waits for its crossing, else 0
+    next_ev: np.ndarray  #: (nb,) step of the next event of the condition
+
+
+class BlockOutput(NamedTuple):
+    """Results of one block (condition first; recordings condition second)."""
+
+    choice: np.ndarray  #: (nb, J) int8 choice 1, 2 (0: none)
+    cross: np.ndarray  #: (nb, J) crossing step relative to the onset (-1: none)
+    rec_every: int  #: recording interval in steps (0: no recording)
+    rec_s: np.ndarray  #: (2, nb, n_rec) ``S_1, S_2`` at the recorded steps
+    rec_r: np.ndarray  #: (2, nb, n_rec) ``r_1, r_2`` (Hz)
+    rec_m: np.ndarray  #: (P, nb, n_rec) modulator levels
+
+
+@numba.njit(inline="always", **_JIT)
+def _block_start(nb: int, ev: BlockEvents) -> tuple[int, int]:
+    """The block's next event step and number of conditions waiting for a crossing."""
+    block_next = NEVER
     n_detect = 0
     for i in range(nb):
+        block_next = min(block_next, ev.next_ev[i])
+        n_detect += ev.detect[i]
+    return block_next, n_detect
+
+
+@numba.njit(inline="always", **_JIT)
+def _events_pass(
+    n: int, nb: int, s0: float, n_detect: int, state: BlockState, ev: BlockEvents
+) -> tuple[int, int]:
+    """Apply the events at step ``n`` (input changes, resets, timeouts, onsets), scalar pass.
+
+    Returns the next event step of the block and the updated number of detecting conditions.
+    """
+    cur = state.cur
+    s_1 = state.s[0]
+    s_2 = state.s[1]
+    in_step = ev.in_step
+    in_val = ev.in_val
+    in_ptr = ev.in_ptr
+    rs_step = ev.rs_step
+    rs_ptr = ev.rs_ptr
+    on_step = ev.on_step
+    to_step = ev.to_step
+    tr_ptr = ev.tr_ptr
+    phase = ev.phase
+    detect = ev.detect
+    next_ev = ev.next_ev
+    n_val = cur.shape[0]
+    block_next = NEVER
+    for i in range(nb):
+        if next_ev[i] <= n:
+            k = in_ptr[i]
+            while in_step[i, k] <= n:
+                for v in range(n_val):
+                    cur[v, i] = in_val[i, k, v]
+                k += 1
+            in_ptr[i] = k
+            k = rs_ptr[i]
+            while rs_step[i, k] <= n:
+                s_1[i] = s0
+                s_2[i] = s0
+                k += 1
+            rs_ptr[i] = k
+            j = tr_ptr[i]
+            if phase[i] == 1 and to_step[i, j] <= n:
+                n_detect -= detect[i]
+                detect[i] = 0
+                phase[i] = 0
+                j += 1
+                tr_ptr[i] = j
+            if phase[i] == 0 and on_step[i, j] <= n:
+                phase[i] = 1
+                detect[i] = 1
+                n_detect += 1
+            nxt = min(in_step[i, in_ptr[i]], rs_step[i, rs_ptr[i]])
+            nxt = min(nxt, to_step[i, j] if phase[i] == 1 else on_step[i, j])
+            next_ev[i] = nxt
         block_next = min(block_next, next_ev[i])
-        n_detect += detect[i]
+    return block_next, n_detect
 
+
+@numba.njit(inline="always", **_JIT)
+def _gain(sens: SensoryArgs, m: float) -> float:
+    """Gain ``g(m) = gain_at_zero + gain_per_level m`` of a sensory population."""
+    return sens.gain_at_zero + sens.gain_per_level * m
+
+
+@numba.njit(inline="always", **_JIT)
+def _modulator_step(decay: float, m: float, u: float) -> float:
+    """Modulator level one step on: ``u + (m - u) exp(-dt / tau)``, exact for constant release."""
+    return u + (m - u) * decay
+
+
+@numba.njit(inline="always", **_JIT)
+def _decision_y(dp: DecisionCoefficients, s_own: float, s_other: float, inp: float, x: float) -> float:
+    """``y = a x_i - b`` (Hz) of a decision population, ``x_i = J11 S_i - J12 S_j + I0 + I_i + X_i``."""
+    return dp.a * (dp.j11 * s_own - dp.j12 * s_other + dp.i0 + inp + x) - dp.b
+
+
+@numba.njit(inline="always", **_JIT)
+def _rate_pair(ya: float, yb: float, d: float) -> tuple[float, float]:
+    """``H(y) = y / (1 - exp(-d y))`` (Hz) of both populations with one division.
+
+    ``y = 0`` (the removable singularity, ``H = 1/d``) is evaluated at ``y = 1e-300``, where
+    ``expm1`` is exact (branch-free select).
+    """
+    ya = ya if ya != 0.0 else _TINY
+    yb = yb if yb != 0.0 else _TINY
+    da = -_expm1_half(-d * ya)
+    db = -_expm1_half(-d * yb)
+    inv = 1.0 / (da * db)
+    return ya * db * inv, yb * da * inv
+
+
+@numba.njit(inline="always", **_JIT)
+def _gating_step(dp: DecisionCoefficients, s: float, h: float) -> float:
+    """``S`` one step on (Euler): ``S + dt (gamma (1 - S) H - S / tau_S)``."""
+    return s + dp.dt * (dp.gamma * (1.0 - s) * h - s * dp.inv_tau_s)
+
+
+@numba.njit(inline="always", **_JIT)
+def _noise_step(dp: DecisionCoefficients, x: float, xi: float) -> float:
+    """OU noise current one step on (Euler-Maruyama) with the standard normal ``xi``."""
+    return x - dp.noise_decay * x + dp.noise_scale * xi
+
+
+@numba.njit(inline="always", **_JIT)
+def _crossings(
+    n: int,
+    nb: int,
+    thr: float,
+    n_detect: int,
+    ev: BlockEvents,
+    out: BlockOutput,
+    h1: np.ndarray,
+    h2: np.ndarray,
+) -> int:
+    """Record the threshold crossings at step ``n`` (rare scalar pass); returns the new detect count."""
+    detect = ev.detect
+    for i in range(nb):
+        if detect[i] == 1:
+            r1 = h1[i]
+            r2 = h2[i]
+            if r1 >= thr or r2 >= thr:
+                j = ev.tr_ptr[i]
+                out.choice[i, j] = 1 if r1 >= r2 else 2
+                out.cross[i, j] = n - ev.on_step[i, j]
+                detect[i] = 0
+                n_detect -= 1
+    return n_detect
+
+
+@numba.njit(inline="always", **_JIT)
+def _record_state(
+    nb: int, jr: int, s: np.ndarray, m: np.ndarray, rec_s: np.ndarray, rec_m: np.ndarray
+) -> None:
+    """Store ``S_1, S_2`` and the modulator levels at recording index ``jr``."""
+    for i in range(nb):
+        rec_s[0, i, jr] = s[0, i]
+        rec_s[1, i, jr] = s[1, i]
+        for p in range(m.shape[0]):
+            rec_m[p, i, jr] = m[p, i]
+
+
+@numba.njit(inline="always", **_JIT)
+def _record_rates(nb: int, jr: int, h1: np.ndarray, h2: np.ndarray, rec_r: np.ndarray) -> None:
+    """Store ``r_1, r_2`` at recording index ``jr``."""
+    for i in range(nb):
+        rec_r[0, i, jr] = h1[i]
+        rec_r[1, i, jr] = h2[i]
+
+
+@numba.njit(**_JIT)
+def run_block(
+    n0: int,
+    n1: int,
+    dp: DecisionCoefficients,
+    sens: SensoryArgs,
+    state: BlockState,
+    ev: BlockEvents,
+    out: BlockOutput,
+    noise_on: int,
+    xi: np.ndarray,
+    scr: np.ndarray,
+) -> None:
+    """Integrate one block of conditions from step ``n0`` to ``n1`` (see the module docstring).
+
+    Parameters
+    ----------
+    n0, n1
+        First and one-past-last step of this call.
+    dp, sens
+        Decision coefficients and sensory stage (:class:`DecisionCoefficients`,
+        :class:`SensoryArgs`).
+    state, ev, out
+        The block's state, event tables and outputs (its ``nb = ev.next_ev.size`` conditions);
+        updated in place.
+    noise_on
+        1: add the OU noise from `xi`; 0: no noise (`xi` is not read).
+    xi
+        ``(n1 - n0, 2, nb)`` standard normals of this call.
+    scr
+        Float scratch of shape ``(>= 5, >= nb)``.
+
+    The per-step loops over conditions stay here (module docstring, "Structure").
+    """
+    nb = ev.next_ev.shape[0]
+    thr = dp.threshold
+    j_ext = dp.j_ext
+    rec_every = out.rec_every
+    s_1, s_2, x_1, x_2 = state.s[0], state.s[1], state.x[0], state.x[1]
+    m, cur, detect = state.m, state.cur, ev.detect
+    n_pop = m.shape[0]
+    decay, tparams, weights, mode = sens.decay, sens.transfer_params, sens.weights, sens.mode_code
+    acc1, acc2, xr, h1, h2 = scr[0], scr[1], scr[2], scr[3], scr[4]
+    block_next, n_detect = _block_start(nb, ev)
     for n in range(n0, n1):
-        # ---- events (scalar; only at steps where some condition of the block has one)
-        if n >= block_next:
-            block_next = big
-            for i in range(nb):
-                if next_ev[i] <= n:
-                    k = in_ptr[i]
-                    while in_step[i, k] <= n:
-                        for v in range(n_val):
-                            cur[v, i] = in_val[i, k, v]
-                        k += 1
-                    in_ptr[i] = k
-                    k = rs_ptr[i]
-                    while rs_step[i, k] <= n:
-                        s_1[i] = s0
-                        s_2[i] = s0
-                        k += 1
-                    rs_ptr[i] = k
-                    j = tr_ptr[i]
-                    if phase[i] == 1 and to_step[i, j] <= n:
-                        n_detect -= detect[i]
-                        detect[i] = 0
-                        phase[i] = 0
-                        j += 1
-                        tr_ptr[i] = j
-                    if phase[i] == 0 and on_step[i, j] <= n:
-                        phase[i] = 1
-                        detect[i] = 1
-                        n_detect += 1
-                    nxt = min(in_step[i, in_ptr[i]], rs_step[i, rs_ptr[i]])
-                    nxt = min(nxt, to_step[i, j] if phase[i] == 1 else on_step[i, j])
-                    next_ev[i] = nxt
-                block_next = min(block_next, next_ev[i])
-
-        # ---- instantaneous modulators (tau = 0): m = u at once (the limit of the exact update)
-        for p in range(n_pop):
-            if mdecay[p] == 0.0:
-                m_p = M[p]
-                rel = cur[2 + n_pop + p]
-                for i in range(nb):
-                    m_p[i] = rel[i]
-
-        # ---- sensory populations -> decision input (nA, without I0 and noise): in1, in2
+        if n >= block_next:  # only at steps where some condition of the block has an event
+            block_next, n_detect = _events_pass(n, nb, dp.s0, n_detect, state, ev)
         in1 = cur[0]
         in2 = cur[1]
-        if n_pop > 0:
+        if n_pop > 0:  # sensory stage: inputs acc_i = direct_i + J_ext sum_p W_ip r_p (nA)
             for i in range(nb):
                 acc1[i] = in1[i]
             for i in range(nb):
                 acc2[i] = in2[i]
+            for p in range(n_pop):
+                m_p = m[p]
+                if decay[p] == 0.0:  # instantaneous modulator (tau = 0): m = u at once
+                    rel = cur[2 + n_pop + p]
+                    for i in range(nb):
+                        m_p[i] = rel[i]
+                drv = cur[2 + p]
+                if mode == MODE_INPUT_GAIN:  # phi(g I)
+                    for i in range(nb):
+                        xr[i] = _gain(sens, m_p[i]) * drv[i]
+                elif mode == MODE_THRESHOLD:  # phi(I - dtheta)
+                    for i in range(nb):
+                        xr[i] = drv[i] - sens.shift_per_level * m_p[i]
+                else:
+                    for i in range(nb):
+                        xr[i] = drv[i]
+                _transfer_inplace(sens.transfer_code, tparams, xr, nb)
+                w1 = weights[0, p] * j_ext
+                w2 = weights[1, p] * j_ext
+                if mode == MODE_RESPONSE_GAIN:  # g phi(I)
+                    for i in range(nb):
+                        r = _gain(sens, m_p[i]) * xr[i]
+                        acc1[i] += w1 * r
+                        acc2[i] += w2 * r
+                else:
+                    for i in range(nb):
+                        r = xr[i]
+                        acc1[i] += w1 * r
+                        acc2[i] += w2 * r
             in1 = acc1
             in2 = acc2
-        for p in range(n_pop):
-            g0 = mparams[0]
-            kg = mparams[1]
-            ks = mparams[2]
-            m_p = M[p]
-            drv = cur[2 + p]
-            if mcode == 1:  # input gain: phi(g I)
-                for i in range(nb):
-                    xr[i] = (g0 + kg * m_p[i]) * drv[i]
-            elif mcode == 2:  # threshold: phi(I - dtheta)
-                for i in range(nb):
-                    xr[i] = drv[i] - ks * m_p[i]
-            else:
-                for i in range(nb):
-                    xr[i] = drv[i]
-            _transfer_inplace(tcode, tparams, xr, nb)
-            w1 = weights[0, p] * j_ext
-            w2 = weights[1, p] * j_ext
-            if mcode == 0:  # response gain: g phi(I)
-                for i in range(nb):
-                    r = (g0 + kg * m_p[i]) * xr[i]
-                    acc1[i] += w1 * r
-                    acc2[i] += w2 * r
-            else:
-                for i in range(nb):
-                    r = xr[i]
-                    acc1[i] += w1 * r
-                    acc2[i] += w2 * r
-
         if rec_every > 0 and n % rec_every == 0:
-            jr = n // rec_every
-            for i in range(nb):
-                rec_s[0, i, jr] = s_1[i]
-                rec_s[1, i, jr] = s_2[i]
-                for p in range(n_pop):
-                    rec_m[p, i, jr] = M[p, i]
-
-        # ---- decision rates H(x_i) at t_n (kept in h1, h2 for detection and recording), then
-        # S to t_{n+1} (Euler) and the noise (Euler-Maruyama). Each loop writes one or two arrays
-        # and reads few: LLVM then needs few runtime alias checks and vectorises every loop.
+            _record_state(nb, n // rec_every, state.s, m, out.rec_s, out.rec_m)
+        # decision rates at t_n (kept in h1, h2 for detection and recording), then S and X to
+        # t_{n+1}; each loop writes one or two arrays and reads few, so LLVM vectorises all of them
         for i in range(nb):
-            h1[i] = a * (j11 * s_1[i] - j12 * s_2[i] + i0 + in1[i] + x_1[i]) - bb
+            h1[i] = _decision_y(dp, s_1[i], s_2[i], in1[i], x_1[i])
         for i in range(nb):
-            h2[i] = a * (j11 * s_2[i] - j12 * s_1[i] + i0 + in2[i] + x_2[i]) - bb
+            h2[i] = _decision_y(dp, s_2[i], s_1[i], in2[i], x_2[i])
         for i in range(nb):
-            # H = y / (1 - exp(-d y)) for both populations with one division; y = 0 (the
-            # removable singularity, H = 1/d) is evaluated at y = 1e-300, where expm1 is exact
-            ya = h1[i]
-            yb = h2[i]
-            ya = ya if ya != 0.0 else _TINY
-            yb = yb if yb != 0.0 else _TINY
-            da = -_expm1_half(-d * ya)
-            db = -_expm1_half(-d * yb)
-            inv = 1.0 / (da * db)
-            h1[i] = ya * db * inv
-            h2[i] = yb * da * inv
+            h1[i], h2[i] = _rate_pair(h1[i], h2[i], dp.d)
         for i in range(nb):
             s1 = s_1[i]
             s2 = s_2[i]
-            s_1[i] = s1 + dt * (gam * (1.0 - s1) * h1[i] - s1 * inv_tau)
-            s_2[i] = s2 + dt * (gam * (1.0 - s2) * h2[i] - s2 * inv_tau)
+            s_1[i] = _gating_step(dp, s1, h1[i])
+            s_2[i] = _gating_step(dp, s2, h2[i])
         if noise_on:
             xi1 = xi[n - n0, 0]
             xi2 = xi[n - n0, 1]
             for i in range(nb):
-                x_1[i] = x_1[i] - ndec * x_1[i] + nscale * xi1[i]
-                x_2[i] = x_2[i] - ndec * x_2[i] + nscale * xi2[i]
+                x_1[i] = _noise_step(dp, x_1[i], xi1[i])
+                x_2[i] = _noise_step(dp, x_2[i], xi2[i])
         hits = 0
-        if n_detect > 0:
+        if n_detect > 0:  # branch-free count of the detecting conditions at or above threshold
             for i in range(nb):
                 hits += detect[i] & ((h1[i] >= thr) | (h2[i] >= thr))
-
-        # ---- threshold crossings (rates at t_n): rare scalar pass when the count found any
-        if hits > 0:
-            for i in range(nb):
-                if detect[i] == 1:
-                    r1 = h1[i]
-                    r2 = h2[i]
-                    if r1 >= thr or r2 >= thr:
-                        j = tr_ptr[i]
-                        choice[i, j] = 1 if r1 >= r2 else 2
-                        cross[i, j] = n - on_step[i, j]
-                        detect[i] = 0
-                        n_detect -= 1
+        if hits > 0:  # threshold crossings (rates at t_n): rare scalar pass
+            n_detect = _crossings(n, nb, thr, n_detect, ev, out, h1, h2)
         if rec_every > 0 and n % rec_every == 0:
-            jr = n // rec_every
-            for i in range(nb):
-                rec_r[0, i, jr] = h1[i]
-                rec_r[1, i, jr] = h2[i]
-        # ---- modulators to t_{n+1} (exact update for piecewise-constant release)
-        for p in range(n_pop):
-            dec = mdecay[p]
-            m_p = M[p]
+            _record_rates(nb, n // rec_every, h1, h2, out.rec_r)
+        for p in range(n_pop):  # modulators to t_{n+1}: exact update for piecewise-constant release
+            dec = decay[p]
+            m_p = m[p]
             rel = cur[2 + n_pop + p]
             for i in range(nb):
-                m_p[i] = rel[i] + (m_p[i] - rel[i]) * dec
+                m_p[i] = _modulator_step(dec, m_p[i], rel[i])

@@ -35,7 +35,9 @@ import numpy as np
 import xarray as xr
 
 from neuromod._checks import check_array, check_int, check_positive, check_range
+from neuromod._random import seed_sequence
 from neuromod.rate import _kernel
+from neuromod.rate.modulator import modulator_decay
 from neuromod.rate.params import WongWang2006
 from neuromod.rate.transfer import Modulation, ThresholdLinear, Transfer
 
@@ -53,7 +55,7 @@ MAX_DT_FRACTION = 0.5
 
 _BLOCK = 512  # conditions per kernel block (working set in L1/L2)
 _CHUNK = 512  # steps of noise drawn per block and call
-_BIG = np.iinfo(np.int64).max
+_BIG = _kernel.NEVER  # step sentinel: no (further) event
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,15 @@ def _check_dt(dt_ms: float, params: WongWang2006) -> float:
     return dt
 
 
+def _check_steps(name: str, value_ms: float, dt: float, dt_ms: float) -> int:
+    """Number of steps in `value_ms`, which must be a positive multiple of the step `dt`."""
+    value = check_positive(name, value_ms)
+    steps = round(value / dt)
+    if steps < 1 or abs(steps * dt - value) > 1e-6 * dt:
+        raise ValueError(f"{name}={value_ms!r} is not a positive multiple of dt_ms={dt_ms!r}")
+    return steps
+
+
 def _to_steps(name: str, times: np.ndarray, dt: float, n_steps: int) -> np.ndarray:
     """Times (ms, NaN = padding) -> int64 steps (padding -> _BIG); must be on the grid."""
     out = np.full(times.shape, _BIG, dtype=np.int64)
@@ -162,9 +173,428 @@ def _padded(name: str, value: np.ndarray | None, batch: int) -> np.ndarray:
     return arr
 
 
+def _increasing_steps(name: str, times: np.ndarray, dt: float, n_steps: int) -> np.ndarray:
+    """Grid steps of padded times (:func:`_to_steps`) that increase strictly along each session."""
+    steps = _to_steps(name, times, dt, n_steps)
+    if times.shape[1] > 1 and np.any(np.diff(times, axis=1) <= 0):
+        raise ValueError(f"{name} must increase strictly along each session")
+    return steps
+
+
 def _with_sentinel(steps: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(
         np.concatenate([steps, np.full((steps.shape[0], 1), _BIG, dtype=np.int64)], axis=1)
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _Inputs:
+    """Checked, normalised inputs of :func:`simulate_circuit` (times as steps on the dt grid)."""
+
+    params: WongWang2006
+    dt: float  #: step (ms)
+    n_steps: int  #: steps per session
+    s0: float
+    noise: bool
+    onset: np.ndarray  #: (batch, trial) onsets (ms, NaN-padded), for the output
+    values: np.ndarray  #: (batch, change, 2 + 2P) direct inputs, drive, release from each change on
+    in_steps: np.ndarray  #: (batch, change) input-change steps (padding: _BIG)
+    on_steps: np.ndarray  #: (batch, trial) onset steps
+    to_steps: np.ndarray  #: (batch, trial) timeout steps
+    rs_steps: np.ndarray  #: (batch, reset) reset steps
+    m_init: np.ndarray  #: initial modulator level(s), 0-d or (P,)
+    sensory: SensoryStage | None
+    rec_every: int  #: recording interval in steps (0: no recording)
+    n_threads: int
+
+    @property
+    def batch(self) -> int:
+        """Number of sessions."""
+        return self.onset.shape[0]
+
+    @property
+    def n_pop(self) -> int:
+        """Number of sensory populations (0 without a sensory stage)."""
+        return 0 if self.sensory is None else self.sensory.n_populations
+
+
+def _check_onset(onset_ms: np.ndarray) -> np.ndarray:
+    onset = check_array("onset_ms", onset_ms, ndim=2, finite=False, nonempty=False)
+    onset = _padded("onset_ms", onset, onset.shape[0])
+    if onset.shape[0] == 0 or onset.shape[1] == 0:
+        raise ValueError(f"onset_ms must have at least one session and trial, got {onset.shape}")
+    return onset
+
+
+def _check_direct(
+    direct_na: np.ndarray, input_ms: np.ndarray | None, batch: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Direct inputs ``(batch, change, 2)`` and their change times ``(batch, change)`` (ms)."""
+    direct = check_array("direct_na", direct_na, ndim=3)
+    if direct.shape[0] != batch or direct.shape[2] != 2:
+        raise ValueError(f"direct_na has shape {direct.shape}, expected ({batch}, *, 2)")
+    n_changes = direct.shape[1]
+    if input_ms is None:
+        if n_changes != 1:
+            raise ValueError(f"input_ms is required when direct_na has {n_changes} changes")
+        inputs_t = np.zeros((batch, 1))
+    else:
+        inputs_t = _padded("input_ms", input_ms, batch)
+        if inputs_t.shape[1] != n_changes:
+            raise ValueError(f"input_ms has {inputs_t.shape[1]} columns, direct_na {n_changes} changes")
+    if np.any(inputs_t[:, 0] != 0.0):
+        raise ValueError("input_ms must start at 0 ms in every session (the initial inputs)")
+    return direct, inputs_t
+
+
+def _check_sensory_inputs(
+    sensory: SensoryStage | None,
+    drive_na: np.ndarray | None,
+    release: np.ndarray | None,
+    shape: tuple[int, int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Drive and release ``(batch, change, P)`` for `shape` ``(batch, change)``; P = 0 without a stage."""
+    if sensory is None:
+        if drive_na is not None or release is not None:
+            raise ValueError("drive_na and release need a sensory stage (sensory=SensoryStage(...))")
+        return np.zeros((*shape, 0)), np.zeros((*shape, 0))
+    if not isinstance(sensory, SensoryStage):
+        raise TypeError(f"sensory must be a SensoryStage, got {type(sensory).__name__}")
+    if drive_na is None or release is None:
+        raise ValueError("a sensory stage needs both drive_na and release")
+    drive = check_array("drive_na", drive_na, ndim=3)
+    rel = check_array("release", release, ndim=3)
+    expected = (*shape, sensory.n_populations)
+    for name, arr in (("drive_na", drive), ("release", rel)):
+        if arr.shape != expected:
+            raise ValueError(f"{name} has shape {arr.shape}, expected {expected}")
+    return drive, rel
+
+
+def _check_windows(
+    onset: np.ndarray, timeout_ms: np.ndarray | None, dt: float, n_steps: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Onset and timeout steps of the response windows ``(batch, trial)``."""
+    on_steps = _increasing_steps("onset_ms", onset, dt, n_steps)
+    if timeout_ms is None:
+        nxt = np.concatenate([onset[:, 1:], np.full((onset.shape[0], 1), np.nan)], axis=1)
+        timeout = np.where(np.isnan(nxt), n_steps * dt, nxt)
+        timeout[np.isnan(onset)] = np.nan
+    else:
+        timeout = _padded("timeout_ms", timeout_ms, onset.shape[0])
+        if timeout.shape != onset.shape or np.any(np.isnan(timeout) != np.isnan(onset)):
+            raise ValueError(
+                f"timeout_ms (shape {timeout.shape}) must match onset_ms (shape {onset.shape}) "
+                "including its padding"
+            )
+    to_steps = _to_steps("timeout_ms", timeout, dt, n_steps)
+    real = ~np.isnan(onset)
+    if np.any(to_steps[real] <= on_steps[real]):
+        raise ValueError("timeout_ms must be later than onset_ms for every trial")
+    if np.any((to_steps[:, :-1] > on_steps[:, 1:]) & real[:, 1:]):
+        raise ValueError("timeout_ms must not be later than the next trial's onset_ms")
+    return on_steps, to_steps
+
+
+def _check_inputs(
+    *,
+    duration_ms: float,
+    onset_ms: np.ndarray,
+    direct_na: np.ndarray,
+    input_ms: np.ndarray | None,
+    timeout_ms: np.ndarray | None,
+    reset_ms: np.ndarray | None,
+    drive_na: np.ndarray | None,
+    release: np.ndarray | None,
+    sensory: SensoryStage | None,
+    params: WongWang2006 | None,
+    dt_ms: float,
+    noise: bool,
+    s0: float,
+    m0: float | np.ndarray,
+    record: bool,
+    record_every_ms: float | None,
+    n_threads: int,
+) -> _Inputs:
+    """Check the arguments of :func:`simulate_circuit` (same names) and normalise them."""
+    params = _check_params(params)
+    dt = _check_dt(dt_ms, params)
+    n_steps = _check_steps("duration_ms", duration_ms, dt, dt_ms)
+    check_range("s0", s0, 0.0, 1.0)
+    if not isinstance(noise, (bool, np.bool_)):
+        raise TypeError(f"noise must be a bool, got {noise!r}")
+    onset = _check_onset(onset_ms)
+    batch = onset.shape[0]
+    direct, inputs_t = _check_direct(direct_na, input_ms, batch)
+    drive, rel = _check_sensory_inputs(sensory, drive_na, release, direct.shape[:2])
+    n_pop = drive.shape[2]
+    m_init = check_array("m0", m0, ndim=(0, 1))
+    if m_init.ndim == 1 and m_init.shape != (n_pop,):
+        raise ValueError(f"m0 has {m_init.shape[0]} values, expected 1 or {n_pop}")
+    in_steps = _increasing_steps("input_ms", inputs_t, dt, n_steps)
+    on_steps, to_steps = _check_windows(onset, timeout_ms, dt, n_steps)
+    rs_steps = _increasing_steps("reset_ms", _padded("reset_ms", reset_ms, batch), dt, n_steps)
+    rec_every = 0
+    if record:
+        rec_every = (
+            1 if record_every_ms is None else _check_steps("record_every_ms", record_every_ms, dt, dt_ms)
+        )
+    return _Inputs(
+        params=params,
+        dt=dt,
+        n_steps=n_steps,
+        s0=float(s0),
+        noise=bool(noise),
+        onset=onset,
+        values=np.concatenate([direct, drive, rel], axis=2),
+        in_steps=in_steps,
+        on_steps=on_steps,
+        to_steps=to_steps,
+        rs_steps=rs_steps,
+        m_init=m_init,
+        sensory=sensory,
+        rec_every=rec_every,
+        n_threads=check_int("n_threads", n_threads, low=1),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _Buffers:
+    """Event tables, block-major state and outputs of one :func:`simulate_circuit` call.
+
+    The state of block ``k`` is ``s[k]``, ``x[k]``, ``m[k]``, ``cur[k]`` (variable, condition in
+    block), each C-contiguous; per-session arrays are sliced by block.
+    """
+
+    block: int  #: conditions per block (the last block may be shorter)
+    s: np.ndarray  #: (block index, 2, block)
+    x: np.ndarray  #: (block index, 2, block)
+    m: np.ndarray  #: (block index, P, block)
+    cur: np.ndarray  #: (block index, 2 + 2P, block)
+    in_step: np.ndarray  #: (batch, change + 1), ends in the _BIG sentinel (as the other step tables)
+    in_val: np.ndarray  #: (batch, change + 1, 2 + 2P)
+    rs_step: np.ndarray  #: (batch, reset + 1) reset steps
+    on_step: np.ndarray  #: (batch, trial + 1) onset steps
+    to_step: np.ndarray  #: (batch, trial + 1) timeout steps
+    in_ptr: np.ndarray  #: (batch,) int64 index of the next input change
+    rs_ptr: np.ndarray  #: (batch,) int64 index of the next reset
+    tr_ptr: np.ndarray  #: (batch,) int64 index of the current trial
+    phase: np.ndarray  #: (batch,) int64 1 inside a response window
+    detect: np.ndarray  #: (batch,) int64 1 while a window waits for its crossing
+    next_ev: np.ndarray  #: (batch,) int64 step of the next event
+    choice: np.ndarray  #: (batch, trial) int8
+    cross: np.ndarray  #: (batch, trial) crossing step from onset (-1: none)
+    rec_every: int  #: recording interval in steps (0: no recording)
+    rec_s: np.ndarray  #: (2, batch, n_rec)
+    rec_r: np.ndarray  #: (2, batch, n_rec)
+    rec_m: np.ndarray  #: (P, batch, n_rec)
+
+    @property
+    def n_blocks(self) -> int:
+        """Number of blocks."""
+        return self.s.shape[0]
+
+    def block_args(self, k: int) -> tuple[_kernel.BlockState, _kernel.BlockEvents, _kernel.BlockOutput]:
+        """The kernel's views of block `k` (state, event tables, outputs)."""
+        b0 = k * self.block
+        b1 = min(self.next_ev.shape[0], b0 + self.block)
+        state = _kernel.BlockState(self.s[k], self.x[k], self.m[k], self.cur[k])
+        events = _kernel.BlockEvents(
+            self.in_step[b0:b1],
+            self.in_val[b0:b1],
+            self.in_ptr[b0:b1],
+            self.rs_step[b0:b1],
+            self.rs_ptr[b0:b1],
+            self.on_step[b0:b1],
+            self.to_step[b0:b1],
+            self.tr_ptr[b0:b1],
+            self.phase[b0:b1],
+            self.detect[b0:b1],
+            self.next_ev[b0:b1],
+        )
+        out = _kernel.BlockOutput(
+            self.choice[b0:b1],
+            self.cross[b0:b1],
+            self.rec_every,
+            self.rec_s[:, b0:b1],
+            self.rec_r[:, b0:b1],
+            self.rec_m[:, b0:b1],
+        )
+        return state, events, out
+
+
+def _prepare_buffers(inp: _Inputs) -> _Buffers:
+    """Event tables with sentinels, the initial block-major state and zeroed outputs."""
+    batch, n_pop = inp.batch, inp.n_pop
+    in_val = np.concatenate([inp.values, np.zeros((batch, 1, inp.values.shape[2]))], axis=1)
+    in_step = _with_sentinel(inp.in_steps)
+    rs_step = _with_sentinel(inp.rs_steps)
+    on_step = _with_sentinel(inp.on_steps)
+    block = min(_BLOCK, batch)
+    n_blocks = -(-batch // block)
+    m = np.empty((n_blocks, n_pop, block))
+    m[...] = inp.m_init.reshape(-1, 1) if inp.m_init.ndim else float(inp.m_init)
+    n_rec = (inp.n_steps + inp.rec_every - 1) // inp.rec_every if inp.rec_every else 0
+    return _Buffers(
+        block=block,
+        s=np.full((n_blocks, 2, block), inp.s0),
+        x=np.zeros((n_blocks, 2, block)),
+        m=m,
+        cur=np.zeros((n_blocks, 2 + 2 * n_pop, block)),
+        in_step=in_step,
+        in_val=in_val,
+        rs_step=rs_step,
+        on_step=on_step,
+        to_step=_with_sentinel(inp.to_steps),
+        in_ptr=np.zeros(batch, dtype=np.int64),
+        rs_ptr=np.zeros(batch, dtype=np.int64),
+        tr_ptr=np.zeros(batch, dtype=np.int64),
+        phase=np.zeros(batch, dtype=np.int64),
+        detect=np.zeros(batch, dtype=np.int64),
+        next_ev=np.minimum(np.minimum(in_step[:, 0], rs_step[:, 0]), on_step[:, 0]),
+        choice=np.zeros(inp.on_steps.shape, dtype=np.int8),
+        cross=np.full(inp.on_steps.shape, -1, dtype=np.int64),
+        rec_every=inp.rec_every,
+        rec_s=np.zeros((2, batch, n_rec)),
+        rec_r=np.zeros((2, batch, n_rec)),
+        rec_m=np.zeros((n_pop, batch, n_rec)),
+    )
+
+
+def _decision_coefficients(params: WongWang2006, dt: float, s0: float) -> _kernel.DecisionCoefficients:
+    """The decision coefficients in the kernel's units."""
+    p = params
+    noise_decay = dt / p.tau_ampa_ms
+    return _kernel.DecisionCoefficients(
+        a=float(p.a_hz_per_na),
+        b=float(p.b_hz),
+        d=float(p.d_s),
+        gamma=p.gamma / 1000.0,
+        inv_tau_s=1.0 / p.tau_s_ms,
+        j11=float(p.j11_na),
+        j12=float(p.j12_na),
+        i0=float(p.i0_na),
+        j_ext=float(p.j_ext_na_per_hz),
+        threshold=float(p.threshold_hz),
+        s0=float(s0),
+        noise_decay=float(noise_decay),
+        noise_scale=float(p.sigma_noise_na * np.sqrt(noise_decay)),
+        dt=float(dt),
+    )
+
+
+def _sensory_args(sensory: SensoryStage | None, dt: float) -> _kernel.SensoryArgs:
+    """The sensory stage in the kernel's form (an empty stage for None)."""
+    if sensory is None:
+        return _kernel.SensoryArgs(0, np.zeros(3), 0, 0.0, 0.0, 0.0, np.zeros(0), np.zeros((2, 0)))
+    mod = sensory.modulation
+    tau = np.broadcast_to(np.asarray(sensory.tau_ms, dtype=float), (sensory.n_populations,))
+    return _kernel.SensoryArgs(
+        transfer_code=type(sensory.transfer).code,
+        transfer_params=np.array(sensory.transfer.kernel_params(), dtype=float),
+        mode_code=mod.mode_code,
+        gain_at_zero=float(mod.gain_at_zero),
+        gain_per_level=float(mod.gain_per_level),
+        shift_per_level=float(mod.shift_na_per_level),
+        decay=modulator_decay(dt, tau),
+        weights=np.ascontiguousarray(np.asarray(sensory.weights, dtype=float)),
+    )
+
+
+def _run_worker(
+    blocks: range,
+    inp: _Inputs,
+    buf: _Buffers,
+    dp: _kernel.DecisionCoefficients,
+    sens: _kernel.SensoryArgs,
+    rngs: list[np.random.Generator],
+) -> None:
+    """Integrate `blocks` over the whole session, drawing each block's noise in chunks of steps."""
+    n_steps = inp.n_steps
+    chunk = min(_CHUNK, n_steps)
+    xi_buf = np.empty(chunk * 2 * buf.block if inp.noise else 2)
+    scr = np.empty((5, buf.block))
+    for k in blocks:
+        state, events, out = buf.block_args(k)
+        nb = events.next_ev.shape[0]
+        for n0 in range(0, n_steps, chunk):
+            n1 = min(n_steps, n0 + chunk)
+            if inp.noise:
+                xi = xi_buf[: (n1 - n0) * 2 * nb].reshape(n1 - n0, 2, nb)
+                rngs[k].standard_normal(out=xi)
+            else:
+                xi = xi_buf.reshape(1, 2, 1)
+            _kernel.run_block(n0, n1, dp, sens, state, events, out, int(inp.noise), xi, scr)
+
+
+def _run_blocks(inp: _Inputs, buf: _Buffers, rng: np.random.Generator) -> None:
+    """Run every block of the batch, on ``inp.n_threads`` threads over blocks."""
+    dp = _decision_coefficients(inp.params, inp.dt, inp.s0)
+    sens = _sensory_args(inp.sensory, inp.dt)
+    n_blocks = buf.n_blocks
+    # one child stream per block, spawned from the one seeded Generator: a block's noise does not
+    # depend on the other blocks or on how blocks are spread over threads (bit-identical results)
+    rngs = rng.spawn(n_blocks) if inp.noise else [rng] * n_blocks
+    workers = min(inp.n_threads, n_blocks)
+    if workers == 1:
+        _run_worker(range(n_blocks), inp, buf, dp, sens, rngs)
+        return
+    # the kernel releases the GIL (nogil) and so does Generator.standard_normal
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [
+            pool.submit(_run_worker, range(w, n_blocks, workers), inp, buf, dp, sens, rngs)
+            for w in range(workers)
+        ]
+        for fut in futures:
+            fut.result()
+
+
+def _to_dataset(inp: _Inputs, buf: _Buffers, seed: object) -> xr.Dataset:
+    """Choices, reaction times, onsets and (with recording) the traces as a labelled Dataset."""
+    rt = np.where(buf.cross >= 0, buf.cross * inp.dt, np.nan)
+    ds = xr.Dataset(
+        {
+            "choice": (
+                ("session", "trial"),
+                buf.choice,
+                {"units": "1", "long_name": "choice (1 or 2; 0 = no response)"},
+            ),
+            "rt": (
+                ("session", "trial"),
+                rt,
+                {"units": "ms", "long_name": "reaction time from stimulus onset"},
+            ),
+            "onset": (("session", "trial"), inp.onset, {"units": "ms", "long_name": "trial onset"}),
+        },
+        coords={
+            "session": ("session", np.arange(inp.batch), {"units": "1", "long_name": "session"}),
+            "trial": ("trial", np.arange(inp.onset.shape[1]), {"units": "1", "long_name": "trial"}),
+        },
+    )
+    if inp.rec_every:
+        ds = _add_traces(ds, buf.rec_s, buf.rec_r, inp.rec_every * inp.dt, ("session",))
+        if inp.sensory is not None:
+            ds = _add_modulator_traces(ds, inp.sensory, buf.rec_m)
+    ds.attrs.update(_provenance(inp.params, inp.dt, inp.noise, inp.s0, seed))
+    ds.attrs["sensory_json"] = "null" if inp.sensory is None else inp.sensory.to_json()
+    return ds
+
+
+def _add_modulator_traces(ds: xr.Dataset, sensory: SensoryStage, rec_m: np.ndarray) -> xr.Dataset:
+    """Add ``modulator`` and ``gain`` (or ``shift``) over (population, session, time)."""
+    dims = ("population", "session", "time")
+    ds["modulator"] = (dims, rec_m, {"units": "1", "long_name": "modulator level"})
+    mod = sensory.modulation
+    if mod.mode == "threshold":
+        ds["shift"] = (dims, mod.shift_na(rec_m), {"units": "nA", "long_name": "threshold shift dtheta(m)"})
+    else:
+        ds["gain"] = (dims, mod.gain(rec_m), {"units": "1", "long_name": "gain g(m)"})
+    return ds.assign_coords(
+        population=(
+            "population",
+            list(sensory.populations),
+            {"units": "1", "long_name": "sensory population"},
+        )
     )
 
 
@@ -257,271 +687,29 @@ def simulate_circuit(
     >>> int(ds.choice[0, 0]), bool(ds.rt[0, 0] < 1000)
     (1, True)
     """
-    params = _check_params(params)
-    dt = _check_dt(dt_ms, params)
-    duration = check_positive("duration_ms", duration_ms)
-    n_steps = round(duration / dt)
-    if n_steps < 1 or abs(n_steps * dt - duration) > 1e-6 * dt:
-        raise ValueError(f"duration_ms={duration_ms!r} is not a positive multiple of dt_ms={dt_ms!r}")
-    check_range("s0", s0, 0.0, 1.0)
-    if not isinstance(noise, (bool, np.bool_)):
-        raise TypeError(f"noise must be a bool, got {noise!r}")
-
-    onset = check_array("onset_ms", onset_ms, ndim=2, finite=False, nonempty=False)
-    onset = _padded("onset_ms", onset, onset.shape[0])
-    batch, n_trials = onset.shape
-    if batch == 0 or n_trials == 0:
-        raise ValueError(f"onset_ms must have at least one session and trial, got {onset.shape}")
-    direct = check_array("direct_na", direct_na, ndim=3)
-    if direct.shape[0] != batch or direct.shape[2] != 2:
-        raise ValueError(f"direct_na has shape {direct.shape}, expected ({batch}, *, 2)")
-    n_changes = direct.shape[1]
-    if input_ms is None:
-        if n_changes != 1:
-            raise ValueError(f"input_ms is required when direct_na has {n_changes} changes")
-        inputs_t = np.zeros((batch, 1))
-    else:
-        inputs_t = _padded("input_ms", input_ms, batch)
-        if inputs_t.shape[1] != n_changes:
-            raise ValueError(f"input_ms has {inputs_t.shape[1]} columns, direct_na {n_changes} changes")
-    if np.any(inputs_t[:, 0] != 0.0):
-        raise ValueError("input_ms must start at 0 ms in every session (the initial inputs)")
-
-    n_pop = 0 if sensory is None else sensory.n_populations
-    if sensory is None:
-        if drive_na is not None or release is not None:
-            raise ValueError("drive_na and release need a sensory stage (sensory=SensoryStage(...))")
-        drive = np.zeros((batch, n_changes, 0))
-        rel = np.zeros((batch, n_changes, 0))
-    else:
-        if not isinstance(sensory, SensoryStage):
-            raise TypeError(f"sensory must be a SensoryStage, got {type(sensory).__name__}")
-        if drive_na is None or release is None:
-            raise ValueError("a sensory stage needs both drive_na and release")
-        drive = check_array("drive_na", drive_na, ndim=3)
-        rel = check_array("release", release, ndim=3)
-        for name, arr in (("drive_na", drive), ("release", rel)):
-            if arr.shape != (batch, n_changes, n_pop):
-                raise ValueError(f"{name} has shape {arr.shape}, expected ({batch}, {n_changes}, {n_pop})")
-    m_init = check_array("m0", m0, ndim=(0, 1))
-    if m_init.ndim == 1 and m_init.shape != (n_pop,):
-        raise ValueError(f"m0 has {m_init.shape[0]} values, expected 1 or {n_pop}")
-
-    in_steps = _to_steps("input_ms", inputs_t, dt, n_steps)
-    if np.any(np.diff(inputs_t, axis=1) <= 0):
-        raise ValueError("input_ms must increase strictly along each session")
-    on_steps = _to_steps("onset_ms", onset, dt, n_steps)
-    if np.any(np.diff(onset, axis=1) <= 0):
-        raise ValueError("onset_ms must increase strictly along each session")
-    if timeout_ms is None:
-        nxt = np.concatenate([onset[:, 1:], np.full((batch, 1), np.nan)], axis=1)
-        timeout = np.where(np.isnan(nxt), n_steps * dt, nxt)
-        timeout[np.isnan(onset)] = np.nan
-    else:
-        timeout = _padded("timeout_ms", timeout_ms, batch)
-        if timeout.shape != onset.shape or np.any(np.isnan(timeout) != np.isnan(onset)):
-            raise ValueError(
-                f"timeout_ms (shape {timeout.shape}) must match onset_ms (shape {onset.shape}) "
-                "including its padding"
-            )
-    to_steps = _to_steps("timeout_ms", timeout, dt, n_steps)
-    real = ~np.isnan(onset)
-    if np.any(to_steps[real] <= on_steps[real]):
-        raise ValueError("timeout_ms must be later than onset_ms for every trial")
-    if np.any((to_steps[:, :-1] > on_steps[:, 1:]) & real[:, 1:]):
-        raise ValueError("timeout_ms must not be later than the next trial's onset_ms")
-    reset = _padded("reset_ms", reset_ms, batch)
-    rs_steps = _to_steps("reset_ms", reset, dt, n_steps)
-    if reset.shape[1] > 1 and np.any(np.diff(reset, axis=1) <= 0):
-        raise ValueError("reset_ms must increase strictly along each session")
-    rec_every = 0
-    if record:
-        every = dt if record_every_ms is None else check_positive("record_every_ms", record_every_ms)
-        rec_every = round(every / dt)
-        if rec_every < 1 or abs(rec_every * dt - every) > 1e-6 * dt:
-            raise ValueError(
-                f"record_every_ms={record_every_ms!r} is not a positive multiple of dt_ms={dt_ms!r}"
-            )
-    n_threads = check_int("n_threads", n_threads, low=1)
-    rng = np.random.default_rng(seed)
-
-    # ---- buffers (batch last)
-    in_val = np.ascontiguousarray(np.concatenate([direct, drive, rel], axis=2))
-    in_val = np.concatenate([in_val, np.zeros((batch, 1, in_val.shape[2]))], axis=1)
-    in_step = _with_sentinel(in_steps)
-    rs_step = _with_sentinel(rs_steps)
-    on_step = _with_sentinel(on_steps)
-    to_step = _with_sentinel(to_steps)
-    block = min(_BLOCK, batch)
-    n_blocks = -(-batch // block)
-    # block-major state: (block index, variable, condition in block), each block C-contiguous
-    state_s = np.full((n_blocks, 2, block), float(s0))
-    state_x = np.zeros((n_blocks, 2, block))
-    state_m = np.empty((n_blocks, n_pop, block))
-    state_m[...] = m_init.reshape(-1, 1) if m_init.ndim else float(m_init)
-    cur = np.zeros((n_blocks, 2 + 2 * n_pop, block))
-    in_ptr = np.zeros(batch, dtype=np.int64)
-    rs_ptr = np.zeros(batch, dtype=np.int64)
-    tr_ptr = np.zeros(batch, dtype=np.int64)
-    phase = np.zeros(batch, dtype=np.int64)
-    detect = np.zeros(batch, dtype=np.int64)
-    next_ev = np.minimum(np.minimum(in_step[:, 0], rs_step[:, 0]), on_step[:, 0])
-    choice = np.zeros((batch, n_trials), dtype=np.int8)
-    cross = np.full((batch, n_trials), -1, dtype=np.int64)
-    n_rec = (n_steps + rec_every - 1) // rec_every if rec_every else 0
-    rec_s = np.zeros((2, batch, n_rec))
-    rec_r = np.zeros((2, batch, n_rec))
-    rec_m = np.zeros((n_pop, batch, n_rec))
-
-    p = params
-    noise_decay = dt / p.tau_ampa_ms
-    wp = np.array(
-        [
-            p.a_hz_per_na,
-            p.b_hz,
-            p.d_s,
-            p.gamma / 1000.0,
-            1.0 / p.tau_s_ms,
-            p.j11_na,
-            p.j12_na,
-            p.i0_na,
-            p.j_ext_na_per_hz,
-            p.threshold_hz,
-            float(s0),
-            noise_decay,
-            p.sigma_noise_na * np.sqrt(noise_decay),
-            dt,
-        ]
+    inp = _check_inputs(
+        duration_ms=duration_ms,
+        onset_ms=onset_ms,
+        direct_na=direct_na,
+        input_ms=input_ms,
+        timeout_ms=timeout_ms,
+        reset_ms=reset_ms,
+        drive_na=drive_na,
+        release=release,
+        sensory=sensory,
+        params=params,
+        dt_ms=dt_ms,
+        noise=noise,
+        s0=s0,
+        m0=m0,
+        record=record,
+        record_every_ms=record_every_ms,
+        n_threads=n_threads,
     )
-    if sensory is None:
-        tcode, tparams, mcode = 0, np.zeros(3), 0
-        mparams, mdecay, weights = np.zeros(3), np.zeros(0), np.zeros((2, 0))
-    else:
-        tcode = type(sensory.transfer).code
-        tparams = np.array(sensory.transfer.kernel_params(), dtype=float)
-        mod = sensory.modulation
-        mcode = mod.mode_code
-        mparams = np.array([mod.gain_at_zero, mod.gain_per_level, mod.shift_na_per_level])
-        tau = np.broadcast_to(np.asarray(sensory.tau_ms, dtype=float), (n_pop,))
-        mdecay = np.where(tau > 0, np.exp(-dt / np.where(tau > 0, tau, 1.0)), 0.0)
-        weights = np.ascontiguousarray(np.asarray(sensory.weights, dtype=float))
-
-    chunk = min(_CHUNK, n_steps)
-    # one child stream per block, spawned from the one seeded Generator: a block's noise does not
-    # depend on the other blocks or on how blocks are spread over threads (bit-identical results)
-    rngs = rng.spawn(n_blocks) if noise else [rng] * n_blocks
-
-    def run(blocks: range) -> None:
-        xi_buf = np.empty(chunk * 2 * block if noise else 2)
-        scr = np.empty((6, block))
-        for k in blocks:
-            b0 = k * block
-            b1 = min(batch, b0 + block)
-            nb = b1 - b0
-            for n0 in range(0, n_steps, chunk):
-                n1 = min(n_steps, n0 + chunk)
-                if noise:
-                    xi = xi_buf[: (n1 - n0) * 2 * nb].reshape(n1 - n0, 2, nb)
-                    rngs[k].standard_normal(out=xi)
-                else:
-                    xi = xi_buf.reshape(1, 2, 1)
-                _kernel.run_block(
-                    nb,
-                    n0,
-                    n1,
-                    wp,
-                    int(noise),
-                    tcode,
-                    tparams,
-                    mcode,
-                    mparams,
-                    mdecay,
-                    weights,
-                    state_s[k],
-                    state_x[k],
-                    state_m[k],
-                    cur[k],
-                    in_step[b0:b1],
-                    in_val[b0:b1],
-                    in_ptr[b0:b1],
-                    rs_step[b0:b1],
-                    rs_ptr[b0:b1],
-                    on_step[b0:b1],
-                    to_step[b0:b1],
-                    tr_ptr[b0:b1],
-                    phase[b0:b1],
-                    detect[b0:b1],
-                    next_ev[b0:b1],
-                    choice[b0:b1],
-                    cross[b0:b1],
-                    xi,
-                    rec_every,
-                    rec_s[:, b0:b1],
-                    rec_r[:, b0:b1],
-                    rec_m[:, b0:b1],
-                    scr,
-                )
-
-    workers = min(n_threads, n_blocks)
-    if workers == 1:
-        run(range(n_blocks))
-    else:  # the kernel releases the GIL (nogil) and so does Generator.standard_normal
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(run, range(w, n_blocks, workers)) for w in range(workers)]
-            for fut in futures:
-                fut.result()
-
-    rt = np.where(cross >= 0, cross * dt, np.nan)
-    ds = xr.Dataset(
-        {
-            "choice": (
-                ("session", "trial"),
-                choice,
-                {"units": "1", "long_name": "choice (1 or 2; 0 = no response)"},
-            ),
-            "rt": (
-                ("session", "trial"),
-                rt,
-                {"units": "ms", "long_name": "reaction time from stimulus onset"},
-            ),
-            "onset": (("session", "trial"), onset, {"units": "ms", "long_name": "trial onset"}),
-        },
-        coords={
-            "session": ("session", np.arange(batch), {"units": "1", "long_name": "session"}),
-            "trial": ("trial", np.arange(n_trials), {"units": "1", "long_name": "trial"}),
-        },
-    )
-    if record:
-        ds = _add_traces(ds, rec_s, rec_r, rec_every * dt, ("session",))
-        if n_pop:
-            ds["modulator"] = (
-                ("population", "session", "time"),
-                rec_m,
-                {"units": "1", "long_name": "modulator level"},
-            )
-            mod = sensory.modulation
-            if mod.mode == "threshold":
-                ds["shift"] = (
-                    ("population", "session", "time"),
-                    mod.shift_na(rec_m),
-                    {"units": "nA", "long_name": "threshold shift dtheta(m)"},
-                )
-            else:
-                ds["gain"] = (
-                    ("population", "session", "time"),
-                    mod.gain(rec_m),
-                    {"units": "1", "long_name": "gain g(m)"},
-                )
-            ds = ds.assign_coords(
-                population=(
-                    "population",
-                    list(sensory.populations),
-                    {"units": "1", "long_name": "sensory population"},
-                )
-            )
-    ds.attrs.update(_provenance(params, dt, noise, s0, seed))
-    ds.attrs["sensory_json"] = "null" if sensory is None else sensory.to_json()
-    return ds
+    rng = np.random.default_rng(seed_sequence(seed))  # a copy: the caller's SeedSequence is not advanced
+    buf = _prepare_buffers(inp)
+    _run_blocks(inp, buf, rng)
+    return _to_dataset(inp, buf, seed)
 
 
 def _add_traces(
@@ -563,7 +751,7 @@ def simulate_decision(
     n_trials: int,
     params: WongWang2006 | None = None,
     dt_ms: float = 0.5,
-    duration_ms: float = 2000.0,
+    max_rt_ms: float = 2000.0,
     noise: bool = True,
     s0: float = 0.1,
     seed: int | np.random.SeedSequence | None = None,
@@ -571,8 +759,8 @@ def simulate_decision(
 ) -> xr.Dataset:
     """Run the plain Wong & Wang (2006) random-dot task, batched over coherences and trials.
 
-    The stimulus ``I_{1,2} = J_ext mu0 (1 +/- c/100)`` is on from 0 ms to `duration_ms` (the
-    timeout); every trial starts at ``S_1 = S_2 = s0`` with zero noise current.
+    The stimulus ``I_{1,2} = J_ext mu0 (1 +/- c/100)`` is on from 0 ms to `max_rt_ms` (the
+    response deadline); every trial starts at ``S_1 = S_2 = s0`` with zero noise current.
 
     Parameters
     ----------
@@ -585,8 +773,9 @@ def simulate_decision(
         Model parameters; default :class:`~neuromod.rate.params.WongWang2006`.
     dt_ms
         Step (ms), ``<= MAX_DT_FRACTION * tau_ampa_ms`` (1 ms at the published values).
-    duration_ms
-        Stimulus duration = response timeout (ms), a multiple of `dt_ms`.
+    max_rt_ms
+        Response deadline = stimulus duration (ms), a multiple of `dt_ms`; a trial without a
+        threshold crossing by then has no response.
     noise
         Include the OU input noise (False: deterministic).
     s0
@@ -602,7 +791,7 @@ def simulate_decision(
         ``choice`` (int8: 1, 2, or 0 = no response) and ``rt`` (ms from stimulus onset, NaN when
         none) with dims ``(coherence, trial)`` for an array `coherence_pct`, ``(trial,)`` with a
         scalar ``coherence`` coordinate for a scalar; traces add a ``time`` dim (ms).
-        ``attrs["params_json"]`` holds the resolved parameters.
+        ``attrs["params_json"]`` holds the resolved parameters, ``attrs["max_rt_ms"]`` the deadline.
 
     Raises
     ------
@@ -620,18 +809,13 @@ def simulate_decision(
     coh = check_array("coherence_pct", coherence_pct, ndim=(0, 1), low=-100.0, high=100.0)
     n_trials = check_int("n_trials", n_trials, low=1)
     params = _check_params(params)
-    _check_dt(dt_ms, params)
-    scalar = coh.ndim == 0
+    dt = _check_dt(dt_ms, params)
+    _check_steps("max_rt_ms", max_rt_ms, dt, dt_ms)
     coh1 = coh.reshape(-1)
-    n_cond = coh1.size
-    batch = n_cond * n_trials
-    base = params.j_ext_na_per_hz * params.mu0_hz
-    per_cond = np.stack([base * (1.0 + coh1 / 100.0), base * (1.0 - coh1 / 100.0)], axis=1)
-    direct = np.repeat(per_cond, n_trials, axis=0).reshape(batch, 1, 2)
     out = simulate_circuit(
-        duration_ms=duration_ms,
-        onset_ms=np.zeros((batch, 1)),
-        direct_na=direct,
+        duration_ms=max_rt_ms,
+        onset_ms=np.zeros((coh1.size * n_trials, 1)),
+        direct_na=_decision_inputs(coh1, n_trials, params),
         params=params,
         dt_ms=dt_ms,
         noise=noise,
@@ -639,31 +823,36 @@ def simulate_decision(
         seed=seed,
         record=record,
     )
-    shape = (n_cond, n_trials)
+    ds = _decision_dataset(out, coh1, n_trials, float(dt_ms))
+    ds.attrs.update(_provenance(params, float(dt_ms), noise, s0, seed))
+    ds.attrs["max_rt_ms"] = float(max_rt_ms)
+    return ds.isel(coherence=0) if coh.ndim == 0 else ds
+
+
+def _decision_inputs(coh: np.ndarray, n_trials: int, params: WongWang2006) -> np.ndarray:
+    """Direct inputs ``(coherence * trial, 1, 2)`` (nA): ``J_ext mu0 (1 +/- c/100)`` per trial."""
+    base = params.j_ext_na_per_hz * params.mu0_hz
+    per_cond = np.stack([base * (1.0 + coh / 100.0), base * (1.0 - coh / 100.0)], axis=1)
+    return np.repeat(per_cond, n_trials, axis=0).reshape(coh.size * n_trials, 1, 2)
+
+
+def _decision_dataset(out: xr.Dataset, coh: np.ndarray, n_trials: int, dt_ms: float) -> xr.Dataset:
+    """Reshape the sessions of :func:`simulate_circuit` to ``(coherence, trial)``."""
+    shape = (coh.size, n_trials)
     ds = xr.Dataset(
         {
             "choice": (("coherence", "trial"), out.choice.values.reshape(shape), out.choice.attrs),
             "rt": (("coherence", "trial"), out.rt.values.reshape(shape), out.rt.attrs),
         },
         coords={
-            "coherence": ("coherence", coh1, {"units": "%", "long_name": "motion coherence"}),
+            "coherence": ("coherence", coh, {"units": "%", "long_name": "motion coherence"}),
             "trial": ("trial", np.arange(n_trials), {"units": "1", "long_name": "trial"}),
         },
     )
-    if record:
-        n_rec = out.sizes["time"]
-        rec_s = np.stack([out.s1.values, out.s2.values])
-        rec_r = np.stack([out.r1.values, out.r2.values])
-        ds = _add_traces(
-            ds,
-            rec_s,
-            rec_r,
-            float(out.time[1] - out.time[0]) if n_rec > 1 else dt_ms,
-            ("coherence", "trial"),
-            shape,
-        )
-    ds.attrs.update(_provenance(params, float(dt_ms), noise, s0, seed))
-    ds.attrs["duration_ms"] = float(duration_ms)
-    if scalar:
-        ds = ds.isel(coherence=0)
-    return ds
+    if "time" not in out.dims:
+        return ds
+    n_rec = out.sizes["time"]
+    rec_s = np.stack([out.s1.values, out.s2.values])
+    rec_r = np.stack([out.r1.values, out.r2.values])
+    every_ms = float(out.time[1] - out.time[0]) if n_rec > 1 else dt_ms
+    return _add_traces(ds, rec_s, rec_r, every_ms, ("coherence", "trial"), shape)

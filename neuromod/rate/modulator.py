@@ -8,8 +8,8 @@ of length ``dt`` with constant ``u`` the exact solution is::
 
 which is what every simulator in :mod:`neuromod.rate` uses (no Euler error, stable for any
 ``dt / tau``). ``tau_ms = 0`` means instantaneous modulation (``m = u`` after each step). In the
-DESIGN.md correspondence ``tau_ms`` is the gate-kinetics time constant and ``u`` the release
-pattern set by the ``context``.
+correspondence table of ``docs/design.md`` ("The correspondence") ``tau_ms`` is the gate-kinetics
+time constant and ``u`` the release pattern set by the ``context``.
 """
 
 from __future__ import annotations

@@ -28,8 +28,9 @@ class WongWang2006:
         tau_AMPA dI_noise,i/dt = -I_noise,i + eta_i(t) sqrt(tau_AMPA) sigma_noise
 
     ``r_i = H(x_i)`` is the firing rate of population ``i``; a decision is made when one rate reaches
-    ``threshold_hz``. In the DESIGN.md correspondence the two populations are two ``population``
-    entries driven by (gated) sensory input; the gain of that input is what neuromodulation sets.
+    ``threshold_hz``. In the correspondence table of ``docs/design.md`` ("The correspondence") the
+    two populations are two ``population`` entries driven by (gated) sensory input; the gain of that
+    input is what neuromodulation sets.
 
     Parameters
     ----------

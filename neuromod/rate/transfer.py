@@ -8,7 +8,8 @@ Three transfer functions ``phi`` map an input current ``I`` (nA) onto a firing r
   (2006) (Abbott & Chance 2005), evaluated with ``expm1`` and a series at the removable singularity
   ``a I = b`` (where ``H = 1/d``) so it is accurate to rounding everywhere.
 
-Neuromodulation acts on them in one of three modes (DESIGN.md: the modulated response ``y = g * x``):
+Neuromodulation acts on them in one of three modes (``docs/design.md``, "The correspondence": the
+modulated response ``y = g * x``):
 
 * ``"response_gain"``: ``g * phi(I)`` (multiplicative on the output);
 * ``"input_gain"``: ``phi(g * I)`` (rescales the drive axis);
@@ -74,7 +75,7 @@ class ThresholdLinear:
     slope_hz_per_na: float = 100.0
     threshold_na: float = 0.0
 
-    code = 0  # kernel identifier (class attribute, not a field)
+    code = 0  # kernel identifier, _kernel.TRANSFER_THRESHOLD_LINEAR (class attribute, not a field)
 
     def __post_init__(self) -> None:
         check_positive("slope_hz_per_na", self.slope_hz_per_na)
@@ -113,7 +114,7 @@ class Sigmoid:
     midpoint_na: float = 0.5
     width_na: float = 0.1
 
-    code = 1
+    code = 1  # _kernel.TRANSFER_SIGMOID
 
     def __post_init__(self) -> None:
         check_positive("max_rate_hz", self.max_rate_hz)
@@ -151,7 +152,7 @@ class AbbottChance:
     b_hz: float = 108.0
     d_s: float = 0.154
 
-    code = 2
+    code = 2  # _kernel.TRANSFER_ABBOTT_CHANCE
 
     def __post_init__(self) -> None:
         check_positive("a_hz_per_na", self.a_hz_per_na)

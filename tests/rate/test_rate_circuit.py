@@ -50,7 +50,7 @@ def _published_rhs(t: float, s: np.ndarray, p: WongWang2006, c: float) -> np.nda
 
 @pytest.mark.parametrize("coherence", [0.0, 6.4, 25.6, -51.2])
 def test_deterministic_matches_solve_ivp(params: WongWang2006, coherence: float) -> None:
-    ds = simulate_decision(coherence, n_trials=1, dt_ms=0.1, duration_ms=1500.0, noise=False, record=True)
+    ds = simulate_decision(coherence, n_trials=1, dt_ms=0.1, max_rt_ms=1500.0, noise=False, record=True)
     t = ds.time.values
     ref = solve_ivp(
         _published_rhs,
@@ -87,7 +87,7 @@ def test_psychometric_and_chronometric(psychometric_ds: xr.Dataset) -> None:
 
 
 def test_rt_is_first_threshold_crossing(params: WongWang2006) -> None:
-    ds = simulate_decision(np.array([-12.8, 6.4, 25.6]), n_trials=8, seed=3, record=True, duration_ms=1500.0)
+    ds = simulate_decision(np.array([-12.8, 6.4, 25.6]), n_trials=8, seed=3, record=True, max_rt_ms=1500.0)
     rate = np.maximum(ds.r1, ds.r2).values
     above = rate >= params.threshold_hz
     first = np.where(above.any(-1), above.argmax(-1), -1)
@@ -103,14 +103,14 @@ def test_no_crossing_is_no_response() -> None:
     ds = simulate_decision(0.0, n_trials=3, noise=False)  # symmetric: never breaks symmetry
     assert ds.choice.values.tolist() == [0, 0, 0]
     assert np.all(np.isnan(ds.rt.values))
-    short = simulate_decision(51.2, n_trials=50, duration_ms=50.0, seed=1)
+    short = simulate_decision(51.2, n_trials=50, max_rt_ms=50.0, seed=1)
     assert np.all(short.choice.values == 0) and np.all(np.isnan(short.rt.values))
 
 
 def test_seed_reproducible_and_thread_independent() -> None:
-    a = simulate_decision(np.array([3.2, 12.8]), n_trials=300, seed=7, duration_ms=500.0)
-    b = simulate_decision(np.array([3.2, 12.8]), n_trials=300, seed=7, duration_ms=500.0)
-    c = simulate_decision(np.array([3.2, 12.8]), n_trials=300, seed=8, duration_ms=500.0)
+    a = simulate_decision(np.array([3.2, 12.8]), n_trials=300, seed=7, max_rt_ms=500.0)
+    b = simulate_decision(np.array([3.2, 12.8]), n_trials=300, seed=7, max_rt_ms=500.0)
+    c = simulate_decision(np.array([3.2, 12.8]), n_trials=300, seed=8, max_rt_ms=500.0)
     xr.testing.assert_identical(a, b)
     assert not np.array_equal(a.rt.values, c.rt.values, equal_nan=True)
     base = 5.2e-4 * 30.0
@@ -128,7 +128,7 @@ def test_seed_reproducible_and_thread_independent() -> None:
 
 def test_sessions_with_resets_repeat_single_trials() -> None:
     """Deterministic session: trials with resets reproduce the isolated single-trial RTs."""
-    single = simulate_decision(np.array([51.2, -25.6, 12.8]), n_trials=1, noise=False, duration_ms=1000.0)
+    single = simulate_decision(np.array([51.2, -25.6, 12.8]), n_trials=1, noise=False, max_rt_ms=1000.0)
     p = WongWang2006()
     cohs = [51.2, -25.6, 12.8]
     direct = np.array([[p.stimulus_na(c) for c in cohs]])
@@ -216,7 +216,7 @@ def test_modulator_runs_on_across_resets() -> None:
 
 
 def test_schema_units_and_provenance(tmp_path) -> None:
-    ds = simulate_decision(np.array([0.0, 12.8]), n_trials=4, seed=1, record=True, duration_ms=100.0)
+    ds = simulate_decision(np.array([0.0, 12.8]), n_trials=4, seed=1, record=True, max_rt_ms=100.0)
     assert ds.choice.dims == ("coherence", "trial") and ds.s1.dims == ("coherence", "trial", "time")
     assert ds.choice.dtype == np.int8
     for name in list(ds.data_vars) + list(ds.coords):
@@ -226,8 +226,9 @@ def test_schema_units_and_provenance(tmp_path) -> None:
     for value in ds.attrs.values():
         assert isinstance(value, (str, int, float)) and not isinstance(value, bool)
     ds.to_netcdf(tmp_path / "ww.nc", engine="netcdf4")
-    scalar = simulate_decision(12.8, n_trials=2, seed=1, duration_ms=100.0)
+    scalar = simulate_decision(12.8, n_trials=2, seed=1, max_rt_ms=100.0)
     assert scalar.choice.dims == ("trial",) and float(scalar.coherence) == 12.8
+    assert ds.attrs["max_rt_ms"] == 100.0 and "duration_ms" not in ds.attrs
 
 
 @pytest.mark.parametrize(
@@ -241,8 +242,9 @@ def test_schema_units_and_provenance(tmp_path) -> None:
         ({"coherence_pct": np.zeros((2, 2))}, ValueError, r"coherence_pct must have 0 or 1 dim"),
         ({"n_trials": 0}, ValueError, r"n_trials=0 is outside the valid range \[1, inf\]"),
         ({"n_trials": 2.5}, TypeError, r"n_trials must be an integer"),
-        ({"duration_ms": 100.25}, ValueError, r"duration_ms=100\.25 is not a positive multiple"),
-        ({"duration_ms": -1.0}, ValueError, r"duration_ms=-1\.0 must be a finite number > 0"),
+        ({"max_rt_ms": 100.25}, ValueError, r"max_rt_ms=100\.25 is not a positive multiple"),
+        ({"max_rt_ms": -1.0}, ValueError, r"max_rt_ms=-1\.0 must be a finite number > 0"),
+        ({"duration_ms": 100.0}, TypeError, r"unexpected keyword argument 'duration_ms'"),
         ({"s0": 1.5}, ValueError, r"s0=1\.5 is outside the valid range \[0, 1\]"),
         ({"params": "ww"}, TypeError, r"params must be a WongWang2006 instance"),
     ],
@@ -256,7 +258,13 @@ def test_decision_errors(kwargs: dict, error: type, match: str) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
+        ({"duration_ms": 100.25}, r"duration_ms=100\.25 is not a positive multiple of dt_ms=0\.5"),
+        ({"duration_ms": 0.0}, r"duration_ms=0\.0 must be a finite number > 0"),
         ({"direct_na": np.zeros((3, 1, 2))}, r"direct_na has shape \(3, 1, 2\), expected \(2, \*, 2\)"),
+        ({"onset_ms": [[0.0, 10.0], [0.0, 0.0]]}, r"onset_ms must increase strictly along each session"),
+        ({"reset_ms": [[10.0, 5.0], [0.0, np.nan]]}, r"reset_ms must increase strictly along each session"),
+        ({"timeout_ms": [[0.0], [50.0]]}, r"timeout_ms must be later than onset_ms for every trial"),
+        ({"m0": [0.0, 1.0]}, r"m0 has 2 values, expected 1 or 0"),
         ({"onset_ms": [[0.0], [0.3]]}, r"onset_ms contains 0\.3 ms, which is not on the dt grid"),
         ({"onset_ms": [[0.0], [np.inf]]}, r"onset_ms must be finite"),
         (
@@ -285,3 +293,46 @@ def test_sensory_stage_errors() -> None:
         SensoryStage(weights=((1, 0, 1), (0, 1, 0)))
     with pytest.raises(ValueError, match=r"tau_ms=.* outside the valid range"):
         SensoryStage(tau_ms=-5.0)
+
+
+def test_circuit_type_errors() -> None:
+    kw = {"duration_ms": 100.0, "onset_ms": [[0.0]], "direct_na": np.zeros((1, 1, 2))}
+    with pytest.raises(TypeError, match=r"sensory must be a SensoryStage, got dict"):
+        simulate_circuit(sensory={}, drive_na=np.zeros((1, 1, 4)), release=np.zeros((1, 1, 4)), **kw)
+    with pytest.raises(TypeError, match=r"noise must be a bool, got 1"):
+        simulate_circuit(noise=1, **kw)
+    with pytest.raises(TypeError, match=r"n_threads must be an integer"):
+        simulate_circuit(n_threads=1.5, **kw)
+
+
+def test_recording_interval_subsamples_every_step() -> None:
+    """``record_every_ms`` keeps every k-th step of the every-step recording (sensory stage included)."""
+    stage = SensoryStage(tau_ms=(20.0, 0.0, 50.0, 100.0), modulation=Modulation(mode="threshold"))
+    kw = {
+        "duration_ms": 300.0,
+        "onset_ms": [[0.0, 150.0]],
+        "input_ms": [[0.0, 150.0]],
+        "reset_ms": [[150.0]],
+        "direct_na": np.full((1, 2, 2), 0.01),
+        "drive_na": np.full((1, 2, 4), 0.3),
+        "release": [[[1.0, 0.0, 0.5, 2.0], [0.0, 1.0, 1.0, 0.0]]],
+        "sensory": stage,
+        "seed": 4,
+        "record": True,
+    }
+    every = simulate_circuit(**kw)
+    sparse = simulate_circuit(record_every_ms=1.5, **kw)
+    assert sparse.sizes["time"] == 200 and every.sizes["time"] == 600
+    xr.testing.assert_identical(sparse.time, every.time[::3])
+    for name in ("s1", "s2", "r1", "r2", "modulator", "shift"):
+        assert np.array_equal(sparse[name].values, every[name].isel(time=slice(None, None, 3)).values), name
+    xr.testing.assert_identical(sparse.rt, every.rt)
+
+
+def test_a_seed_sequence_passed_twice_gives_the_same_run():
+    """The simulator spawns its block streams from a copy: the caller's SeedSequence is not advanced."""
+    seed = np.random.SeedSequence(7)
+    a = simulate_decision([0.0, 12.8], n_trials=30, seed=seed, max_rt_ms=500.0)
+    b = simulate_decision([0.0, 12.8], n_trials=30, seed=seed, max_rt_ms=500.0)
+    xr.testing.assert_identical(a, b)
+    assert seed.n_children_spawned == 0

@@ -8,10 +8,12 @@ import pytest
 from numpy.testing import assert_allclose
 
 from neuromod.rate import (
+    MODES,
     AbbottChance,
     Modulation,
     Sigmoid,
     ThresholdLinear,
+    _kernel,
     f_i_curves,
     modulated_rate,
     steady_state_rate,
@@ -27,12 +29,12 @@ DRIVE = np.linspace(-0.2, 1.0, 241)
 
 
 def _ac_reference(current: float) -> float:
-    """H(I) in 50-digit arithmetic (the limit 1/d at the singularity)."""
-    mpmath.mp.dps = 50
-    y = mpmath.mpf(270) * mpmath.mpf(current) - 108
-    if y == 0:
-        return float(1 / mpmath.mpf("0.154"))
-    return float(y / (1 - mpmath.exp(-mpmath.mpf("0.154") * y)))
+    """H(I) in 50-digit arithmetic (the limit 1/d at the singularity); mpmath's precision is restored."""
+    with mpmath.workdps(50):
+        y = mpmath.mpf(270) * mpmath.mpf(current) - 108
+        if y == 0:
+            return float(1 / mpmath.mpf("0.154"))
+        return float(y / (1 - mpmath.exp(-mpmath.mpf("0.154") * y)))
 
 
 @pytest.mark.parametrize("offset", [0.0, 1e-14, -1e-14, 1e-9, -3e-8, 1e-6, -1e-4, 1e-2, 0.5, -0.5])
@@ -146,3 +148,12 @@ def test_transfer_parameter_errors() -> None:
         Sigmoid(width_na=0.0)
     with pytest.raises(ValueError, match=r"do not broadcast"):
         steady_state_rate(np.zeros(3), np.zeros(2))
+
+
+def test_kernel_codes_match_the_classes() -> None:
+    """The compiled kernel dispatches on the same integer codes the transfer and mode classes give."""
+    assert ThresholdLinear.code == _kernel.TRANSFER_THRESHOLD_LINEAR
+    assert Sigmoid.code == _kernel.TRANSFER_SIGMOID
+    assert AbbottChance.code == _kernel.TRANSFER_ABBOTT_CHANCE
+    codes = [Modulation(mode=m).mode_code for m in MODES]
+    assert codes == [_kernel.MODE_RESPONSE_GAIN, _kernel.MODE_INPUT_GAIN, _kernel.MODE_THRESHOLD]
