@@ -28,6 +28,7 @@ neuromod.config.ConfigError: unknown key 'tua_ms' (did you mean 'tau_ms'?); vali
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import math
 import os
@@ -40,9 +41,40 @@ from typing import Any, Literal, Self, get_args, get_origin
 
 from neuromod._checks import suggest
 
-__all__ = ["Config", "ConfigError", "param", "read_toml"]
+__all__ = ["Config", "ConfigError", "FrozenMap", "param", "read_toml"]
 
 _MISSING = dataclasses.MISSING
+
+
+class FrozenMap(Mapping[str, Any]):
+    """A read-only, hashable mapping: the value of a config field typed ``Mapping[str, T]``.
+
+    In TOML such a field is a table whose keys are free (model names, say) and whose values all have type
+    ``T``: ``n_trials = {rate = 500, spiking = 100}``.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self._data = dict(data or {})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._data.items(), key=lambda kv: kv[0])))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self._data) == dict(other)
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
 
 
 class ConfigError(ValueError):
@@ -94,6 +126,8 @@ def _type_name(tp: Any) -> str:
         args = get_args(tp)
         inner = _type_name(args[0]) if args else "any"
         return f"a list of {inner}"
+    if origin in (Mapping, dict, collections.abc.Mapping):
+        return f"a table of {_type_name(get_args(tp)[1])}"
     if tp is type(None):
         return "nothing (None)"
     if isinstance(tp, type) and issubclass(tp, Config):
@@ -129,6 +163,16 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
         if len(args) != len(value):
             raise ConfigError(f"{key}={value!r} must have {len(args)} elements, got {len(value)}")
         return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value, strict=True)))
+    if origin in (Mapping, dict, collections.abc.Mapping):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}={value!r} has the wrong type; expected {_type_name(tp)}")
+        inner = get_args(tp)[1]
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str) or not k:
+                raise ConfigError(f"{key} has the key {k!r}; expected non-empty names")
+            out[k] = _convert(v, inner, f"{key}.{k}")
+        return FrozenMap(out)
     if tp is type(None):
         if value is not None:
             raise ConfigError(f"{key}={value!r} has the wrong type; expected nothing (None)")
@@ -136,6 +180,8 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
     if isinstance(tp, type) and issubclass(tp, Config):
         if isinstance(value, tp):
             return value
+        if tp is Config:  # a table whose class is only known to the caller (e.g. a model family's)
+            raise ConfigError(f"{key}={value!r} has the wrong type; expected a config object")
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}={value!r} has the wrong type; expected {_type_name(tp)}")
         return tp.from_dict(value, _prefix=key)
@@ -163,6 +209,10 @@ def _convert(value: Any, tp: Any, key: str) -> Any:
 def _check_range(key: str, value: Any, meta: Mapping[str, Any]) -> None:
     low, high = meta.get("low"), meta.get("high")
     if low is None and high is None:
+        return
+    if isinstance(value, Mapping):  # a table of values: check each, named by its key
+        for k, v in value.items():
+            _check_range(f"{key}.{k}", v, meta)
         return
     values = value if isinstance(value, tuple) else (value,)
     lo_inc, hi_inc = meta.get("low_inclusive", True), meta.get("high_inclusive", True)
@@ -206,6 +256,12 @@ class Config:
             _check_range(f.name, converted, f.metadata)
 
     @classmethod
+    def _keys(cls) -> dict[str, Any]:
+        """The keys of this table and their types: the fields (subclasses may add keys that are not)."""
+        hints = typing.get_type_hints(cls)
+        return {f.name: hints[f.name] for f in dataclasses.fields(cls) if f.init}
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, _prefix: str = "") -> Self:
         """Build a config from a mapping (e.g. parsed TOML), checking keys, types and ranges.
 
@@ -217,16 +273,13 @@ class Config:
         """
         if not isinstance(data, Mapping):
             raise ConfigError(f"{_prefix or cls.__name__} must be a table, got {data!r}")
-        fields = {f.name: f for f in dataclasses.fields(cls)}
+        keys = cls._keys()
         dot = f"{_prefix}." if _prefix else ""
-        unknown = [k for k in data if k not in fields]
+        unknown = [k for k in data if k not in keys]
         if unknown:
             key = unknown[0]
-            raise ConfigError(
-                f"unknown key {dot + key!r}{suggest(key, fields)}; valid keys: {sorted(fields)}"
-            )
-        hints = typing.get_type_hints(cls)
-        kwargs = {name: _convert(value, hints[name], dot + name) for name, value in data.items()}
+            raise ConfigError(f"unknown key {dot + key!r}{suggest(key, keys)}; valid keys: {sorted(keys)}")
+        kwargs = {name: _convert(value, keys[name], dot + name) for name, value in data.items()}
         try:
             return cls(**kwargs)
         except ConfigError as err:
@@ -242,10 +295,13 @@ class Config:
             raise ConfigError(f"{path}: {err}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        """The config as plain data (nested dicts, lists for tuples), as written to ``config_json``."""
+        """The config as plain data (nested dicts, lists for tuples), as written to ``config_json``.
+
+        ``from_dict(config.to_dict())`` gives the config back.
+        """
         from neuromod.results import _jsonable
 
-        return _jsonable(self)
+        return {name: _jsonable(getattr(self, name)) for name in self._keys()}
 
     def replace(self, **changes: Any) -> Self:
         """A copy with some fields changed (checked like a new config)."""
@@ -268,7 +324,7 @@ class Config:
         Examples
         --------
         >>> from neuromod.protocols.gain_curves import GainCurvesConfig
-        >>> GainCurvesConfig().override({"seed": 3, "rate.n_drives": 11}).rate.n_drives
+        >>> GainCurvesConfig().override({"seed": 3, "n_drives": 11}).n_drives
         11
         """
         if not isinstance(changes, Mapping):
@@ -279,27 +335,43 @@ class Config:
         for key, value in changes.items():
             if not isinstance(key, str) or not key:
                 raise ConfigError(f"setting names must be non-empty strings, got {key!r}")
-            node, cls, path = data, type(self), ""
+            node: dict[str, Any] = data
+            table: Any = type(self)
+            path = ""
             parts = key.split(".")
             for i, part in enumerate(parts):
-                names = [f.name for f in dataclasses.fields(cls)]
-                if part not in names:
-                    raise ConfigError(
-                        f"unknown key {path + part!r}{suggest(part, names)}; valid keys: {sorted(names)}"
-                    )
+                child = _child_type(table, part, path)
                 if i == len(parts) - 1:
                     node[part] = value
                     break
-                tp = typing.get_type_hints(cls)[part]
-                if not (isinstance(tp, type) and issubclass(tp, Config)):
+                if not _is_table(child):
                     raise ConfigError(f"{path + part!r} is a single setting, not a table; cannot set {key!r}")
-                node, cls, path = node[part], tp, f"{path}{part}."
+                node = node.setdefault(part, {})
+                table, path = child, f"{path}{part}."
         return type(self).from_dict(data)
 
     @classmethod
     def describe(cls) -> dict[str, str]:
         """Each field's one-line description (from :func:`param`'s ``doc``)."""
         return {f.name: f.metadata.get("doc", "") for f in dataclasses.fields(cls)}
+
+
+def _is_table(tp: Any) -> bool:
+    return (isinstance(tp, type) and issubclass(tp, Config)) or get_origin(tp) in (
+        Mapping,
+        dict,
+        collections.abc.Mapping,
+    )
+
+
+def _child_type(table: Any, key: str, path: str) -> Any:
+    """The type of `key` in a table type (a Config class or a ``Mapping[str, T]``), or ConfigError."""
+    if get_origin(table) in (Mapping, dict, collections.abc.Mapping):
+        return get_args(table)[1]  # free keys
+    keys = table._keys()
+    if key not in keys:
+        raise ConfigError(f"unknown key {path + key!r}{suggest(key, keys)}; valid keys: {sorted(keys)}")
+    return keys[key]
 
 
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:

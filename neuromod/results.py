@@ -100,6 +100,8 @@ class SchemaError(ValueError):
 def _jsonable(obj: Any) -> Any:
     """Convert configs (dataclasses, enums, paths, numpy scalars and arrays, tuples) into JSON types."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        if callable(getattr(obj, "to_dict", None)):  # a Config knows its own table (keys that are not fields)
+            return obj.to_dict()
         return {f.name: _jsonable(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, Mapping):
         return {str(k): _jsonable(v) for k, v in obj.items()}

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import pytest
 
-from neuromod.config import Config, ConfigError, param, read_toml
+from neuromod.config import Config, ConfigError, FrozenMap, param, read_toml
 
 
 @dataclass(frozen=True)
@@ -144,3 +145,21 @@ def test_override_by_dotted_key_is_checked_like_toml():
         Experiment().override({"modulator.tau_ms": 0})
     with pytest.raises(ConfigError, match=r"modulator.mode='gain' is not one of"):
         Experiment().override({"modulator.mode": "gain"})
+
+
+@dataclass(frozen=True)
+class PerModel(Config):
+    n_trials: Mapping[str, int] = param(default_factory=lambda: FrozenMap({"rate": 10}), low=1)
+
+
+def test_mapping_fields_are_tables_with_free_keys():
+    cfg = PerModel.from_dict({"n_trials": {"rate": 5, "spiking": 2}})
+    assert dict(cfg.n_trials) == {"rate": 5, "spiking": 2} and isinstance(cfg.n_trials, FrozenMap)
+    assert hash(cfg) == hash(PerModel.from_dict(cfg.to_dict()))  # frozen and hashable
+    assert PerModel().override({"n_trials.spiking": 3}).n_trials == {"rate": 10, "spiking": 3}
+    with pytest.raises(ConfigError, match=r"n_trials\.spiking=0 is outside the valid range \[1, inf\)"):
+        PerModel.from_dict({"n_trials": {"spiking": 0}})
+    with pytest.raises(ConfigError, match=r"n_trials=3 has the wrong type; expected a table of int"):
+        PerModel.from_dict({"n_trials": 3})
+    with pytest.raises(TypeError):
+        cfg.n_trials["rate"] = 1  # type: ignore[index]
