@@ -5,7 +5,14 @@ Measures read datasets only; they know nothing of the models that produced them.
 
 from neuromod.measures.behaviour import mean_interval, psychometric, wilson_interval
 from neuromod.measures.comparison import agreement
-from neuromod.measures.gain import FORMS, classify_modulation, fit_gain_curve, gain_curve, regress_modulation
+from neuromod.measures.gain import (
+    FORMS,
+    classify_modulation,
+    fit_and_classify,
+    fit_gain_curve,
+    gain_curve,
+    regress_modulation,
+)
 from neuromod.measures.switching import (
     congruency_effect,
     fit_preparation,
@@ -19,6 +26,7 @@ __all__ = [
     "agreement",
     "classify_modulation",
     "congruency_effect",
+    "fit_and_classify",
     "fit_gain_curve",
     "fit_preparation",
     "gain_curve",

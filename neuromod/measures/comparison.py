@@ -1,8 +1,8 @@
 """Cross-model comparison: which measured effects each model shows, and where it agrees with a reference.
 
 :func:`agreement` reads a summary with a ``model`` dimension (the ``summary`` group of ``neuromod run
-task-switching``, :func:`neuromod.protocols.compare`) in which each measure ``x`` has its confidence bounds
-``x_low`` and ``x_high``, and answers two questions per (measure, model):
+task-switching``, :func:`neuromod.protocols.run_task_switching`) in which each measure ``x`` has its
+confidence bounds ``x_low`` and ``x_high``, and answers two questions per (measure, model):
 
 * is the effect *present*: does the interval exclude 0 (for differences such as switch costs) or, for a
   measure with a natural null other than 0 (e.g. chance accuracy 0.5), that null;

@@ -32,9 +32,21 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from neuromod._checks import check_choice, check_positive
+from neuromod._checks import check_choice, check_positive, check_range
 
-__all__ = ["FORMS", "classify_modulation", "fit_gain_curve", "gain_curve", "regress_modulation"]
+__all__ = [
+    "FORMS",
+    "classify_modulation",
+    "fit_and_classify",
+    "fit_gain_curve",
+    "gain_curve",
+    "regress_modulation",
+]
+
+#: A curve responds at a drive where its mean exceeds this fraction of its condition's largest mean.
+RESPONSIVE_FRACTION = 0.05
+#: Fewest responsive drives for a curve to be fitted (and classified) at all.
+MIN_RESPONSIVE_DRIVES = 3
 
 Form = Literal["threshold_linear", "softplus", "naka_rushton"]
 
@@ -252,7 +264,7 @@ def classify_modulation(
     -------
     xarray.Dataset
         ``gain_ratio`` (gain / reference gain) with ``gain_ratio_se`` (delta method), ``threshold_shift``
-        (threshold - reference threshold) with ``threshold_shift_se``, and ``modulation`` (string):
+        (threshold - reference threshold) with ``threshold_shift_se``, and ``modulation_class`` (string):
 
         - ``none``: neither changes beyond both its tolerance and `z` standard errors;
         - ``multiplicative``: only the gain changes, upwards (ratio > 1);
@@ -308,12 +320,125 @@ def classify_modulation(
             "threshold_shift_se": shift_se.assign_attrs(
                 units=t_units, long_name="standard error of the threshold shift"
             ),
-            "modulation": label.assign_attrs(
+            "modulation_class": label.assign_attrs(
                 units="1", long_name="modulation class (none/multiplicative/divisive/additive/mixed)"
             ),
         }
     )
     return out.assign_attrs(reference_level=float(reference_level), z=z, gain_tolerance=gain_tolerance)
+
+
+def _r2_mean(ds: xr.Dataset, form: str) -> xr.DataArray:
+    """R^2 of each (condition, level) fit against the curve's mean over repeats."""
+    drive = ds["drive"].values
+    mean = ds["response"].mean("repeat").transpose("condition", "level", "drive").values
+    names = FORMS[form][1]
+    params = {n: ds[f"fit_{n}"].transpose("condition", "level").values for n in names}
+    pred = FORMS[form][0](drive, *(params[n][..., None] for n in names))
+    total = ((mean - mean.mean(-1, keepdims=True)) ** 2).sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r2 = 1.0 - ((mean - pred) ** 2).sum(-1) / total
+    r2 = np.where((total > 0) & np.all(np.isfinite(pred), axis=-1), r2, np.nan)
+    return xr.DataArray(
+        r2, dims=("condition", "level"), coords={"condition": ds["condition"], "level": ds["level"]}
+    )
+
+
+def fit_and_classify(
+    ds: xr.Dataset,
+    *,
+    form: Form = "softplus",
+    z: float = 2.0,
+    gain_tolerance: float = 0.1,
+    threshold_tolerance: float = 0.05,
+    min_r2: float = 0.9,
+    reference_level: float = 0.0,
+) -> xr.Dataset:
+    """Fit every (condition, level) curve of ``ds.response``, screen out the curves the fit does not
+    describe, and classify each level against the reference level.
+
+    Each curve is fitted jointly over ``repeat`` (:func:`fit_gain_curve`). A curve is *fitted well*
+    (``fit_ok = 1``) when the R^2 of the fit against its mean over repeats (``fit_r2_mean``: trial noise
+    does not count against the form) reaches `min_r2`, at least :data:`MIN_RESPONSIVE_DRIVES` drives give
+    a mean response above :data:`RESPONSIVE_FRACTION` of the condition's largest, and the fitted threshold
+    lies inside the drive range (beyond it the fit only extrapolates a tail). The classification
+    (:func:`classify_modulation`) is kept only where the curve and its reference are fitted well; else
+    ``gain_ratio`` and ``threshold_shift`` are NaN and ``modulation_class`` is ``"suppressed"`` (the
+    response stays below 5 % of the largest almost everywhere: the strongest gating, no curve left to fit)
+    or ``"unfit"``.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        ``response`` over (``condition``, ``level``, ``drive``, ``repeat``).
+    form : {"threshold_linear", "softplus", "naka_rushton"}
+        The fitted form (:data:`FORMS`).
+    z, gain_tolerance
+        As for :func:`classify_modulation`.
+    threshold_tolerance : float
+        Smallest threshold shift that counts, as a fraction of the drive range.
+    min_r2 : float
+        Smallest R^2 (against the mean curve) of a curve that is classified.
+    reference_level : float
+        The ``level`` of the reference curve.
+
+    Returns
+    -------
+    xarray.Dataset
+        `ds` with ``fit_<param>`` (and ``_se``), ``fit_r2``, ``fit_r2_mean`` and ``fit_ok`` over
+        (``condition``, ``level``), and ``gain_ratio``, ``threshold_shift`` (with ``_se``) and
+        ``modulation_class`` against the reference level.
+
+    Raises
+    ------
+    ValueError
+        A missing variable or dimension, an unknown form or a bad tolerance.
+    """
+    check_choice("form", form, list(FORMS))
+    min_r2 = check_range("min_r2", min_r2, 0.0, 1.0)
+    threshold_tolerance = check_positive("threshold_tolerance", threshold_tolerance)
+    if "response" not in ds:
+        raise ValueError("ds has no 'response'; expected response over (condition, level, drive, repeat)")
+    missing = {"condition", "level", "drive", "repeat"} - set(ds["response"].dims)
+    if missing:
+        raise ValueError(
+            f"ds.response lacks the dimension(s) {sorted(missing)}; it has {ds['response'].dims}"
+        )
+    fits = fit_gain_curve(ds["response"], "drive", form=form, reduce_dims="repeat")
+    span = float(ds["drive"].max() - ds["drive"].min())
+    classes = classify_modulation(
+        fits,
+        reference_level=reference_level,
+        z=z,
+        gain_tolerance=gain_tolerance,
+        threshold_tolerance=threshold_tolerance * span,
+    )
+    out = ds.copy()
+    for name, var in fits.data_vars.items():
+        out[f"fit_{name}"] = var
+    r2 = _r2_mean(out, form)
+    mean = ds["response"].mean("repeat")
+    active = (mean > RESPONSIVE_FRACTION * mean.max(("level", "drive"))).sum("drive")
+    inside = out["fit_threshold"] <= float(ds["drive"].max())
+    ok = (r2 >= min_r2) & (active >= MIN_RESPONSIVE_DRIVES) & inside
+    reference = ok.sel(level=reference_level)  # a comparison needs the reference curve
+    both = ok & reference
+    suppressed = (active < MIN_RESPONSIVE_DRIVES) & reference
+    for name in ("gain_ratio", "gain_ratio_se", "threshold_shift", "threshold_shift_se"):
+        out[name] = classes[name].where(both).assign_attrs(classes[name].attrs)
+    kind = xr.where(suppressed, "suppressed", classes["modulation_class"].where(both, "unfit"))
+    out["modulation_class"] = kind.astype(str).assign_attrs(
+        units="1",
+        long_name="modulation class (none/multiplicative/divisive/additive/mixed; suppressed: the response "
+        "stays below 5 % of the condition's largest; unfit: the fitted form does not describe the curve)",
+    )
+    out["fit_r2_mean"] = r2.assign_attrs(units="1", long_name="R^2 of the fit against the mean curve")
+    out["fit_ok"] = ok.astype(np.int8).assign_attrs(
+        units="1",
+        long_name=f"fit describes the mean curve (R^2 >= {min_r2:g}), >= {MIN_RESPONSIVE_DRIVES} drives "
+        "respond (> 5 % of the condition's largest) and the fitted threshold lies inside the drive range",
+    )
+    return out.assign_attrs(fit_form=form, reference_level=float(reference_level), min_r2=min_r2)
 
 
 def regress_modulation(

@@ -1,6 +1,7 @@
 """Task-switching measures: accuracy and RT by condition, switch cost, congruency effect, preparation curve.
 
-All functions read the result of :func:`neuromod.protocols.task_switching` (an ``xr.DataTree``: the trial
+All functions read the result of :func:`neuromod.protocols.run_sessions` or
+:func:`neuromod.protocols.run_task_switching` (an ``xr.DataTree``: the trial
 table at the root, one group per model with per-trial ``choice``, ``correct`` and ``rt``) or one model's
 trials as an ``xr.Dataset`` that holds the trial-table variables too (see :func:`trial_data`).
 
@@ -114,7 +115,7 @@ def _check_vars(ds: xr.Dataset, names: Sequence[str]) -> None:
     if missing:
         raise ValueError(
             f"data lacks the variable(s) {missing}; expected per-trial {list(_TRIAL_VARS)} and the trial "
-            "table (use the DataTree from neuromod.protocols.task_switching, or neuromod.measures.trial_data)"
+            "table (use the DataTree from neuromod.protocols.run_sessions, or neuromod.measures.trial_data)"
         )
     for n in names:
         if ds[n].dims != ("trial",):

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from neuromod.measures.gain import FORMS, classify_modulation, fit_gain_curve, gain_curve, regress_modulation
+from neuromod.measures.gain import (
+    FORMS,
+    classify_modulation,
+    fit_and_classify,
+    fit_gain_curve,
+    gain_curve,
+    regress_modulation,
+)
 
 DRIVE = np.linspace(0.0, 1.0, 41)
 TRUE = {
@@ -64,7 +71,7 @@ def test_fit_is_vectorised_over_levels_and_repeats():
 def test_classification(levels, expected):
     fit = fit_gain_curve(_curves("threshold_linear", levels), reduce_dims="repeat")
     cls = classify_modulation(fit, reference_level=0.0)
-    assert list(cls["modulation"].values) == ["none", expected]
+    assert list(cls["modulation_class"].values) == ["none", expected]
     assert cls["gain_ratio"].sel(level=0.0) == 1.0
 
 
@@ -91,3 +98,42 @@ def test_bad_input():
         classify_modulation(fit, reference_level=0.5)
     with pytest.raises(ValueError, match=r"reference_level=0\.5 is not a value of 'level'"):
         regress_modulation(da.mean("repeat"), reference_level=0.5)
+
+
+def _two_levels(relevant: np.ndarray, irrelevant: np.ndarray, drive: np.ndarray) -> xr.Dataset:
+    """Two repeats (+/- 0.02) of a relevant (level 0) and an irrelevant (level 1) curve of one condition."""
+    noise = np.array([-0.02, 0.02])
+    response = np.stack([relevant, irrelevant])[None, :, :, None] + noise
+    return xr.Dataset(
+        {"response": (("condition", "level", "drive", "repeat"), response, {"units": "Hz"})},
+        coords={"condition": ["b-"], "level": [0.0, 1.0], "drive": drive, "repeat": [0, 1]},
+    )
+
+
+def test_fit_and_classify_screens_curves_the_form_does_not_describe():
+    drive = np.linspace(0.0, 2.0, 9)
+    relevant = np.maximum(drive - 0.5, 0.0)  # threshold-linear: softplus describes it
+    # irrelevant: below 5 % of the largest response but at two drives -> no curve left to fit
+    silent = np.where(drive > 1.6, 0.5, 0.0) * 0.1
+    out = fit_and_classify(_two_levels(relevant, silent, drive), min_r2=0.9)
+    assert float(out["fit_r2_mean"].sel(level=0.0)[0]) > 0.99  # the mean curve is the fitted form
+    assert out["fit_ok"].values.tolist() == [[1, 0]]  # 2 responsive drives < 3
+    assert np.isnan(out["gain_ratio"].sel(level=1.0)).all() and np.isnan(out["threshold_shift"][0, 1])
+    assert out["modulation_class"].values.tolist() == [["none", "suppressed"]]  # the strongest gating
+    # a reference curve the form cannot describe (falling with drive): nothing is classified
+    falling = 1.5 - 0.5 * drive
+    out = fit_and_classify(_two_levels(falling, 0.5 * falling, drive), min_r2=0.9)
+    assert out["modulation_class"].values.tolist() == [["unfit", "unfit"]]
+    # a plain gain change of a described curve is classified, with its ratio
+    out = fit_and_classify(_two_levels(relevant, 0.5 * relevant, drive), min_r2=0.9)
+    assert out["modulation_class"].values.tolist() == [["none", "divisive"]]
+    assert float(out["gain_ratio"].sel(level=1.0)[0]) == pytest.approx(0.5, rel=0.05)
+
+
+def test_fit_and_classify_bad_input():
+    drive = np.linspace(0.0, 2.0, 9)
+    ds = _two_levels(np.maximum(drive - 0.5, 0.0), np.maximum(drive - 0.5, 0.0), drive)
+    with pytest.raises(ValueError, match=r"min_r2=1\.5 is outside the valid range \[0, 1\]"):
+        fit_and_classify(ds, min_r2=1.5)
+    with pytest.raises(ValueError, match=r"lacks the dimension\(s\) \['repeat'\]"):
+        fit_and_classify(ds.isel(repeat=0))
