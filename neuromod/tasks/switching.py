@@ -50,7 +50,7 @@ class CuedTaskSwitching:
 
     Parameters
     ----------
-    coherences : sequence of float
+    coherences_pct : sequence of float
         Unsigned coherence magnitudes (%) in (0, 100]; each feature's magnitude is drawn uniformly from this
         set and its sign at random, independently for a and b (up to the congruency constraint).
     csi_ms : sequence of float
@@ -81,12 +81,12 @@ class CuedTaskSwitching:
     """
 
     #: Default timing of a trial, in ms; copied and updated from the constructor's arguments.
-    default_timing: Mapping[str, float] = {"rsi": 500.0, "max_rt": 2000.0}
+    default_timing: Mapping[str, float] = {"rsi_ms": 500.0, "max_rt_ms": 2000.0}
 
     def __init__(
         self,
         *,
-        coherences: Sequence[float] = (3.2, 6.4, 12.8, 25.6, 51.2),
+        coherences_pct: Sequence[float] = (3.2, 6.4, 12.8, 25.6, 51.2),
         csi_ms: Sequence[float] = (100.0, 300.0, 600.0, 1000.0),
         rsi_ms: float = 500.0,
         p_switch: float = 0.5,
@@ -95,21 +95,21 @@ class CuedTaskSwitching:
         n_trials: int = 200,
         seed: int | None = None,
     ) -> None:
-        self.coherences = tuple(
-            float(c) for c in check_array("coherences", coherences, ndim=1, low=0.0, high=100.0)
+        self.coherences_pct = tuple(
+            float(c) for c in check_array("coherences_pct", coherences_pct, ndim=1, low=0.0, high=100.0)
         )
-        if min(self.coherences) <= 0:
-            raise ValueError(f"coherences={coherences!r} must be > 0 (the sign is drawn per trial)")
+        if min(self.coherences_pct) <= 0:
+            raise ValueError(f"coherences_pct={coherences_pct!r} must be > 0 (the sign is drawn per trial)")
         self.csi_ms = tuple(float(c) for c in check_array("csi_ms", csi_ms, ndim=1, low=0.0))
         self.timing = dict(self.default_timing)
         self.timing.update(
-            rsi=check_positive("rsi_ms", rsi_ms, allow_zero=True),
-            max_rt=check_positive("max_rt_ms", max_rt_ms),
+            rsi_ms=check_positive("rsi_ms", rsi_ms, allow_zero=True),
+            max_rt_ms=check_positive("max_rt_ms", max_rt_ms),
         )
         self.p_switch = float(check_range("p_switch", p_switch, 0.0, 1.0))
         self.p_congruent = float(check_range("p_congruent", p_congruent, 0.0, 1.0))
         self.n_trials = check_int("n_trials", n_trials, low=1)
-        if self.timing["rsi"] == 0 and min(self.csi_ms) == 0:
+        if self.timing["rsi_ms"] == 0 and min(self.csi_ms) == 0:
             raise ValueError(
                 f"rsi_ms=0 with a CSI of 0 in csi_ms={self.csi_ms!r} would merge consecutive stimuli; "
                 "expected rsi_ms > 0 or CSIs > 0"
@@ -121,8 +121,8 @@ class CuedTaskSwitching:
 
     def __repr__(self) -> str:
         return (
-            f"CuedTaskSwitching(n_trials={self.n_trials}, coherences={self.coherences}, "
-            f"csi_ms={self.csi_ms}, rsi_ms={self.timing['rsi']}, max_rt_ms={self.timing['max_rt']}, "
+            f"CuedTaskSwitching(n_trials={self.n_trials}, coherences_pct={self.coherences_pct}, "
+            f"csi_ms={self.csi_ms}, rsi_ms={self.timing['rsi_ms']}, max_rt_ms={self.timing['max_rt_ms']}, "
             f"p_switch={self.p_switch}, p_congruent={self.p_congruent}, seed={self.seed})"
         )
 
@@ -134,7 +134,7 @@ class CuedTaskSwitching:
             context = int(rng.integers(2))
         else:
             context = 1 - previous["context"] if rng.random() < self.p_switch else previous["context"]
-        mags = rng.choice(self.coherences, size=2)
+        mags = rng.choice(self.coherences_pct, size=2)
         sign_a = 1.0 if rng.random() < 0.5 else -1.0
         sign_b = sign_a if rng.random() < self.p_congruent else -sign_a
         return {
@@ -158,8 +158,8 @@ class CuedTaskSwitching:
             correct_choice=1 if relevant > 0 else 2,
             cue_onset_ms=cue_onset,
             stim_onset_ms=stim_onset,
-            stim_offset_ms=stim_onset + self.timing["max_rt"],
-            trial_end_ms=stim_onset + self.timing["max_rt"] + self.timing["rsi"],
+            stim_offset_ms=stim_onset + self.timing["max_rt_ms"],
+            trial_end_ms=stim_onset + self.timing["max_rt_ms"] + self.timing["rsi_ms"],
         )
         self._rows.append(trial)
         return trial
@@ -232,10 +232,10 @@ class CuedTaskSwitching:
             coords={"trial": ("trial", col["trial"], _attrs("1", "trial index"))},
             attrs={
                 "task": "cued task switching",
-                "coherences": list(self.coherences),
+                "coherences_pct": list(self.coherences_pct),
                 "csi_set_ms": list(self.csi_ms),
-                "rsi_ms": self.timing["rsi"],
-                "max_rt_ms": self.timing["max_rt"],
+                "rsi_ms": self.timing["rsi_ms"],
+                "max_rt_ms": self.timing["max_rt_ms"],
                 "p_switch": self.p_switch,
                 "p_congruent": self.p_congruent,
                 "seed": -1 if self.seed is None else int(self.seed),
@@ -260,7 +260,7 @@ class CuedTaskSwitching:
         dt_ms = check_positive("dt_ms", dt_ms)
         table = self.trials()
         t_end = float(table["trial_end_ms"][-1])
-        periods = [p for p in (*self.csi_ms, self.timing["max_rt"], self.timing["rsi"]) if p > 0]
+        periods = [p for p in (*self.csi_ms, self.timing["max_rt_ms"], self.timing["rsi_ms"]) if p > 0]
         if dt_ms > min(periods):
             raise ValueError(
                 f"dt_ms={dt_ms} is longer than the shortest task period ({min(periods)} ms); "

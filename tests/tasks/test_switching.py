@@ -44,7 +44,7 @@ def test_csi_and_coherence_sets(big_table):
     np.testing.assert_array_equal(values, task.csi_ms)
     assert stats.chisquare(counts).pvalue > 1e-3  # uniform over the set
     mags = np.unique(np.abs(big_table["feature_a"].values))
-    np.testing.assert_array_equal(mags, task.coherences)
+    np.testing.assert_array_equal(mags, task.coherences_pct)
 
 
 def test_timing_is_continuous(big_table):
@@ -91,7 +91,7 @@ def test_inputs_on_any_dt_grid(dt_ms):
     ("kwargs", "match"),
     [
         ({"p_switch": 1.5}, r"p_switch=1\.5 is outside the valid range \[0, 1\]"),
-        ({"coherences": (0.0, 10.0)}, r"coherences=.* must be > 0"),
+        ({"coherences_pct": (0.0, 10.0)}, r"coherences_pct=.* must be > 0"),
         ({"csi_ms": ()}, r"csi_ms must not be empty"),
         ({"n_trials": 0}, r"n_trials=0 is outside the valid range \[1, inf\]"),
         ({"rsi_ms": -1.0}, r"rsi_ms=-1\.0 must be a finite number >= 0"),
