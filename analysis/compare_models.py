@@ -5,11 +5,11 @@ Usage::
     python analysis/compare_models.py results/task-switching.nc --out figures/
     python analysis/compare_models.py results/seed0.nc results/seed1.nc --out figures/
 
-Reads results of ``neuromod run task-switching`` (:func:`neuromod.protocols.compare.compare`; every FILE is
+Reads results of ``neuromod run task-switching`` (:func:`neuromod.protocols.run_task_switching`; every FILE is
 checked before anything is written) and writes:
 
-* ``comparison.png``: the experiment's four-panel figure (:func:`neuromod.protocols.compare.plot`); with
-  several FILES one ``comparison_<run>.png`` per file instead;
+* ``comparison.png``: the experiment's four-panel figure (:func:`neuromod.protocols.switching_report.plot`);
+  with several FILES one ``comparison_<run>.png`` per file instead;
 * ``gain_measures.csv``: one row per run x model x population: ``gain_ratio`` (irrelevant / relevant cue),
   ``threshold_shift`` (relative drive), their standard errors, ``class`` (the f-I effect of the cue) and
   the model's gain profile per context (``gain_profile_<context>``, ``relative_gain_profile_<context>``);
@@ -36,8 +36,8 @@ import xarray as xr
 from neuromod import results
 from neuromod.measures import agreement
 from neuromod.plotting import format_interval
-from neuromod.protocols.compare import plot as plot_comparison
-from neuromod.protocols.compare import preparation_fit
+from neuromod.protocols.switching_report import plot as plot_comparison
+from neuromod.protocols.switching_summary import preparation_fit
 
 REFERENCE = "se"
 Z95 = 1.959963984540054
@@ -76,7 +76,8 @@ def gain_table(tree: xr.DataTree, run: str) -> pd.DataFrame:
     s = summary_of(tree)
     cols = ["gain_ratio", "gain_ratio_se", "threshold_shift", "threshold_shift_se"]
     df = s[cols].to_dataframe().reset_index()[["model", "population", *cols]]
-    df["class"] = s["modulation"].to_dataframe().reset_index()["modulation"].astype(str).to_numpy()
+    classes = s["modulation_class"].to_dataframe().reset_index()["modulation_class"]
+    df["class"] = classes.astype(str).to_numpy()
     for var in ("gain_profile", "relative_gain_profile"):
         wide = s[var].to_dataframe().reset_index().pivot(index=["model", "population"], columns="context")
         wide.columns = [f"{var}_{ctx}" for _, ctx in wide.columns]
@@ -169,7 +170,7 @@ def correspondence_table(tree: xr.DataTree) -> str:
         verdicts = [words[int(a["agrees"].sel(model=m))] for m in others]
         lines.append("| " + " | ".join([label, *values, *verdicts]) + " |")
     for pop in s["population"].values:
-        kinds = {m: str(s["modulation"].sel(model=m, population=pop).values) for m in models}
+        kinds = {m: str(s["modulation_class"].sel(model=m, population=pop).values) for m in models}
         verdicts = [
             "-"
             if "unfit" in (kinds[m], kinds[reference])

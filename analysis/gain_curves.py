@@ -22,7 +22,7 @@ from neuromod import results
 from neuromod.plotting import plot_modulation_summary
 from neuromod.protocols.gain_curves import plot as plot_gain_curves_figure
 
-COLUMNS = ["gain_ratio", "gain_ratio_se", "threshold_shift", "threshold_shift_se", "modulation"]
+COLUMNS = ["gain_ratio", "gain_ratio_se", "threshold_shift", "threshold_shift_se", "modulation_class"]
 
 
 def fits_table(tree: xr.DataTree) -> pd.DataFrame:
@@ -47,7 +47,7 @@ def markdown_table(df: pd.DataFrame) -> str:
     for r in rows.itertuples():
         lines.append(
             f"| {r.model} | {r.condition} | {r.level:g} | {r.gain_ratio:.2f} ± {r.gain_ratio_se:.2f} "
-            f"| {r.threshold_shift:+.3f} ± {r.threshold_shift_se:.3f} | {r.modulation} |"
+            f"| {r.threshold_shift:+.3f} ± {r.threshold_shift_se:.3f} | {r.modulation_class} |"
         )
     return "\n".join(lines) + "\n"
 

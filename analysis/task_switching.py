@@ -4,7 +4,7 @@ Usage::
 
     python analysis/task_switching.py results/task-switching.nc --out figures/
 
-Reads a result of ``neuromod run task-switching`` (:func:`neuromod.protocols.compare.compare`) and writes,
+Reads a result of ``neuromod run task-switching`` (:func:`neuromod.protocols.run_task_switching`) and writes,
 per model, from the per-trial data (recomputed with :mod:`neuromod.measures`):
 
 * ``behaviour_by_condition.csv``: one row per model x switch x congruent x CSI (and ``csi_ms = "all"``

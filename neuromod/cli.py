@@ -286,6 +286,17 @@ def experiments() -> None:
         typer.echo(f"{name:<18} {registry.get(name).description}")
 
 
+@app.command()
+def families() -> None:
+    """List the model families every experiment can run, with the settings of their TOML tables."""
+    from neuromod.protocols.family import family_names, get_family
+
+    for name in family_names():
+        cls = get_family(name)
+        typer.echo(f"{name:<10} {cls.description}")
+        typer.echo(f"{'':<10} [{name}] {', '.join(cls.config_cls.describe())}")
+
+
 def main() -> None:
     """Entry point of the ``neuromod`` console script."""
     app(prog_name="neuromod")

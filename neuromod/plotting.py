@@ -172,7 +172,7 @@ def plot_gain_curves(
     Parameters
     ----------
     data : xarray.DataTree or Dataset
-        A gain-curves result (``neuromod.protocols.gain_curves``) or one model's group of it.
+        A gain-curves result (:func:`neuromod.protocols.run_gain_curves`) or one model's group of it.
     model : str
         The model group (``"se"``, ``"rate"``, ``"spiking"``) when `data` is a tree.
     condition : str, optional
@@ -273,7 +273,7 @@ def plot_cue_gain_curves(
     """One model's response against drive with the cue relevant (level 0, solid) and irrelevant (level 1,
     dashed): points are the mean over populations and repeats, lines the mean of the populations' fits. Only
     populations whose curve the fit describes (``fit_ok``) are drawn; the legend gives their number
-    (suppressed and unfit curves are in the summary's ``modulation``).
+    (suppressed and unfit curves are in the summary's ``modulation_class``).
 
     `ds` is a ``<model>/gain_curves`` group of a task-switching result (``tree["rate/gain_curves"]``).
     """

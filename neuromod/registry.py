@@ -33,7 +33,7 @@ __all__ = ["Experiment", "get", "names", "register"]
 _BUILTIN: dict[str, str] = {
     "decision": "neuromod.protocols.decision",
     "gain-curves": "neuromod.protocols.gain_curves",
-    "task-switching": "neuromod.protocols.compare",
+    "task-switching": "neuromod.protocols.task_switching",
 }
 _REGISTRY: dict[str, Experiment] = {}
 

@@ -195,6 +195,16 @@ def test_experiments_lists_builtin():
     assert "toy" in res.output
 
 
+def test_families_lists_every_family_with_its_table():
+    from neuromod.protocols.families.rate import RateConfig
+
+    res = runner.invoke(app, ["families"])
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert [line.split()[0] for line in lines[::2]][:3] == ["se", "rate", "spiking"]
+    assert lines[3].split("[rate] ")[1].split(", ") == list(RateConfig.describe())
+
+
 def test_failed_figure_write_leaves_no_result(tmp_path, monkeypatch):
     out = tmp_path / "toy.nc"
 

@@ -1,14 +1,13 @@
-"""The ``decision`` experiment: psychometric and chronometric curves of the decision circuits.
+"""The ``decision`` experiment: psychometric and chronometric curves of the families' decision stages.
 
 The two-alternative random-dot task of Wang (2002) and Wong & Wang (2006): a stimulus of coherence c favours
-pool 1 over pool 2; the circuit's choice is the first pool whose rate crosses threshold, and the reaction
-time is that crossing's time from stimulus onset. It runs the reduced rate model
-(:func:`neuromod.rate.simulate_decision`) and the spiking network (:func:`neuromod.spiking.simulate_decision`)
-at the same coherences, and lays out accuracy and mean RT per model along a ``model`` dimension in the
-``summary`` group, so the two levels of description are compared on one task.
+choice 1 over choice 2; a family's choice is the first of its two decision populations (or accumulators) to
+reach threshold, and the reaction time is that crossing's time from stimulus onset. Every family runs the
+same coherences with the same response deadline (:meth:`~neuromod.protocols.family.ModelFamily.decision`),
+and accuracy and mean RT per family are laid out along a ``model`` dimension in the ``summary`` group.
 
-Expected: accuracy rises from chance (0.5) at 0 % to near 1 at 51.2 %, and the mean decision time falls with
-coherence (Wong & Wang 2006, Fig. 3; Wang 2002, Fig. 2).
+Expected: accuracy rises from chance (0.5) at 0 % to near 1 at 51.2 %, and the mean decision time falls
+with coherence (Wong & Wang 2006, Fig. 3; Wang 2002, Fig. 2).
 
 References
 ----------
@@ -21,101 +20,29 @@ decisions. J. Neurosci. 26:1314-1328.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
 from neuromod import registry, results
-from neuromod.config import Config, ConfigError, param
+from neuromod._random import seed_sequence
+from neuromod.config import ConfigError, FrozenMap, param
 from neuromod.measures import psychometric
+from neuromod.protocols.experiment import (
+    ExperimentConfig,
+    family_stream,
+    group_attrs,
+    prepare_families,
+)
+from neuromod.protocols.family import ModelFamily
 
-__all__ = ["DecisionConfig", "RateDecisionConfig", "SpikingDecisionConfig", "run_decision"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-Model = Literal["rate", "spiking"]
-
-
-@dataclasses.dataclass(frozen=True)
-class RateDecisionConfig(Config):
-    """Settings of the rate model (Wong & Wang 2006 reduced two-variable model, published parameters)."""
-
-    n_trials: int = param(500, low=1, doc="trials per coherence")
-    dt_ms: float = param(
-        0.5, low=0.0, low_inclusive=False, high=1.0, doc="integration step (ms), at most tau_AMPA / 2"
-    )
-    duration_ms: float = param(2000.0, low=0.0, low_inclusive=False, doc="stimulus duration = timeout (ms)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        steps = self.duration_ms / self.dt_ms
-        if abs(steps - round(steps)) > 1e-9:
-            raise ConfigError(f"duration_ms={self.duration_ms} must be a multiple of dt_ms={self.dt_ms}")
-
-
-@dataclasses.dataclass(frozen=True)
-class SpikingDecisionConfig(Config):
-    """Settings of the spiking network (reduced Wang 2002 circuit)."""
-
-    n_trials: int = param(100, low=1, doc="trials per coherence")
-    dt_ms: float = param(0.1, low=0.0, low_inclusive=False, high=0.5, doc="integration step (ms)")
-    max_rt_ms: float = param(1500.0, low=0.0, low_inclusive=False, doc="response deadline (whole ms)")
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if self.max_rt_ms != round(self.max_rt_ms):
-            raise ConfigError(f"max_rt_ms={self.max_rt_ms} must be a whole number of ms")
-
-
-@dataclasses.dataclass(frozen=True)
-class DecisionConfig(Config):
-    """The ``decision`` experiment (``neuromod run decision``)."""
-
-    experiment: str = "decision"
-    seed: int = param(0, low=0, doc="seed of every random stream in the run")
-    models: tuple[Model, ...] = ("rate", "spiking")
-    coherences_pct: tuple[float, ...] = param(
-        (0.0, 3.2, 6.4, 12.8, 25.6, 51.2), low=0.0, high=100.0, doc="motion coherences (%)"
-    )
-    rate: RateDecisionConfig = param(default_factory=RateDecisionConfig)
-    spiking: SpikingDecisionConfig = param(default_factory=SpikingDecisionConfig)
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if not self.models or len(set(self.models)) != len(self.models):
-            raise ConfigError(f"models={self.models!r} must name each of 'rate', 'spiking' at most once")
-        if not self.coherences_pct:
-            raise ConfigError("coherences_pct=() must list at least one coherence")
-
-
-def _run_rate(coherences: np.ndarray, config: DecisionConfig, seed: np.random.SeedSequence) -> xr.Dataset:
-    from neuromod.rate import simulate_decision
-
-    c = config.rate
-    return simulate_decision(
-        coherences, n_trials=c.n_trials, dt_ms=c.dt_ms, duration_ms=c.duration_ms, seed=seed
-    )
-
-
-def _run_spiking(coherences: np.ndarray, config: DecisionConfig, seed: np.random.SeedSequence) -> xr.Dataset:
-    from neuromod.spiking import simulate_decision
-
-    c = config.spiking
-    return simulate_decision(
-        coherences,
-        n_trials=c.n_trials,
-        dt_ms=c.dt_ms,
-        max_rt_ms=c.max_rt_ms,
-        seed=int(seed.generate_state(1)[0]),
-    )
-
-
-_RUNNERS: dict[str, Callable[[np.ndarray, DecisionConfig, np.random.SeedSequence], xr.Dataset]] = {
-    "rate": _run_rate,
-    "spiking": _run_spiking,
-}
-
+__all__ = ["DecisionConfig", "plot", "quick", "run_decision", "summarize"]
 
 _SUMMARY_VARS = (
     "accuracy",
@@ -128,34 +55,88 @@ _SUMMARY_VARS = (
 )
 
 
-def run_decision(config: DecisionConfig | None = None, *, progress: bool = False) -> xr.DataTree:
-    """Run the decision experiment on each configured model.
+@dataclasses.dataclass(frozen=True)
+class DecisionConfig(ExperimentConfig):
+    """The ``decision`` experiment (``neuromod run decision``).
+
+    ``n_trials`` gives the trials per coherence of each family (a family without an entry gets
+    ``default_n_trials``): the spiking network runs every trial as its own sub-network, so it gets fewer.
+    """
+
+    experiment: str = "decision"
+    models: tuple[str, ...] = ("rate", "spiking")
+    coherences_pct: tuple[float, ...] = param(
+        (0.0, 3.2, 6.4, 12.8, 25.6, 51.2), low=0.0, high=100.0, doc="motion coherences (%)"
+    )
+    max_rt_ms: float = param(2000.0, low=0.0, low_inclusive=False, doc="response deadline (ms)")
+    n_trials: Mapping[str, int] = param(
+        default_factory=lambda: FrozenMap({"rate": 500, "spiking": 100}),
+        low=1,
+        doc="trials per coherence, per family",
+    )
+    default_n_trials: int = param(100, low=1, doc="trials per coherence of a family not in n_trials")
+
+    operations: ClassVar[tuple[str, ...]] = ("decision",)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.coherences_pct:
+            raise ConfigError("coherences_pct=() must list at least one coherence")
+
+    def trials_of(self, name: str) -> int:
+        """Trials per coherence of family `name`."""
+        return int(self.n_trials.get(name, self.default_n_trials))
+
+
+def run_decision(
+    config: DecisionConfig | None = None,
+    *,
+    families: Mapping[str, ModelFamily] | None = None,
+    progress: bool = False,
+) -> xr.DataTree:
+    """Run the decision experiment on each configured family.
 
     Parameters
     ----------
     config : DecisionConfig, optional
         Defaults to ``DecisionConfig()``.
+    families : mapping of name -> ModelFamily, optional
+        Family instances to use instead of building them from `config`.
     progress : bool
-        Show a progress bar over models.
+        Show a progress bar over families.
 
     Returns
     -------
     xarray.DataTree
-        Root: provenance and the ``coherence`` coordinate. One group per model with per-trial ``choice`` and
-        ``rt`` over (``coherence``, ``trial``) and their psychometric summary; ``summary``: accuracy and mean
-        RT (with 95 % intervals) over (``model``, ``coherence``).
+        Root: provenance and the ``coherence`` coordinate. One group per family with per-trial ``choice``
+        and ``rt`` over (``coherence``, ``trial``) and their psychometric summary; ``summary``: accuracy
+        and mean RT (with 95 % intervals) over (``model``, ``coherence``).
+
+    Examples
+    --------
+    >>> tree = run_decision(quick(DecisionConfig(models=("rate",))))
+    >>> float(tree["summary"]["accuracy"].sel(model="rate", coherence=51.2)) > 0.9
+    True
     """
     config = DecisionConfig() if config is None else config
+    if not isinstance(config, DecisionConfig):
+        raise TypeError(f"config must be a DecisionConfig, got {type(config).__name__}")
     coherences = np.asarray(config.coherences_pct, dtype=float)
-    seeds = np.random.SeedSequence(config.seed).spawn(len(_RUNNERS))
-    stream = dict(zip(_RUNNERS, seeds, strict=True))  # fixed per model: adding a model changes no other
+    root = seed_sequence(config.seed)
+    instances, _ = prepare_families(config, config.models, root=root, families=families, progress=progress)
     groups: dict[str, xr.Dataset] = {}
-    for model in tqdm(config.models, desc="decision", unit="model", disable=not progress):
-        trials = _RUNNERS[model](coherences, config, stream[model])
-        summary = psychometric(trials)
-        merged = xr.merge([trials[["choice", "rt"]], summary], combine_attrs="override")
-        groups[model] = merged.drop_attrs(deep=False).assign_attrs(
-            model=model, params_json=trials.attrs.get("params_json", "{}")
+    for name in tqdm(config.models, desc="decision", unit="model", disable=not progress):
+        family = instances[name]
+        trials = family.decision(
+            coherences,
+            n_trials=config.trials_of(name),
+            max_rt_ms=config.max_rt_ms,
+            seed=family_stream(root, name, "decision"),
+            progress=progress,
+        )
+        merged = xr.merge([trials[["choice", "rt"]], psychometric(trials)], combine_attrs="override")
+        groups[name] = merged.drop_attrs(deep=False).assign_attrs(
+            params_json=trials.attrs.get("params_json", "{}"), **group_attrs(name, family)
         )
     summary = xr.concat(
         [groups[m][list(_SUMMARY_VARS)].expand_dims(model=[m]) for m in config.models],
@@ -163,12 +144,15 @@ def run_decision(config: DecisionConfig | None = None, *, progress: bool = False
         combine_attrs="override",
     ).drop_attrs(deep=False)
     summary["model"].attrs = {"units": "1", "long_name": "model"}
-    root = xr.Dataset(
+    root_ds = xr.Dataset(
         coords={"coherence": ("coherence", coherences, {"units": "%", "long_name": "motion coherence"})},
-        attrs=results.provenance(config, title="Decision circuits: psychometric and chronometric curves"),
+        attrs={
+            **results.provenance(config, title="Decision stages: psychometric and chronometric curves"),
+            "seed_entropy": str(root.entropy),
+        },
     )
     nodes = {f"/{m}": ds.drop_vars("coherence") for m, ds in groups.items()}
-    return xr.DataTree.from_dict({"/": root, **nodes, "/summary": summary.drop_vars("coherence")})
+    return xr.DataTree.from_dict({"/": root_ds, **nodes, "/summary": summary.drop_vars("coherence")})
 
 
 def summarize(tree: xr.DataTree) -> str:
@@ -188,7 +172,7 @@ def summarize(tree: xr.DataTree) -> str:
     return "\n".join(lines)
 
 
-def plot(tree: xr.DataTree):
+def plot(tree: xr.DataTree) -> Figure:
     """Two panels: accuracy and mean RT against coherence, one line per model."""
     import matplotlib.pyplot as plt
 
@@ -211,11 +195,12 @@ def plot(tree: xr.DataTree):
 
 
 def quick(config: DecisionConfig) -> DecisionConfig:
-    """A reduced run for tests and notebooks: three coherences, few trials, 1 s timeout."""
-    return config.replace(
+    """A reduced run for tests and notebooks: three coherences, a fifth of the trials, 1 s deadline."""
+    n_trials = {name: max(1, config.trials_of(name) // 5) for name in config.models}
+    return config.with_quick_families().replace(
         coherences_pct=(0.0, 12.8, 51.2),
-        rate=config.rate.replace(n_trials=100, duration_ms=1000.0),
-        spiking=config.spiking.replace(n_trials=20, max_rt_ms=1000.0),
+        max_rt_ms=1000.0,
+        n_trials=FrozenMap({**config.n_trials, **n_trials}),
     )
 
 
@@ -227,7 +212,7 @@ registry.register(
         summarize=summarize,
         plot=plot,
         quick=quick,
-        description="psychometric/chronometric curves of the rate and spiking decision circuits",
+        description="psychometric/chronometric curves of the families' decision stages",
     ),
     replace=True,
 )

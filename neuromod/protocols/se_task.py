@@ -7,12 +7,11 @@ This module composes :class:`neuromod.gating.SETaskModel` (pure torch) with
   random cue-stimulus intervals (CSI); the default run takes well under a minute on 2 cores;
 * :func:`run_se_session` runs one whole continuous session of a task (the gate state carries over from
   trial to trial) and returns choice, correctness and RT per trial and the gain traces as xarray;
-* :func:`gate_profile` and :func:`population_gains` give the steady-state gain of each channel, and of each
-  sensory population, in each context: the per-context population gains that the rate and spiking models
-  receive (see :func:`population_gains` for the mapping);
-* :func:`with_tau_ms` re-times a trained model's gate kinetics (same weights, another ``tau_ms``);
-* :func:`save_se_model` / :func:`load_se_model` store the state dict (``.pt``) and the JSON config
-  (``.json``) atomically, and load with ``torch.load(weights_only=True)`` (no code is executed).
+* :func:`with_tau_ms` re-times a trained model's gate kinetics (same weights, another ``tau_ms``).
+
+:mod:`neuromod.protocols.se_profile` gives the model's steady-state gains per context (the gate profile the
+other families receive as their release pattern) and :mod:`neuromod.protocols.se_files` saves and loads
+trained models.
 
 References
 ----------
@@ -26,10 +25,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -39,37 +36,15 @@ from tqdm.auto import tqdm
 
 from neuromod import results
 from neuromod._checks import check_int, check_positive
-from neuromod.config import ConfigError
 from neuromod.gating.task_model import SETaskModel, SETaskModelConfig, decision_loss
 from neuromod.results import var_attrs as _attrs
 from neuromod.tasks.switching import CONTEXTS, POPULATIONS, CuedTaskSwitching
 
-__all__ = [
-    "MAPPING_DOC",
-    "TRAIN_TASK",
-    "gate_profile",
-    "load_se_model",
-    "population_gains",
-    "run_se_session",
-    "save_se_model",
-    "train_se_task_model",
-    "with_tau_ms",
-]
+__all__ = ["TRAIN_TASK", "check_model", "run_se_session", "train_se_task_model", "with_tau_ms"]
 
 #: Task settings of the training sessions (updated from ``task_kwargs``): the default coherences and CSI
 #: set of :class:`CuedTaskSwitching`, with a shorter response window and RSI so sessions are short.
 TRAIN_TASK: Mapping[str, Any] = {"rsi_ms": 200.0, "max_rt_ms": 800.0}
-
-#: How channel gains map onto population gains (stored with every result as ``mapping``).
-MAPPING_DOC = (
-    "population gain = mean over the channels of that sensory population (channel c belongs to population "
-    "c // channels_per_population, in the order a+, a-, b+, b-) of the steady-state gate in that context, "
-    "averaged over stimuli whose coherences are drawn from the task's set with random signs, with sensory "
-    "noise"
-)
-
-_FORMAT = "neuromod.SETaskModel"
-_FORMAT_VERSION = 1
 
 
 @contextlib.contextmanager
@@ -86,7 +61,8 @@ def _threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
-def _check_model(model: object) -> SETaskModel:
+def check_model(model: object) -> SETaskModel:
+    """`model` if it is an SETaskModel, else TypeError."""
     if not isinstance(model, SETaskModel):
         raise TypeError(f"model must be an SETaskModel, got {type(model).__name__}")
     return model
@@ -158,7 +134,7 @@ def train_se_task_model(
     config : SETaskModelConfig, optional
         The model (default ``SETaskModelConfig(seed=seed)``).
     task_kwargs : mapping, optional
-        Overrides of :data:`TRAIN_TASK` passed to :class:`CuedTaskSwitching` (``coherences``, ``csi_ms``,
+        Overrides of :data:`TRAIN_TASK` passed to :class:`CuedTaskSwitching` (``coherences_pct``, ``csi_ms``,
         ``rsi_ms``, ``p_switch``, ``p_congruent``, ``max_rt_ms``); ``n_trials`` and ``seed`` are set here.
     n_steps : int, optional
         Adam steps; default 300 (``quick``: 60).
@@ -207,16 +183,39 @@ def train_se_task_model(
         raise TypeError(f"config must be an SETaskModelConfig, got {type(config).__name__}")
     if not isinstance(quick, bool):
         raise TypeError(f"quick must be a bool, got {quick!r}")
-    n_steps = (60 if quick else 300) if n_steps is None else check_int("n_steps", n_steps, low=1)
-    batch_size = check_int("batch_size", batch_size, low=1)
-    if quick:
-        batch_size = min(batch_size, 16)
-    n_trials = check_int("n_trials", n_trials, low=1)
-    lr = check_positive("lr", lr)
-    late_ms = check_positive("late_ms", late_ms, allow_zero=True)
-    gain_cost = check_positive("gain_cost", gain_cost, allow_zero=True)
+    settings = {
+        "n_steps": (60 if quick else 300) if n_steps is None else check_int("n_steps", n_steps, low=1),
+        "batch_size": min(check_int("batch_size", batch_size, low=1), 16 if quick else batch_size),
+        "n_trials": check_int("n_trials", n_trials, low=1),
+        "lr": check_positive("lr", lr),
+        "late_ms": check_positive("late_ms", late_ms, allow_zero=True),
+        "gain_cost": check_positive("gain_cost", gain_cost, allow_zero=True),
+    }
     if num_threads is not None:
         num_threads = check_int("num_threads", num_threads, low=1)
+    task = _training_task(task_kwargs, config.dt_ms)
+    start = time.perf_counter()
+    with _threads(num_threads):
+        model, losses, accuracy = _train(config, task, seed=seed, progress=progress, **settings)
+    history = xr.Dataset(
+        {
+            "loss": ("step", losses, _attrs("1", "training loss")),
+            "accuracy": ("step", accuracy, _attrs("1", "fraction correct on the training batch")),
+        },
+        coords={"step": ("step", np.arange(losses.size), _attrs("1", "Adam step"))},
+        attrs={
+            "wall_time_s": time.perf_counter() - start,
+            "seed": seed,
+            **{k: settings[k] for k in ("batch_size", "n_trials", "lr", "late_ms", "gain_cost")},
+            "task_json": json.dumps(results._jsonable(task), sort_keys=True),
+            "params_json": json.dumps(config.to_dict(), sort_keys=True),
+        },
+    )
+    return model, history
+
+
+def _training_task(task_kwargs: Mapping[str, Any] | None, dt_ms: float) -> dict[str, Any]:
+    """:data:`TRAIN_TASK` updated from `task_kwargs`, checked by building one session."""
     if task_kwargs is not None and not isinstance(task_kwargs, Mapping):
         raise TypeError(f"task_kwargs must be a mapping, got {type(task_kwargs).__name__}")
     reserved = {"n_trials", "seed"} & set(task_kwargs or {})
@@ -224,57 +223,51 @@ def train_se_task_model(
         raise ValueError(f"task_kwargs sets {sorted(reserved)!r}; these are set by train_se_task_model")
     kwargs = {**TRAIN_TASK, **(task_kwargs or {})}
     try:
-        CuedTaskSwitching(**kwargs, n_trials=1, seed=0).inputs(config.dt_ms)
+        CuedTaskSwitching(**kwargs, n_trials=1, seed=0).inputs(dt_ms)
     except TypeError as err:
         raise TypeError(f"task_kwargs={dict(task_kwargs or {})!r}: {err}") from err
+    return kwargs
 
-    start = time.perf_counter()
+
+def _train(
+    config: SETaskModelConfig,
+    task: Mapping[str, Any],
+    *,
+    seed: int,
+    progress: bool,
+    n_steps: int,
+    batch_size: int,
+    n_trials: int,
+    lr: float,
+    late_ms: float,
+    gain_cost: float,
+) -> tuple[SETaskModel, np.ndarray, np.ndarray]:
+    """The Adam loop: the trained model (eval mode), and the loss and batch accuracy of every step."""
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
-    with _threads(num_threads):
-        model = SETaskModel(config)
-        model.train()
-        stim, cue, on, target = _pool(4 * batch_size, n_trials, kwargs, config.dt_ms, rng)
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
-        losses = np.zeros(n_steps)
-        accuracy = np.zeros(n_steps)
-        bar = tqdm(range(n_steps), desc="training SE task model", unit="step", disable=not progress)
-        for step in bar:
-            idx = torch.from_numpy(rng.choice(stim.shape[0], size=batch_size, replace=False))
-            out = model(stim[idx], cue[idx], on[idx], generator=gen)
-            y = target[idx]
-            loss = decision_loss(out, y, dt_ms=config.dt_ms, late_ms=late_ms, threshold=config.threshold)
-            if gain_cost:
-                loss = loss + gain_cost * out.gain.mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            choice, _ = model.decide(out)
-            losses[step] = float(loss.detach())
-            accuracy[step] = float((choice == y).double().mean())
-            if step % 10 == 0 or step == n_steps - 1:
-                bar.set_postfix(loss=f"{losses[step]:.3f}", acc=f"{accuracy[step]:.2f}")
-        model.eval()
-    wall = time.perf_counter() - start
-    history = xr.Dataset(
-        {
-            "loss": ("step", losses, _attrs("1", "training loss")),
-            "accuracy": ("step", accuracy, _attrs("1", "fraction correct on the training batch")),
-        },
-        coords={"step": ("step", np.arange(n_steps), _attrs("1", "Adam step"))},
-        attrs={
-            "wall_time_s": wall,
-            "seed": seed,
-            "batch_size": batch_size,
-            "n_trials": n_trials,
-            "lr": lr,
-            "late_ms": late_ms,
-            "gain_cost": gain_cost,
-            "task_json": json.dumps(results._jsonable(kwargs), sort_keys=True),
-            "params_json": json.dumps(config.to_dict(), sort_keys=True),
-        },
-    )
-    return model, history
+    model = SETaskModel(config)
+    model.train()
+    stim, cue, on, target = _pool(4 * batch_size, n_trials, task, config.dt_ms, rng)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = np.zeros(n_steps)
+    accuracy = np.zeros(n_steps)
+    bar = tqdm(range(n_steps), desc="training SE task model", unit="step", disable=not progress)
+    for step in bar:
+        idx = torch.from_numpy(rng.choice(stim.shape[0], size=batch_size, replace=False))
+        out = model(stim[idx], cue[idx], on[idx], generator=gen)
+        y = target[idx]
+        loss = decision_loss(out, y, dt_ms=config.dt_ms, late_ms=late_ms, threshold=config.threshold)
+        if gain_cost:
+            loss = loss + gain_cost * out.gain.mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        choice, _ = model.decide(out)
+        losses[step] = float(loss.detach())
+        accuracy[step] = float((choice == y).double().mean())
+        if step % 10 == 0 or step == n_steps - 1:
+            bar.set_postfix(loss=f"{losses[step]:.3f}", acc=f"{accuracy[step]:.2f}")
+    return model.eval(), losses, accuracy
 
 
 def with_tau_ms(model: SETaskModel, tau_ms: float) -> SETaskModel:
@@ -289,7 +282,7 @@ def with_tau_ms(model: SETaskModel, tau_ms: float) -> SETaskModel:
     TypeError, ValueError
         A wrong model, or `tau_ms` not > 0.
     """
-    model = _check_model(model)
+    model = check_model(model)
     tau_ms = check_positive("tau_ms", tau_ms)
     out = SETaskModel(model.config.replace(tau_ms=tau_ms))
     out.load_state_dict(model.state_dict())
@@ -327,15 +320,15 @@ def run_se_session(
         Over ``trial``: ``choice`` (1, 2; 0 for no response within ``max_rt_ms``), ``correct``, ``rt`` (ms
         from stimulus onset, NaN without a response); ``gain`` over (``time``, ``channel``) and
         ``population_gain`` (mean over each population's channels) over (``time``, ``population``), sampled
-        every `decimate_ms`; the channel's population as a coordinate. ``attrs["params_json"]`` holds the
-        model config, ``attrs["mapping"]`` the channel-to-population mapping.
+        every `decimate_ms`; the channel's population as a coordinate (``channel_population``).
+        ``attrs["params_json"]`` holds the model config.
 
     Raises
     ------
     TypeError, ValueError
         A wrong model or task, a bad seed or `decimate_ms`.
     """
-    model = _check_model(model)
+    model = check_model(model)
     task = _check_task(task)
     if seed is not None:
         seed = check_int("seed", seed, low=0)
@@ -400,268 +393,9 @@ def run_se_session(
         attrs={
             "model": "se",
             "params_json": json.dumps(cfg.to_dict(), sort_keys=True),
-            "mapping": MAPPING_DOC,
             "dt_ms": dt,
             "decimate_ms": step * dt,
             "seed": -1 if seed is None else seed,
             "noise": int(noise),
         },
     )
-
-
-# ------------------------------------------------------------------------------------------- gate profile
-def _profile_gains(
-    model: SETaskModel, n_samples: int, coherences: tuple[float, ...], seed: int
-) -> np.ndarray:
-    """Mean steady-state gate per (context, channel)."""
-    cfg = model.config
-    rng = np.random.default_rng(seed)
-    mags = rng.choice(np.asarray(coherences, dtype=float), size=(n_samples, 2)) / 100.0
-    signs = rng.choice([-1.0, 1.0], size=(n_samples, 2))
-    f = mags * signs
-    stim = np.stack([1 + f[:, 0], 1 - f[:, 0], 1 + f[:, 1], 1 - f[:, 1]], axis=1).astype(np.float32)
-    gen = torch.Generator().manual_seed(seed)
-    out = np.zeros((cfg.contexts, cfg.channels))
-    with torch.no_grad():
-        x = model.sensory(torch.from_numpy(stim), generator=gen)
-        for k in range(cfg.contexts):
-            context = torch.zeros(n_samples, cfg.contexts)
-            context[:, k] = 1.0
-            out[k] = model.se.excite(x, context).gain.mean(0).double().numpy()
-    return out
-
-
-def gate_profile(
-    model: SETaskModel,
-    *,
-    n_samples: int = 1024,
-    coherences: tuple[float, ...] | None = None,
-    seed: int = 0,
-) -> xr.DataArray:
-    """Steady-state mean gain of each channel in each context, during the stimulus.
-
-    The steady state of the gate kinetics under a constant input is the instantaneous gate ``g*`` of the
-    excitation; it is averaged over `n_samples` bivalent stimuli (each feature's coherence drawn from
-    `coherences` with a random sign) with sensory noise, for each one-hot context.
-
-    Parameters
-    ----------
-    model : SETaskModel
-    n_samples : int, default 1024
-        Stimuli averaged per context.
-    coherences : tuple of float, optional
-        Unsigned coherences (%); default those of :class:`CuedTaskSwitching`.
-    seed : int, default 0
-        Seed of the stimuli and noise.
-
-    Returns
-    -------
-    xarray.DataArray
-        ``gain`` over (``context``, ``channel``), with the channel's population as a coordinate.
-    """
-    model = _check_model(model)
-    n_samples = check_int("n_samples", n_samples, low=1)
-    seed = check_int("seed", seed, low=0)
-    if coherences is None:
-        coherences = CuedTaskSwitching().coherences
-    coh = tuple(float(c) for c in coherences)
-    if not coh or min(coh) < 0 or max(coh) > 100:
-        raise ValueError(f"coherences={coherences!r} must be a non-empty list of values in [0, 100]")
-    cfg = model.config
-    gains = _profile_gains(model, n_samples, coh, seed)
-    pop = model.channel_population.numpy()
-    contexts = list(CONTEXTS) if cfg.contexts == len(CONTEXTS) else [str(k) for k in range(cfg.contexts)]
-    pops = (
-        list(POPULATIONS) if cfg.populations == len(POPULATIONS) else [str(p) for p in range(cfg.populations)]
-    )
-    return xr.DataArray(
-        gains,
-        dims=("context", "channel"),
-        coords={
-            "context": ("context", contexts, _attrs("1", "task context")),
-            "channel": ("channel", np.arange(cfg.channels), _attrs("1", "SE channel")),
-            "channel_population": ("channel", [pops[p] for p in pop], _attrs("1", "sensory population")),
-        },
-        name="gain",
-        attrs=_attrs(
-            "1",
-            "steady-state gain (SE gate)",
-            n_samples=n_samples,
-            coherences=list(coh),
-            seed=seed,
-            params_json=json.dumps(cfg.to_dict(), sort_keys=True),
-        ),
-    )
-
-
-def population_gains(
-    model: SETaskModel,
-    *,
-    n_samples: int = 1024,
-    coherences: tuple[float, ...] | None = None,
-    seed: int = 0,
-) -> xr.DataArray:
-    """Per-context gain of each sensory population: the SE gate profile mapped onto populations.
-
-    The mapping (stored in ``attrs["mapping"]`` and, as JSON, ``attrs["mapping_json"]``): the gain of
-    population ``p`` in context ``k`` is the mean over the channels of ``p`` (channel ``c`` belongs to
-    population ``c // channels_per_population``; populations a+, a-, b+, b-) of :func:`gate_profile`. These
-    are the per-context population gains that the rate and spiking models receive.
-
-    Parameters
-    ----------
-    model, n_samples, coherences, seed
-        As for :func:`gate_profile`.
-
-    Returns
-    -------
-    xarray.DataArray
-        ``gain`` over (``context``, ``population``).
-
-    Examples
-    --------
-    >>> from neuromod.gating import SETaskModel
-    >>> population_gains(SETaskModel(), n_samples=16).dims
-    ('context', 'population')
-    """
-    profile = gate_profile(model, n_samples=n_samples, coherences=coherences, seed=seed)
-    pops = list(dict.fromkeys(profile["channel_population"].values.tolist()))
-    data = np.stack(
-        [profile.values[:, profile["channel_population"].values == p].mean(1) for p in pops], axis=1
-    )
-    mapping = {p: np.flatnonzero(profile["channel_population"].values == p).tolist() for p in pops}
-    return xr.DataArray(
-        data,
-        dims=("context", "population"),
-        coords={
-            "context": profile["context"],
-            "population": ("population", pops, _attrs("1", "sensory population")),
-        },
-        name="gain",
-        attrs={
-            **profile.attrs,
-            "long_name": "steady-state population gain (mean SE gate of its channels)",
-            "mapping": MAPPING_DOC,
-            "mapping_json": json.dumps({"channels_of_population": mapping, "reduce": "mean"}, sort_keys=True),
-        },
-    )
-
-
-# ------------------------------------------------------------------------------------------- save / load
-def _paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or path-like, got {type(path).__name__}")
-    base = Path(path)
-    if base.suffix in (".pt", ".json"):
-        base = base.with_suffix("")
-    if not base.name:
-        raise ValueError(f"path={str(path)!r} has no file name")
-    return base.with_name(base.name + ".pt"), base.with_name(base.name + ".json")
-
-
-def _atomic_write(path: Path, write: Any) -> Path:
-    tmp = results.temporary_path(path)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
-
-
-def save_se_model(
-    model: SETaskModel, path: str | os.PathLike[str], *, overwrite: bool = False
-) -> tuple[Path, Path]:
-    """Save the model as ``<path>.pt`` (state dict) and ``<path>.json`` (config), atomically.
-
-    Parameters
-    ----------
-    model : SETaskModel
-    path : str or path-like
-        Base name; a ``.pt`` or ``.json`` suffix is dropped.
-    overwrite : bool, default False
-        Replace existing files.
-
-    Returns
-    -------
-    (Path, Path)
-        The ``.pt`` and ``.json`` paths written.
-
-    Raises
-    ------
-    FileExistsError
-        If either file exists and `overwrite` is False (nothing is written).
-    FileNotFoundError
-        If the folder does not exist.
-    """
-    model = _check_model(model)
-    pt, js = _paths(path)
-    if not overwrite:
-        for p in (pt, js):
-            if p.exists():
-                raise FileExistsError(f"{str(p)!r} exists; pass overwrite=True to replace it")
-    if not pt.parent.is_dir():
-        raise FileNotFoundError(f"the folder {str(pt.parent)!r} for {str(pt)!r} does not exist")
-    meta = {"format": _FORMAT, "format_version": _FORMAT_VERSION, "config": model.config.to_dict()}
-    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-    tmp_pt = _atomic_write(pt, lambda p: torch.save(state, p))
-    try:
-        tmp_js = _atomic_write(js, lambda p: p.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n"))
-    except BaseException:
-        tmp_pt.unlink(missing_ok=True)
-        raise
-    try:
-        os.replace(tmp_pt, pt)
-        os.replace(tmp_js, js)
-    finally:  # nothing temporary is left behind, whatever failed
-        tmp_pt.unlink(missing_ok=True)
-        tmp_js.unlink(missing_ok=True)
-    return pt, js
-
-
-def load_se_model(path: str | os.PathLike[str]) -> SETaskModel:
-    """Load a model written by :func:`save_se_model` (no code is executed: ``weights_only=True``).
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``<path>.pt`` or ``<path>.json`` is missing.
-    neuromod.results.ResultsError
-        If either file is corrupt or does not match the other (wrong format, bad config, missing or
-        mismatched weights).
-    """
-    pt, js = _paths(path)
-    for p in (js, pt):
-        if not p.is_file():
-            raise FileNotFoundError(f"no such SE model file: {str(p)!r}")
-    try:
-        meta = json.loads(js.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise results.ResultsError(f"{str(js)!r} is not valid JSON: {err}") from err
-    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-        raise results.ResultsError(
-            f"{str(js)!r} is not an SE task model config (expected format {_FORMAT!r})"
-        )
-    if meta.get("format_version") != _FORMAT_VERSION:
-        raise results.ResultsError(
-            f"{str(js)!r} has format_version {meta.get('format_version')!r}, expected {_FORMAT_VERSION}"
-        )
-    try:
-        config = SETaskModelConfig.from_dict(meta.get("config", {}))
-    except (ConfigError, ValueError, TypeError) as err:
-        raise results.ResultsError(f"{str(js)!r}: invalid config: {err}") from err
-    try:
-        state = torch.load(pt, weights_only=True, map_location="cpu")
-    except Exception as err:  # torch raises many types for corrupt archives
-        raise results.ResultsError(f"{str(pt)!r} is not a readable torch state dict: {err}") from err
-    if not isinstance(state, Mapping):
-        raise results.ResultsError(f"{str(pt)!r} holds a {type(state).__name__}, expected a state dict")
-    model = SETaskModel(config)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as err:
-        raise results.ResultsError(f"{str(pt)!r} does not match the config in {str(js)!r}: {err}") from err
-    model.eval()
-    return model

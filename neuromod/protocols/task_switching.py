@@ -1,676 +1,295 @@
-"""The ``task-switching`` protocol: one cued task-switching session run on the SE, rate and spiking models.
+"""The ``task-switching`` experiment: the model families side by side on the same cued task-switching trials.
 
-One trial table (:meth:`neuromod.tasks.CuedTaskSwitching.trials`) is run, trial for trial, on every model:
+:func:`run_task_switching` is the package's main comparison (``neuromod run task-switching``):
 
-* ``se``: the SE task model (:class:`neuromod.gating.SETaskModel`: sensory channels -> causal ContextSE with
-  gate kinetics -> leaky competing accumulators), via :func:`neuromod.protocols.se_task.run_se_session`;
-  trained with :func:`~neuromod.protocols.se_task.train_se_task_model` when none is passed;
-* ``rate``: sensory populations ``a+, a-, b+, b-`` (:class:`neuromod.rate.SensoryStage`, threshold-linear
-  with input gain ``g = m``: ``r = slope * max(m * drive - theta, 0)``) feeding the Wong & Wang (2006)
-  circuit (``a+`` and ``b+`` -> pool 1, ``a-`` and ``b-`` -> pool 2); the decision state is reset at every
-  stimulus onset; each population's modulator follows ``dm/dt = (u(t) - m) / tau`` with the release ``u``
-  set by the cue (:func:`neuromod.rate.simulate_circuit`);
-* ``spiking``: the Wang (2002) network with modulated LIF sensory pools
-  (:func:`neuromod.spiking.simulate_session`, mechanism ``input_gain`` by default), the modulator target of
-  each pool set by the cue.
+1. prepare every family (the SE task model is trained, or loaded from ``se.model_path``);
+2. take the release pattern from the family named by ``release`` (default ``"se"``: the SE gate's
+   per-context population gains divided by their largest value), or the default pattern;
+3. run one trial table (:class:`~neuromod.tasks.CuedTaskSwitching`) on every family with the same modulator
+   time constant ``tau_ms`` (:func:`~neuromod.protocols.sessions.session_groups`);
+4. measure each family's cue gain curves: each sensory population's response against its relative drive
+   with its feature cued (level 0) and with the other feature cued (level 1), fitted, screened and
+   classified like the gain-curves experiment's (:func:`neuromod.measures.fit_and_classify`);
+5. put behaviour (accuracy, RT, switch cost by CSI, congruency effect, preparation curve) and the gain
+   measures side by side along a ``model`` dimension (:mod:`neuromod.protocols.switching_summary`).
 
-The cue sets the release pattern: ``release[context][population]`` in [0, 1] (default
-:data:`DEFAULT_RELEASE`: high release on the cued feature's populations, low on the other's), or, with
-``release="se"``, the trained SE model's per-context population gains (:func:`population_gains`) mapped
-onto release levels by :func:`se_release` (the mapping is stored with the result as ``release_mapping``).
-The modulator state carries over from trial to trial (continuous sessions): after a switch the gains need
-time ``~tau`` to reconfigure, which is what produces switch costs that shrink with the cue-stimulus
-interval (Meiran 1996; Monsell 2003).
-
-Every model family plugs in through :class:`TaskModel`: ``run(task, plan, seed) -> Dataset`` with per-trial
-``choice``, ``correct``, ``rt`` and decimated traces over (``time``, ``population``).
-
-References
-----------
-Wong, K.-F. & Wang, X.-J. (2006). A recurrent network mechanism of time integration in perceptual
-decisions. J. Neurosci. 26:1314-1328.
-Wang, X.-J. (2002). Probabilistic decision making by slow reverberation in cortical circuits. Neuron
-36:955-968.
-Meiran, N. (1996). Reconfiguration of processing mode prior to task performance. J. Exp. Psychol. Learn.
-Mem. Cogn. 22:1423-1442.
-Monsell, S. (2003). Task switching. Trends Cogn. Sci. 7:134-140.
+The relative drive of the gain curves is shared by all families: 1 is the input of a population during
+the task's stimulus at 0 % coherence (each family's ``reference``), from 0 to ``gain.drive_max`` (the
+task's stimuli span 0.49-1.51). ``gain_ratio`` is gain(irrelevant) / gain(relevant).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from neuromod import results
-from neuromod._checks import check_array, check_choice, check_int, check_positive, suggest
-from neuromod.config import Config, param
-from neuromod.results import var_attrs as _attrs
-from neuromod.tasks.switching import CONTEXTS, POPULATIONS, CuedTaskSwitching
-
-if TYPE_CHECKING:
-    from neuromod.gating.task_model import SETaskModel
-    from neuromod.rate import Modulation, ThresholdLinear
-
-__all__ = [
-    "DEFAULT_RELEASE",
-    "MODELS",
-    "RateSwitchConfig",
-    "SESwitchConfig",
-    "SpikingSwitchConfig",
-    "SwitchPlan",
-    "TaskModel",
-    "se_release",
-    "task_switching",
-]
-
-#: Model families, in the order their random streams are spawned from the seed (fixed: adding or dropping a
-#: model from ``models`` changes no other model's result).
-MODELS: tuple[str, ...] = ("se", "rate", "spiking")
-
-#: Default release pattern (dimensionless, in [0, 1]) over (context, population): the cue of task a releases
-#: the modulator strongly onto a+ and a- and weakly onto b+ and b-, and the reverse for task b.
-DEFAULT_RELEASE: tuple[tuple[float, ...], ...] = ((1.0, 1.0, 0.1, 0.1), (0.1, 0.1, 1.0, 1.0))
-
-#: How SE population gains become release levels (stored as ``release_mapping`` with the result).
-SE_RELEASE_MAPPING = (
-    "release[context, population] = se_gain[context, population] / max over (context, population) of "
-    "se_gain, where se_gain is neuromod.protocols.se_task.population_gains (the mean steady-state SE gate "
-    "of the population's channels): the population with the largest SE gain gets full release (1) and the "
-    "ratios between populations and contexts are kept; the rate model's gain is then g = release at steady "
-    "state (response gain g(m) = m), the spiking model's input-gain factor 1 + (gain_max - 1) release"
+from neuromod import registry, results
+from neuromod._random import child, int_seed, seed_sequence
+from neuromod.config import Config, ConfigError, param
+from neuromod.measures.gain import Form, fit_and_classify
+from neuromod.protocols.experiment import (
+    ExperimentConfig,
+    family_stream,
+    group_attrs,
+    prepare_families,
 )
-_PATTERN_MAPPING = "configured release pattern (release[context, population], dimensionless in [0, 1])"
+from neuromod.protocols.family import ModelFamily, family_names, get_family
+from neuromod.protocols.sessions import resolve_release, session_groups, session_root
+from neuromod.protocols.switching_report import plot, summarize
+from neuromod.protocols.switching_summary import summary
+from neuromod.tasks.switching import CuedTaskSwitching
 
-ModelName = Literal["se", "rate", "spiking"]
-RateMode = Literal["response_gain", "input_gain", "threshold"]
-SpikingMechanism = Literal["input_gain", "leak", "threshold", "background", "adaptation"]
+__all__ = ["CueGainConfig", "TaskSwitchingConfig", "quick", "run_task_switching"]
 
 
-# ------------------------------------------------------------------------------------------------------
-# configuration
-# ------------------------------------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
-class RateSwitchConfig(Config):
-    """Rate model: gated sensory populations feeding the Wong & Wang (2006) circuit (published parameters).
+class CueGainConfig(Config):
+    """Gain curves of the comparison: each population's response against relative drive, cued vs not."""
 
-    Population ``x±`` gets the drive ``I = drive_na * (1 ± c_x / 100)`` during the stimulus (0 otherwise) and
-    fires ``r = slope * max(g(m) I - theta, 0)`` (threshold-linear with input gain, ``g(m) = gain_at_zero +
-    gain_per_level * m``). Defaults (calibrated for this protocol): ``g = m``, ``I = 0.45 (1 ± c/100)`` nA,
-    ``theta = 0.15`` nA, slope 100 Hz/nA, so a fully released population (m = 1) fires ``30 ± 45 c/100`` Hz
-    (the Wong & Wang stimulus ``mu0 = 30`` Hz, with the coherence amplified 1.5x by the threshold) and a
-    population at the low release 0.1 of :data:`DEFAULT_RELEASE` is silent (``0.045 < theta``): on a prepared
-    trial the circuit sees the relevant feature only. While the modulators travel between the two patterns
-    (after a switch cue, for ``~tau``) the threshold makes the two features' summed drive smaller than at
-    either end, and the old task's feature is still amplified: RTs are longer and incongruent stimuli
-    error-prone.
+    drive_max: float = param(
+        2.0, low=0.0, low_inclusive=False, doc="largest relative drive (1 = the task's stimulus at 0 %)"
+    )
+    n_drives: int = param(17, low=5, doc="number of drive values from 0")
+    n_repeats: int = param(128, low=1, doc="noise realisations per drive and level (deterministic: 1)")
+    form: Form = param("softplus", doc="fitted form: threshold_linear, softplus or naka_rushton")
+    z: float = param(2.0, low=0.0, low_inclusive=False, doc="standard errors a change must exceed")
+    gain_tolerance: float = param(0.1, low=0.0, low_inclusive=False, doc="smallest relative gain change")
+    threshold_tolerance: float = param(
+        0.05, low=0.0, low_inclusive=False, doc="smallest threshold shift, as a fraction of the drive range"
+    )
+    min_r2: float = param(0.9, low=0.0, high=1.0, doc="smallest R^2 (mean curve) of a classified curve")
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskSwitchingConfig(ExperimentConfig):
+    """The ``task-switching`` experiment (``neuromod run task-switching``): the families compared.
+
+    The task settings (``n_trials`` ... ``p_congruent``) define the one trial table that every family runs;
+    ``tau_ms`` is the modulator time constant of every family (the SE gate kinetics are re-timed to it, the
+    weights unchanged); ``release`` says where the release pattern of the families that take one comes
+    from: a family that provides one (``"se"``: the trained SE gate profile) or ``"default"``
+    (:data:`~neuromod.protocols.sessions.DEFAULT_RELEASE`).
+
+    Spiking settings calibrated for this comparison (``family_defaults``): ``dt_ms = 0.2`` (the session is
+    the run's main cost), and ``sens_in_hz = 1250`` Hz of sensory input at 0 % coherence instead of the
+    2000 Hz at which the unmodulated circuit was calibrated (:class:`neuromod.spiking.DecisionParams`). With
+    the input-gain factor ``1 + m``, a fully released feature (factor 2) and a weakly released one then give
+    each decision pool about the input the unmodulated circuit was calibrated with (2 x 2000 Hz): with the
+    default SE profile, pool 1 gets ``1250 (2.0 + 1.09) = 3860`` Hz under cue a and ``1250 (1.45 + 1.73) =
+    3970`` Hz under cue b. 1000 Hz left 40 % of 128 trials without a response; 1500 Hz gave a mean RT of
+    194 ms.
     """
 
-    tau_ms: float = param(300.0, low=0.0, doc="modulator time constant (ms); 0 = instantaneous")
-    drive_na: float = param(0.45, low=0.0, low_inclusive=False, doc="sensory drive at 0 % coherence (nA)")
-    slope_hz_per_na: float = param(100.0, low=0.0, low_inclusive=False, doc="sensory f-I slope (Hz/nA)")
-    threshold_na: float = param(0.15, doc="sensory rheobase (nA)")
-    mode: RateMode = "input_gain"
-    gain_at_zero: float = param(0.0, doc="gain at modulator level 0 (1)")
-    gain_per_level: float = param(1.0, doc="gain added per unit modulator level (1)")
-    shift_na_per_level: float = param(-0.05, doc="threshold shift per unit level, threshold mode (nA)")
-    dt_ms: float = param(
-        0.5, low=0.0, low_inclusive=False, high=1.0, doc="integration step (ms), at most tau_AMPA / 2"
+    experiment: str = "task-switching"
+    models: tuple[str, ...] = ("se", "rate", "spiking")
+    tau_ms: float = param(400.0, low=0.0, doc="modulator / gate time constant of every model (ms)")
+    n_trials: int = param(192, low=8, doc="trials in the shared session")
+    csi_ms: tuple[float, ...] = param(
+        (100.0, 300.0, 600.0, 1000.0), low=0.0, doc="cue-stimulus intervals (ms)"
     )
-    noise: bool = True
-
-    def transfer(self) -> ThresholdLinear:
-        """The sensory populations' transfer function (threshold-linear)."""
-        from neuromod.rate import ThresholdLinear
-
-        return ThresholdLinear(slope_hz_per_na=self.slope_hz_per_na, threshold_na=self.threshold_na)
-
-    def modulation(self) -> Modulation:
-        """How the modulator level acts on the sensory populations."""
-        from neuromod.rate import Modulation
-
-        return Modulation(
-            mode=self.mode,
-            gain_at_zero=self.gain_at_zero,
-            gain_per_level=self.gain_per_level,
-            shift_na_per_level=self.shift_na_per_level,
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class SpikingSwitchConfig(Config):
-    """Spiking model: reduced Wang (2002) network with modulated LIF sensory pools (its own defaults)."""
-
-    tau_ms: float = param(300.0, low=0.0, doc="modulator time constant (ms); below dt_ms: one step")
-    mechanism: SpikingMechanism = "input_gain"
-    gain_max: float = param(2.0, low=0.0, low_inclusive=False, doc="input-gain factor at level 1 (1)")
-    sens_in_hz: float = param(
-        2000.0, low=0.0, low_inclusive=False, doc="sensory Poisson input at 0 % coherence (Hz), unmodulated"
+    coherences_pct: tuple[float, ...] = param(
+        (3.2, 6.4, 12.8, 25.6, 51.2), low=0.0, low_inclusive=False, high=100.0, doc="coherences (%)"
     )
-    dt_ms: float = param(0.1, low=0.0, low_inclusive=False, high=0.5, doc="integration step (ms)")
-    target: Literal["cython", "numpy"] = "cython"
+    rsi_ms: float = param(300.0, low=0.0, doc="response-stimulus interval (ms)")
+    max_rt_ms: float = param(800.0, low=0.0, low_inclusive=False, doc="response window (ms)")
+    p_switch: float = param(0.5, low=0.0, high=1.0, doc="probability of a task switch")
+    p_congruent: float = param(0.5, low=0.0, high=1.0, doc="probability of a congruent stimulus")
+    release: str = param(
+        "se", doc="release pattern: 'default', or the name of a family that provides one (e.g. 'se')"
+    )
+    decimate_ms: float = param(20.0, low=0.0, low_inclusive=False, doc="sampling of the gain traces (ms)")
+    gain: CueGainConfig = param(default_factory=CueGainConfig)
 
-
-@dataclasses.dataclass(frozen=True)
-class SESwitchConfig(Config):
-    """SE task model: training when no model is passed (``quick``: a few seconds, for tests and demos)."""
-
-    quick: bool = False
-    train_steps: int | None = param(None, low=1, doc="Adam steps (default: train_se_task_model's)")
-    noise: bool = True
-
-
-@dataclasses.dataclass(frozen=True)
-class SwitchPlan:
-    """What every model adapter receives: the resolved settings of one run.
-
-    Attributes
-    ----------
-    release : ndarray, shape (2, 4)
-        Release level per (context, population) in [0, 1].
-    release_mapping : str
-        How `release` was obtained.
-    tau_ms : float or None
-        Modulator time-constant override (ms) for every model; None keeps each model's own.
-    decimate_ms : float
-        Sampling interval of the returned traces (ms).
-    rate, spiking, se : configs
-        Settings per model family.
-    se_model : SETaskModel or None
-        The (trained) SE task model, when the SE model runs or provides the release pattern.
-    progress : bool
-        Show the adapters' own progress bars (the spiking session's simulated time).
-    """
-
-    release: np.ndarray
-    release_mapping: str
-    tau_ms: float | None
-    decimate_ms: float
-    rate: RateSwitchConfig
-    spiking: SpikingSwitchConfig
-    se: SESwitchConfig
-    se_model: SETaskModel | None = None
-    progress: bool = False
-
-
-# ------------------------------------------------------------------------------------------------------
-# model families
-# ------------------------------------------------------------------------------------------------------
-class TaskModel(Protocol):
-    """How a model family plugs into the task-switching protocol."""
-
-    name: str
-
-    def run(self, task: CuedTaskSwitching, plan: SwitchPlan, seed: np.random.SeedSequence) -> xr.Dataset:
-        """Per-trial ``choice`` (1, 2, 0 = none), ``correct``, ``rt`` (ms from stimulus onset, NaN = none)
-        over ``trial``, and traces over (``time``, ``population``), every variable with units."""
-        ...
-
-
-def _int_seed(seed: np.random.SeedSequence) -> int:
-    return int(seed.generate_state(1)[0] & 0x7FFFFFFF)
-
-
-def _behaviour(table: xr.Dataset, choice: np.ndarray, rt: np.ndarray) -> dict[str, Any]:
-    choice = np.asarray(choice).astype(np.int8)
-    correct = choice == table["correct_choice"].values
-    return {
-        "choice": (
-            "trial",
-            choice,
-            _attrs("1", "choice (1: positive, 2: negative, 0: none)", flag_values=[0, 1, 2]),
-        ),
-        "correct": ("trial", correct.astype(np.int8), _attrs("1", "choice was correct (1) or not (0)")),
-        "rt": ("trial", np.asarray(rt, dtype=float), _attrs("ms", "reaction time from stimulus onset")),
+    family_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "spiking": {"sens_in_hz": 1250.0, "dt_ms": 0.2}
     }
+    operations: ClassVar[tuple[str, ...]] = ("run_trials", "cue_gain_curves", "gain_profile")
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if len(self.csi_ms) < 1:
+            raise ConfigError("csi_ms=() must hold at least one cue-stimulus interval")
+        if self.release != "default":
+            known = family_names()
+            if self.release not in known or not get_family(self.release).provides_release:
+                providers = [n for n in known if get_family(n).provides_release]
+                raise ConfigError(
+                    f"release={self.release!r} must be 'default' or a family that provides a release "
+                    f"pattern: {providers}"
+                )
+        try:
+            task = self.task()
+            for name in self.models:
+                self.create(name).check_task(task)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(str(err)) from None
 
-def _coords(table: xr.Dataset, times: np.ndarray) -> dict[str, Any]:
-    return {
-        "trial": ("trial", table["trial"].values, _attrs("1", "trial index")),
-        "time": ("time", np.asarray(times, dtype=float), _attrs("ms", "time in the session")),
-        "population": ("population", list(POPULATIONS), _attrs("1", "sensory population")),
-    }
-
-
-class _RateModel:
-    """Adapter: the session as piecewise-constant inputs of :func:`neuromod.rate.simulate_circuit`."""
-
-    name = "rate"
-
-    def run(self, task: CuedTaskSwitching, plan: SwitchPlan, seed: np.random.SeedSequence) -> xr.Dataset:
-        from neuromod.rate import SensoryStage, simulate_circuit
-
-        c = plan.rate
-        tau = c.tau_ms if plan.tau_ms is None else plan.tau_ms
-        dt = c.dt_ms
-        table = task.trials()
-        n = table.sizes["trial"]
-        context = table["context"].values.astype(int)
-        fa, fb = table["feature_a"].values / 100.0, table["feature_b"].values / 100.0
-        stim = np.stack([1 + fa, 1 - fa, 1 + fb, 1 - fb], axis=1) * c.drive_na  # (trial, population), nA
-
-        def grid(name: str) -> np.ndarray:
-            return np.rint(table[name].values / dt) * dt
-
-        cue_on, stim_on, stim_off = grid("cue_onset_ms"), grid("stim_onset_ms"), grid("stim_offset_ms")
-        duration = float(np.rint(table["trial_end_ms"].values[-1] / dt) * dt)
-        # events in time order; at equal times the later event wins (stimulus onset over the cue at CSI 0,
-        # the next cue over the stimulus offset at RSI 0)
-        times = np.stack([cue_on, stim_on, stim_off], axis=1).reshape(-1)
-        drive = np.zeros((n, 3, 4))
-        drive[:, 1] = stim
-        rel = np.repeat(plan.release[context][:, None, :], 3, axis=1)
-        drive, rel = drive.reshape(-1, 4), rel.reshape(-1, 4)
-        last = np.append(times[1:] != times[:-1], True)
-        keep = last & (times < duration)
-        times, drive, rel = times[keep], drive[keep], rel[keep]
-        if times[0] != 0.0:  # pragma: no cover - the task's first cue is at 0
-            times, drive, rel = (
-                np.append(0.0, times),
-                np.vstack([0 * drive[:1], drive]),
-                np.vstack([rel[:1], rel]),
-            )
-        sensory = SensoryStage(
-            populations=POPULATIONS,
-            transfer=c.transfer(),
-            modulation=c.modulation(),
-            tau_ms=float(tau),
-        )
-        every = max(1, round(plan.decimate_ms / dt)) * dt
-        out = simulate_circuit(
-            duration_ms=duration,
-            onset_ms=stim_on[None],
-            timeout_ms=stim_off[None],
-            reset_ms=stim_on[None],
-            input_ms=times[None],
-            direct_na=np.zeros((1, times.size, 2)),
-            drive_na=drive[None],
-            release=rel[None],
-            sensory=sensory,
-            dt_ms=dt,
-            noise=c.noise,
-            m0=plan.release[context[0]],
+    def task(self, seed: int | None = None) -> CuedTaskSwitching:
+        """The session every family runs (its trial table is drawn from `seed`)."""
+        return CuedTaskSwitching(
+            coherences_pct=self.coherences_pct,
+            csi_ms=self.csi_ms,
+            rsi_ms=self.rsi_ms,
+            p_switch=self.p_switch,
+            p_congruent=self.p_congruent,
+            max_rt_ms=self.max_rt_ms,
+            n_trials=self.n_trials,
             seed=seed,
-            record=True,
-            record_every_ms=every,
-        )
-        mod = out["modulator"].isel(session=0).transpose("time", "population").values
-        gain_name = "shift" if c.mode == "threshold" else "gain"
-        gain = out[gain_name].isel(session=0).transpose("time", "population").values
-        gain_attrs = (
-            _attrs("nA", "threshold shift of each sensory population")
-            if gain_name == "shift"
-            else _attrs("1", "gain of each sensory population")
-        )
-        rates = np.stack([out["r1"].values[0], out["r2"].values[0]], axis=1)
-        ds = xr.Dataset(
-            {
-                **_behaviour(table, out["choice"].values[0], out["rt"].values[0]),
-                "modulator": (("time", "population"), mod, _attrs("1", "modulator level m")),
-                gain_name: (("time", "population"), gain, gain_attrs),
-                "pool_rate": (("time", "pool"), rates, _attrs("Hz", "decision-population rate")),
-            },
-            coords={
-                **_coords(table, out["time"].values),
-                "pool": ("pool", np.array([1, 2], dtype=np.int8), _attrs("1", "decision population")),
-            },
-            attrs={
-                "params_json": out.attrs["params_json"],
-                "sensory_json": out.attrs["sensory_json"],
-                "tau_ms": float(tau),
-                "dt_ms": dt,
-                "decimate_ms": every,
-                "noise": int(c.noise),
-            },
-        )
-        return ds
-
-
-class _SpikingModel:
-    """Adapter: the session as trials of :func:`neuromod.spiking.simulate_session` (one sub-network)."""
-
-    name = "spiking"
-
-    def run(self, task: CuedTaskSwitching, plan: SwitchPlan, seed: np.random.SeedSequence) -> xr.Dataset:
-        from neuromod.spiking import DecisionParams, ModulationParams, input_gain_factor, simulate_session
-
-        c = plan.spiking
-        tau = c.tau_ms if plan.tau_ms is None else plan.tau_ms
-        # the spiking modulator is Euler-integrated: below one step it would overshoot; tau = dt_ms relaxes
-        # it to its target in one step (instantaneous on the 1 ms schedule grid)
-        tau_eff = max(float(tau), c.dt_ms)
-        mp = ModulationParams(tau_mod_ms=tau_eff, gain_max=c.gain_max)
-        table = task.trials()
-        context = table["context"].values.astype(int)
-        csi = np.rint(table["csi_ms"].values)  # per trial, on simulate_session's 1 ms schedule grid
-        rsi = float(round(task.timing["rsi"]))
-        max_rt = float(round(task.timing["max_rt"]))
-        record_ms = float(max(1, round(plan.decimate_ms)))
-        kwargs = dict(
-            modulation=plan.release[context][None],
-            initial_modulation=plan.release[context[0]][None],
-            mechanism=c.mechanism,
-            params=DecisionParams(sens_in_hz=c.sens_in_hz),
-            reset_ms=rsi,
-            max_rt_ms=max_rt,
-            mod_params=mp,
-            dt_ms=c.dt_ms,
-            seed=_int_seed(seed),
-            record_dt_ms=record_ms,
-            target=c.target,
-            progress=plan.progress,
-        )
-        out = simulate_session(
-            table["feature_a"].values[None], table["feature_b"].values[None], csi_ms=csi, **kwargs
-        )
-        # the spiking timeline puts the inter-trial reset (= RSI) before each cue: shift it onto the task's
-        m = out["modulator"].isel(session=0).transpose("time", "population")
-        t = np.round(m["time"].values - rsi, 6)
-        keep = t >= 0
-        mod = m.values[keep]
-        data = {
-            **_behaviour(table, out["choice"].values[0], out["rt"].values[0]),
-            "modulator": (("time", "population"), mod, _attrs("1", "modulator level m")),
-        }
-        if c.mechanism == "input_gain":
-            gain = input_gain_factor(np.clip(mod.reshape(-1), 0.0, 1.0), modulation=mp).reshape(mod.shape)
-            data["gain"] = (
-                ("time", "population"),
-                gain,
-                _attrs("1", "input-gain factor of each sensory pool"),
-            )
-        return xr.Dataset(
-            data,
-            coords=_coords(table, t[keep]),
-            attrs={
-                "params_json": out.attrs["params_json"],
-                "mechanism": c.mechanism,
-                "tau_ms": tau_eff,
-                "dt_ms": c.dt_ms,
-                "decimate_ms": record_ms,
-                "target": str(out.attrs["target"]),
-            },
         )
 
+    def needed(self) -> tuple[str, ...]:
+        """The families to prepare: those run, and the one that provides the release pattern."""
+        extra = () if self.release in ("default", *self.models) else (self.release,)
+        return (*self.models, *extra)
 
-class _SEModel:
-    """Adapter: :func:`neuromod.protocols.se_task.run_se_session` on the task."""
 
-    name = "se"
-
-    def run(self, task: CuedTaskSwitching, plan: SwitchPlan, seed: np.random.SeedSequence) -> xr.Dataset:
-        from neuromod.protocols.se_task import run_se_session, with_tau_ms
-
-        model = plan.se_model
-        if model is None:  # pragma: no cover - task_switching trains one first
-            raise ValueError("the SE adapter needs a model (task_switching trains one when none is given)")
-        if plan.tau_ms is not None:
-            model = with_tau_ms(model, max(plan.tau_ms, 1e-3))
-        ds = run_se_session(
-            model, task, seed=_int_seed(seed), decimate_ms=plan.decimate_ms, noise=plan.se.noise
+def _cue_gain_curves(
+    config: TaskSwitchingConfig,
+    families: Mapping[str, ModelFamily],
+    release: np.ndarray,
+    root: np.random.SeedSequence,
+    progress: bool,
+) -> dict[str, xr.Dataset]:
+    """Each family's cue gain curves, fitted, screened and classified."""
+    g = config.gain
+    drives = np.linspace(0.0, g.drive_max, g.n_drives)
+    out = {}
+    for name in tqdm(list(config.models), desc="gain curves", unit="model", disable=not progress):
+        ds = families[name].cue_gain_curves(
+            release=release,
+            drives=drives,
+            n_repeats=g.n_repeats,
+            seed=family_stream(root, name, "cue_gain_curves"),
+            progress=progress,
         )
-        table = task.trials()
-        correct = (ds["choice"].values == table["correct_choice"].values).astype(np.int8)
-        out = ds.rename({"gain": "channel_gain"}).rename({"population_gain": "gain"})
-        out["correct"] = ("trial", correct, _attrs("1", "choice was correct (1) or not (0)"))
-        out["gain"].attrs.update(long_name="gain of each sensory population (mean SE gate of its channels)")
-        return out.assign_attrs(tau_ms=float(model.config.tau_ms))
-
-
-_ADAPTERS: dict[str, type] = {"se": _SEModel, "rate": _RateModel, "spiking": _SpikingModel}
-
-
-# ------------------------------------------------------------------------------------------------------
-# release patterns
-# ------------------------------------------------------------------------------------------------------
-def se_release(
-    model: SETaskModel, *, seed: int = 0, coherences: Sequence[float] | None = None
-) -> xr.DataArray:
-    """Release levels over (``context``, ``population``) from the SE model's per-context population gains.
-
-    See :data:`SE_RELEASE_MAPPING`: the gains of
-    :func:`~neuromod.protocols.se_task.population_gains` (averaged over stimuli with the given unsigned
-    `coherences`, default those of :class:`CuedTaskSwitching`) divided by their largest value.
-    """
-    from neuromod.protocols.se_task import population_gains
-
-    gains = population_gains(model, seed=seed, coherences=coherences)
-    top = float(gains.max())
-    if not top > 0:
-        raise ValueError(f"the SE model's population gains are all <= 0 (max {top!r}); cannot map to release")
-    out = (gains / top).clip(0.0, 1.0)
-    return out.assign_attrs(
-        _attrs("1", "release level from the SE gate profile"),
-        mapping=SE_RELEASE_MAPPING,
-        se_gain=gains.values.reshape(-1).tolist(),
-    )
-
-
-def _check_release(release: Any) -> np.ndarray:
-    arr = check_array("release", release, ndim=2, low=0.0, high=1.0)
-    if arr.shape != (len(CONTEXTS), len(POPULATIONS)):
-        raise ValueError(
-            f"release has shape {arr.shape}, expected ({len(CONTEXTS)}, {len(POPULATIONS)}): one level in "
-            f"[0, 1] per context {CONTEXTS} and population {POPULATIONS}"
+        fitted = fit_and_classify(
+            ds,
+            form=g.form,
+            z=g.z,
+            gain_tolerance=g.gain_tolerance,
+            threshold_tolerance=g.threshold_tolerance,
+            min_r2=g.min_r2,
         )
-    return arr
+        out[name] = fitted.assign_attrs(model=name)
+    return out
 
 
-# ------------------------------------------------------------------------------------------------------
-# protocol
-# ------------------------------------------------------------------------------------------------------
-def _task_json(task: CuedTaskSwitching) -> dict[str, Any]:
-    return {
-        "coherences": list(task.coherences),
-        "csi_ms": list(task.csi_ms),
-        "rsi_ms": task.timing["rsi"],
-        "max_rt_ms": task.timing["max_rt"],
-        "p_switch": task.p_switch,
-        "p_congruent": task.p_congruent,
-        "n_trials": task.n_trials,
-        "seed": task.seed,
-    }
-
-
-def task_switching(
-    task: CuedTaskSwitching | None = None,
+def run_task_switching(
+    config: TaskSwitchingConfig | None = None,
     *,
-    models: Sequence[str] = ("se", "rate", "spiking"),
-    tau_ms: float | None = None,
-    seed: int | None = None,
-    release: Any = None,
-    se_model: SETaskModel | None = None,
-    rate: RateSwitchConfig | None = None,
-    spiking: SpikingSwitchConfig | None = None,
-    se: SESwitchConfig | None = None,
-    decimate_ms: float = 50.0,
+    families: Mapping[str, ModelFamily] | None = None,
     progress: bool = False,
 ) -> xr.DataTree:
-    """Run one cued task-switching session on each model.
+    """Run the comparison: every configured family on one cued task-switching session.
 
     Parameters
     ----------
-    task : CuedTaskSwitching, optional
-        The session (default ``CuedTaskSwitching(seed=seed)``); its trial table is shared by all models.
-    models : sequence of {"se", "rate", "spiking"}
-        Models to run (each at most once).
-    tau_ms : float, optional
-        Modulator time constant (ms) for every model, overriding ``rate.tau_ms`` and ``spiking.tau_ms``
-        and re-timing the SE gate (:func:`~neuromod.protocols.se_task.with_tau_ms`, same weights). 0 means
-        instantaneous (rate: exact; spiking: one integration step; SE: 1e-3 ms).
-    seed : int, optional
-        Seed of every random stream of the run (one child stream per model, in :data:`MODELS` order);
-        same seed, same task and models -> identical result. None: fresh entropy.
-    release : array-like (2, 4), "se", or None
-        Release level per (context, population) in [0, 1] for the rate and spiking models; None:
-        :data:`DEFAULT_RELEASE`; ``"se"``: the SE model's population gains mapped by :func:`se_release`
-        (trains the SE model if `se_model` is None).
-    se_model : SETaskModel, optional
-        A trained SE task model. If None and the SE model is needed, one is trained with
-        :func:`~neuromod.protocols.se_task.train_se_task_model` (``quick=se.quick``; the full run is under a
-        minute on 2 cores, quick a few seconds) with a seed from `seed`.
-    rate, spiking, se : configs, optional
-        Settings per model family (defaults: :class:`RateSwitchConfig`, :class:`SpikingSwitchConfig`,
-        :class:`SESwitchConfig`).
-    decimate_ms : float
-        Sampling interval of the gain and modulator traces (ms).
+    config : TaskSwitchingConfig, optional
+        Defaults to ``TaskSwitchingConfig()`` (the ``neuromod run task-switching`` defaults).
+    families : mapping of name -> ModelFamily, optional
+        Family instances to use instead of building them from `config`, e.g. ``{"se":
+        SEFamily.from_model(trained)}`` (:class:`neuromod.protocols.families.se.SEFamily`).
     progress : bool
-        Show progress bars.
+        Show progress bars (training, each family's session, the gain curves).
 
     Returns
     -------
     xarray.DataTree
-        Root: the trial table (``task.trials()``), the ``release`` pattern over (``context``,
-        ``population``), and provenance (``config_json`` with the task settings and every model's config).
-        One group per model with ``choice`` (int8: 1, 2; 0 = none), ``correct`` (int8 0/1), ``rt`` (ms
-        from stimulus onset, NaN = none) over ``trial``; ``gain`` over (``time``, ``population``) (rate: the
-        input gain, or ``shift`` in nA in the threshold mode; spiking: the input-gain factor with the
-        ``input_gain`` mechanism; SE: the mean gate of each population's channels), ``modulator`` (rate,
-        spiking) and ``release`` over (``context``, ``population``) (rate, spiking); the SE group also has
-        ``channel_gain`` over (``time``, ``channel``) and the rate group ``pool_rate`` over (``time``,
-        ``pool``). ``time`` is the task's session time (ms). (No wall-clock time is stored: the same seed
-        gives an identical tree.)
+        * root: the trial table (``context``, ``feature_a``, ``csi_ms``, ``is_switch``, ...) and provenance
+          (``config_json`` is the resolved :class:`TaskSwitchingConfig`, every family's table in full);
+        * one group per family: per-trial ``choice``, ``correct``, ``rt``, gain (and modulator) traces,
+          ``release`` (families that take one), what the family's preparation returned (the SE training
+          curve ``train_loss``, ``train_accuracy`` over ``train_step`` when trained here); each has a
+          ``gain_curves`` child: ``response`` over (``condition`` = population, ``level`` = cue relevant 0 /
+          irrelevant 1, ``drive``, ``repeat``), the fits (``fit_*``, ``fit_ok``) and the classification;
+        * ``summary``: side-by-side measures along ``model``
+          (:func:`neuromod.protocols.switching_summary.summary`).
+
+        No wall-clock time is stored: the same config gives identical data and attributes (up to the
+        ``created``/``history`` stamps; :func:`neuromod.results.without_timestamps`).
 
     Raises
     ------
     TypeError, ValueError
-        On bad arguments, before any model runs.
+        Bad arguments, or a saved SE model that cannot be loaded, before any session runs.
 
     Examples
     --------
-    >>> from neuromod.tasks import CuedTaskSwitching
-    >>> task = CuedTaskSwitching(n_trials=20, csi_ms=(100.0, 800.0), max_rt_ms=1000.0, seed=1)
-    >>> tree = task_switching(task, models=("rate",), seed=0)
-    >>> sorted(tree["rate"].data_vars)[:3]
-    ['choice', 'correct', 'gain']
+    >>> tree = run_task_switching(quick(TaskSwitchingConfig(models=("se", "rate"))))  # seconds
+    >>> tree["summary"]["model"].values.tolist(), sorted(tree["rate"].children)
+    (['se', 'rate'], ['gain_curves'])
     """
-    if task is None:
-        task = CuedTaskSwitching(seed=seed)
-    if not isinstance(task, CuedTaskSwitching):
-        raise TypeError(f"task must be a CuedTaskSwitching, got {type(task).__name__}")
-    if isinstance(models, str) or not isinstance(models, Sequence):
-        raise TypeError(f"models must be a sequence of model names, got {models!r}")
-    for m in models:
-        if m not in MODELS:
-            raise ValueError(f"models contains {m!r}{suggest(str(m), MODELS)}; expected names from {MODELS}")
-    if not models or len(set(models)) != len(models):
-        raise ValueError(
-            f"models={tuple(models)!r} must name each of {MODELS} at most once, and at least one"
-        )
-    if tau_ms is not None:
-        tau_ms = check_positive("tau_ms", tau_ms, allow_zero=True)
-    if seed is not None:
-        seed = check_int("seed", seed, low=0)
-    decimate_ms = check_positive("decimate_ms", decimate_ms)
-    rate = RateSwitchConfig() if rate is None else rate
-    spiking = SpikingSwitchConfig() if spiking is None else spiking
-    se = SESwitchConfig() if se is None else se
-    for name, cfg, cls in (
-        ("rate", rate, RateSwitchConfig),
-        ("spiking", spiking, SpikingSwitchConfig),
-        ("se", se, SESwitchConfig),
-    ):
-        if not isinstance(cfg, cls):
-            raise TypeError(f"{name} must be a {cls.__name__}, got {type(cfg).__name__}")
-    if se_model is not None:
-        from neuromod.gating.task_model import SETaskModel
-
-        if not isinstance(se_model, SETaskModel):
-            raise TypeError(f"se_model must be an SETaskModel, got {type(se_model).__name__}")
-    use_se_release = isinstance(release, str)
-    if use_se_release:
-        check_choice("release", release, ("se",))
-    else:
-        release_arr = _check_release(DEFAULT_RELEASE if release is None else release)
-    root_seed = np.random.SeedSequence(seed)  # seed=None: fresh entropy, recorded below so the run repeats
-    *children, train_stream = root_seed.spawn(len(MODELS) + 1)
-    streams = dict(zip(MODELS, children, strict=True))
-
-    # ---- the SE model (trained when needed)
-    se_trained = 0
-    if se_model is None and ("se" in models or use_se_release):
-        from neuromod.protocols.se_task import train_se_task_model
-
-        se_model, _ = train_se_task_model(
-            quick=se.quick, n_steps=se.train_steps, progress=progress, seed=_int_seed(train_stream)
-        )
-        se_trained = 1
-    if use_se_release:
-        rel_da = se_release(se_model, coherences=task.coherences)  # the gate profile on this task's stimuli
-        release_arr = rel_da.values
-        mapping = SE_RELEASE_MAPPING
-    else:
-        mapping = _PATTERN_MAPPING
-    plan = SwitchPlan(
-        release=np.asarray(release_arr, dtype=float),
-        release_mapping=mapping,
-        tau_ms=tau_ms,
-        decimate_ms=decimate_ms,
-        rate=rate,
-        spiking=spiking,
-        se=se,
-        se_model=se_model,
+    config = TaskSwitchingConfig() if config is None else config
+    if not isinstance(config, TaskSwitchingConfig):
+        raise TypeError(f"config must be a TaskSwitchingConfig, got {type(config).__name__}")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be a bool, got {progress!r}")
+    root = seed_sequence(config.seed)
+    task = config.task(seed=int_seed(child(root, "task")))
+    instances, prepared = prepare_families(
+        config, config.needed(), root=root, families=families, progress=progress
+    )
+    release = resolve_release(
+        None if config.release == "default" else config.release, instances, task.coherences_pct
+    )
+    run = {name: instances[name] for name in config.models}
+    groups = session_groups(
+        task,
+        run,
+        release=release,
+        tau_ms=config.tau_ms,
+        decimate_ms=config.decimate_ms,
+        root=root,
         progress=progress,
     )
-
-    groups: dict[str, xr.Dataset] = {}
-    bar = tqdm(list(models), desc="task switching", unit="model", disable=not progress)
-    for name in bar:
-        bar.set_postfix_str(name)
-        model: TaskModel = _ADAPTERS[name]()
-        ds = model.run(task, plan, streams[name])
-        ds.attrs.update(model=name)
-        groups[name] = ds
-
-    table = task.trials()
-    config = {
-        "protocol": "task-switching",
-        "task": _task_json(task),
-        "models": list(models),
-        "tau_ms": tau_ms,
-        "seed": seed,
-        "seed_entropy": str(root_seed.entropy),
-        "release": plan.release.tolist(),
-        "release_source": "se" if use_se_release else ("default" if release is None else "configured"),
-        "decimate_ms": decimate_ms,
-        "rate": rate,
-        "spiking": spiking,
-        "se": se,
-        "se_model": (
-            None if se_model is None else {"trained_here": se_trained, "config": se_model.config.to_dict()}
-        ),
+    gains = _cue_gain_curves(config, run, release.values, root, progress)
+    profiles = {
+        name: np.asarray(family.gain_profile(release.values, task.coherences_pct), dtype=float)
+        for name, family in run.items()
     }
-    release_da = xr.DataArray(
-        plan.release,
-        dims=("context", "population"),
-        coords={
-            "context": ("context", list(CONTEXTS), _attrs("1", "task context (cued feature)")),
-            "population": ("population", list(POPULATIONS), _attrs("1", "sensory population")),
-        },
-        attrs=_attrs("1", "modulator release level per context and population", mapping=mapping),
+    trials = xr.DataTree.from_dict({"/": task.trials(), **{f"/{m}": ds for m, ds in groups.items()}})
+    title = "Model families side by side on cued task switching"
+    provenance = {**results.provenance(config, title=title), "seed_entropy": str(root.entropy)}
+    nodes: dict[str, xr.Dataset] = {"/": session_root(task, release, provenance)}
+    for name in config.models:
+        extra = prepared[name]
+        ds = xr.merge([groups[name], extra], combine_attrs="override") if extra.data_vars else groups[name]
+        nodes[f"/{name}"] = ds.assign_attrs(groups[name].attrs, **group_attrs(name, instances[name]))
+        nodes[f"/{name}/gain_curves"] = gains[name]
+    nodes["/summary"] = summary(trials, gains, profiles, release)
+    return xr.DataTree.from_dict(nodes)
+
+
+def quick(config: TaskSwitchingConfig) -> TaskSwitchingConfig:
+    """A reduced run for tests and notebooks (tens of seconds; the spiking network dominates)."""
+    return config.with_quick_families().replace(
+        n_trials=24,
+        csi_ms=(100.0, 300.0, 600.0, 1000.0),
+        coherences_pct=(25.6, 51.2),
+        max_rt_ms=500.0,
+        rsi_ms=200.0,
+        gain=config.gain.replace(n_drives=9, n_repeats=32),
     )
-    for name in ("rate", "spiking"):
-        if name in groups:
-            groups[name]["release"] = release_da
-    root = table.copy()
-    # task settings live in config_json; the table's list-valued attrs are kept as netCDF-safe lists
-    # scalar task settings as attributes, the lists (coherences, CSI set) in task_json: a length-1 list
-    # would come back from netCDF as a scalar
-    root.attrs = {
-        **{k: v for k, v in table.attrs.items() if k != "seed" and not isinstance(v, (list, tuple))},
-        "task_seed": table.attrs["seed"],
-        "task_json": json.dumps(results._jsonable(config["task"]), sort_keys=True),
-        **results.provenance(config, title="Cued task switching: one trial table on every model"),
-        "release_mapping": mapping,
-        "release_mapping_json": json.dumps(
-            {"source": config["release_source"], "release": plan.release.tolist(), "doc": mapping},
-            sort_keys=True,
-        ),
-    }
-    return xr.DataTree.from_dict({"/": root, **{f"/{m}": ds for m, ds in groups.items()}})
+
+
+def _run(config: TaskSwitchingConfig, *, progress: bool = False) -> xr.DataTree:
+    return run_task_switching(config, progress=progress)
+
+
+registry.register(
+    registry.Experiment(
+        name="task-switching",
+        config_cls=TaskSwitchingConfig,
+        run=_run,
+        summarize=summarize,
+        plot=plot,
+        quick=quick,
+        description="the model families side by side on one cued task-switching session",
+    ),
+    replace=True,
+)

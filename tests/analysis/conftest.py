@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 
 from neuromod import results
-from neuromod.protocols.compare import TaskSwitchingConfig, compare, quick
+from neuromod.protocols import run_task_switching
+from neuromod.protocols.task_switching import TaskSwitchingConfig, quick
 
 
 @pytest.fixture(scope="session")
 def task_switching_file(tmp_path_factory) -> Path:
     config = quick(TaskSwitchingConfig(models=("se", "rate"))).replace(n_trials=48)
-    return results.save(compare(config, progress=False), tmp_path_factory.mktemp("ts") / "run_a.nc")
+    tree = run_task_switching(config, progress=False)
+    return results.save(tree, tmp_path_factory.mktemp("ts") / "run_a.nc")

@@ -72,7 +72,7 @@ def test_gain_measures_match_the_gain_curves(single, saved):
             np.testing.assert_allclose(
                 r.threshold_shift_se, float(gc["threshold_shift_se"].sel(condition=pop)), rtol=1e-12
             )
-            assert r["class"] == str(gc["modulation"].sel(condition=pop).values)
+            assert r["class"] == str(gc["modulation_class"].sel(condition=pop).values)
         # the relative profile is the profile over the model's largest gain
         prof = rows[["gain_profile_a", "gain_profile_b"]].to_numpy()
         rel = rows[["relative_gain_profile_a", "relative_gain_profile_b"]].to_numpy()

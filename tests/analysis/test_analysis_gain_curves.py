@@ -10,14 +10,15 @@ import pandas as pd
 import pytest
 
 from neuromod import results
-from neuromod.protocols.gain_curves import GainCurvesConfig, gain_curves, quick
+from neuromod.protocols import run_gain_curves
+from neuromod.protocols.gain_curves import GainCurvesConfig, quick
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory) -> Path:
-    tree = gain_curves(quick(GainCurvesConfig(models=("rate",))))
+    tree = run_gain_curves(quick(GainCurvesConfig(models=("rate",))))
     return results.save(tree, tmp_path_factory.mktemp("gc") / "gc.nc")
 
 
@@ -34,7 +35,7 @@ def test_script_writes_figures_and_tables(saved, tmp_path):
     df = pd.read_csv(tmp_path / "gain_curves_fits.csv")
     assert set(df["condition"]) == {"response_gain", "input_gain", "threshold"}
     top = df[(df.condition == "response_gain") & (df.level == 1.0)].iloc[0]
-    assert top["modulation"] == "multiplicative" and abs(top["gain_ratio"] - 2.0) < 0.04
+    assert top["modulation_class"] == "multiplicative" and abs(top["gain_ratio"] - 2.0) < 0.04
     table = (tmp_path / "gain_curves_table.md").read_text()
     assert "| rate | threshold | 1 |" in table and "additive" in table
 

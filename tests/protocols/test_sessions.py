@@ -1,12 +1,12 @@
-"""Tests of the task-switching protocol: one trial table on the SE, rate and spiking models.
+"""Tests of run_sessions: one task-switching trial table on the SE, rate and spiking families.
 
 References for the behavioural predictions: with instantaneous modulation nothing carries over between
-trials (the decision state is reset at each stimulus onset), so switch and repeat trials are the same
-condition and the switch cost is 0; with a modulator time constant of 300 ms the gains are still set for the
-previous task shortly after a switch cue, so switch trials are slower and the cost shrinks as the
-cue-stimulus interval grows (Meiran 1996; Monsell 2003), and the still-amplified irrelevant feature makes
-incongruent stimuli error-prone right after a switch. The modulator after a cue is checked against the
-exact first-order relaxation ``m(t) = u + (m0 - u) exp(-t / tau)``.
+trials (the decision state is reset at each stimulus onset), so switch and repeat trials see exactly the
+same gains (checked as an identity, not as an interval that contains 0); with a modulator time constant of
+300 ms the gains are still set for the previous task shortly after a switch cue, so switch trials are slower
+and the cost shrinks as the cue-stimulus interval grows (Meiran 1996; Monsell 2003), and the still-amplified
+irrelevant feature makes incongruent stimuli error-prone right after a switch. The modulator after a cue is
+checked against the exact first-order relaxation ``m(t) = u + (m0 - u) exp(-t / tau)``.
 """
 
 from __future__ import annotations
@@ -20,13 +20,11 @@ from scipy import stats
 
 from neuromod import results
 from neuromod.measures import congruency_effect, switch_cost
+from neuromod.protocols import run_sessions
+from neuromod.protocols.families.se import SEConfig, SEFamily
+from neuromod.protocols.families.spiking import SpikingConfig, SpikingFamily
 from neuromod.protocols.se_task import train_se_task_model
-from neuromod.protocols.task_switching import (
-    DEFAULT_RELEASE,
-    SESwitchConfig,
-    SpikingSwitchConfig,
-    task_switching,
-)
+from neuromod.protocols.sessions import DEFAULT_RELEASE
 from neuromod.tasks import CuedTaskSwitching
 
 RATE_TASK = {"n_trials": 2000, "csi_ms": (100.0, 1000.0), "max_rt_ms": 1000.0, "rsi_ms": 300.0}
@@ -40,34 +38,46 @@ def se_model():
 
 @pytest.fixture(scope="module")
 def rate_instant() -> xr.DataTree:
-    return task_switching(CuedTaskSwitching(**RATE_TASK, seed=102), models=("rate",), tau_ms=0.0, seed=2)
+    return run_sessions(
+        CuedTaskSwitching(**RATE_TASK, seed=102), ["rate"], tau_ms=0.0, seed=2, decimate_ms=10.0
+    )
 
 
 @pytest.fixture(scope="module")
 def rate_slow() -> xr.DataTree:
-    return task_switching(CuedTaskSwitching(**RATE_TASK, seed=102), models=("rate",), tau_ms=300.0, seed=2)
+    return run_sessions(CuedTaskSwitching(**RATE_TASK, seed=102), ["rate"], tau_ms=300.0, seed=2)
 
 
 @pytest.fixture(scope="module")
 def full_tree(se_model) -> xr.DataTree:
     """All three models on one small session with two CSIs (spiking: few trials, short windows)."""
     task = CuedTaskSwitching(
-        n_trials=24, coherences=(25.6, 51.2), csi_ms=(100.0, 300.0), max_rt_ms=500.0, rsi_ms=200.0, seed=3
+        n_trials=24, coherences_pct=(25.6, 51.2), csi_ms=(100.0, 300.0), max_rt_ms=500.0, rsi_ms=200.0, seed=3
     )
-    return task_switching(
+    return run_sessions(
         task,
+        [SEFamily.from_model(se_model), "rate", "spiking"],
         seed=2,
-        se_model=se_model,
+        tau_ms=100.0,
         release=((1.0, 1.0, 0.0, 0.0), (0.0, 0.0, 1.0, 1.0)),
-        spiking=SpikingSwitchConfig(tau_ms=100.0),
     )
 
 
 # ---------------------------------------------------------------------------------------------- rate model
-def test_rate_instantaneous_modulation_has_no_switch_cost(rate_instant):
-    cost = switch_cost(rate_instant, model="rate", by=())
-    assert float(cost["rt_cost_low"]) < 0.0 < float(cost["rt_cost_high"]), cost["rt_cost"].values
-    assert float(cost["error_cost_low"]) < 0.0 < float(cost["error_cost_high"])
+def test_rate_instantaneous_modulation_gives_switch_and_repeat_trials_identical_gains(rate_instant):
+    """With tau = 0 nothing carries over: during every stimulus the gains are exactly those of the trial's
+    own context, so a switch trial and a repeat trial of the same context see identical gains."""
+    table = rate_instant.to_dataset(inherit=False)
+    gain = rate_instant["rate"]["gain"]
+    release = np.asarray(DEFAULT_RELEASE)
+    t = gain["time"].values
+    seen = {0: set(), 1: set()}
+    for k in range(1, table.sizes["trial"]):
+        on = (t >= float(table["stim_onset_ms"][k])) & (t < float(table["stim_offset_ms"][k]))
+        ctx = int(table["context"][k])
+        np.testing.assert_array_equal(gain.values[on], np.broadcast_to(release[ctx], (on.sum(), 4)))
+        seen[int(table["is_switch"][k])].add(ctx)
+    assert seen[0] == seen[1] == {0, 1}  # both kinds of trial, in both contexts, were compared
     # the model is good at the task: > 85 % correct overall with the default release pattern
     assert float(rate_instant["rate"]["correct"].mean()) > 0.85
 
@@ -89,7 +99,7 @@ def test_rate_incongruent_less_accurate_after_switch(rate_slow):
 
 def test_rate_modulator_relaxes_exponentially_after_a_cue():
     task = CuedTaskSwitching(n_trials=4, csi_ms=(600.0,), max_rt_ms=1000.0, rsi_ms=300.0, seed=1)
-    tree = task_switching(task, models=("rate",), tau_ms=300.0, seed=0, decimate_ms=100.0)
+    tree = run_sessions(task, ["rate"], tau_ms=300.0, seed=0, decimate_ms=100.0)
     table = tree.to_dataset()
     k = int(np.flatnonzero(table["is_switch"].values)[0])
     cue = float(table["cue_onset_ms"][k])
@@ -130,9 +140,9 @@ def test_spiking_modulator_trace_is_on_the_task_time_axis(full_tree):
     assert full_tree["spiking"].attrs["tau_ms"] == 100.0
 
 
-def test_tau_override_reaches_every_model(se_model):
+def test_tau_reaches_every_model(se_model):
     task = CuedTaskSwitching(n_trials=6, csi_ms=(300.0,), max_rt_ms=800.0, seed=1)
-    tree = task_switching(task, models=("se", "rate"), tau_ms=50.0, seed=0, se_model=se_model)
+    tree = run_sessions(task, [SEFamily.from_model(se_model), "rate"], tau_ms=50.0, seed=0)
     assert tree["se"].attrs["tau_ms"] == 50.0
     assert tree["rate"].attrs["tau_ms"] == 50.0
     assert json.loads(tree["rate"].attrs["sensory_json"])["tau_ms"] == 50.0
@@ -156,6 +166,7 @@ def test_tree_schema_all_models(full_tree):
     config = json.loads(full_tree.attrs["config_json"])
     assert config["task"]["n_trials"] == 24 and config["task"]["csi_ms"] == [100.0, 300.0]
     assert config["models"] == ["se", "rate", "spiking"]
+    assert config["spiking"] == SpikingConfig().to_dict() and config["se"] == SEConfig().to_dict()
     n = table.sizes["trial"]
     for model in ("se", "rate", "spiking"):
         ds = full_tree[model].to_dataset(inherit=False)
@@ -195,7 +206,7 @@ def test_netcdf_round_trip(full_tree, tmp_path):
 def test_same_seed_identical_other_seed_differs(se_model):
     def run(seed: int) -> xr.DataTree:
         task = CuedTaskSwitching(n_trials=40, csi_ms=(100.0, 600.0), max_rt_ms=800.0, seed=4)
-        return task_switching(task, models=("se", "rate"), seed=seed, se_model=se_model)
+        return run_sessions(task, [SEFamily.from_model(se_model), "rate"], seed=seed)
 
     a, b, c = run(1), run(1), run(2)
     xr.testing.assert_identical(results.without_timestamps(a), results.without_timestamps(b))
@@ -204,7 +215,7 @@ def test_same_seed_identical_other_seed_differs(se_model):
 
 def test_release_from_se_model(se_model):
     task = CuedTaskSwitching(n_trials=10, csi_ms=(300.0,), max_rt_ms=800.0, seed=1)
-    tree = task_switching(task, models=("rate",), seed=0, release="se", se_model=se_model)
+    tree = run_sessions(task, ["rate"], seed=0, release="se")  # the SE family is prepared (trained) for it
     rel = tree["rate"]["release"]
     assert float(rel.max()) == pytest.approx(1.0, abs=1e-12) and float(rel.min()) >= 0.0
     mapping = json.loads(tree.attrs["release_mapping_json"])
@@ -216,24 +227,31 @@ def test_release_from_se_model(se_model):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"models": ("rate", "spike")}, ValueError, "models contains 'spike'"),
-        ({"models": ("rate", "rate")}, ValueError, "at most once"),
-        ({"models": "rate"}, TypeError, "sequence of model names"),
+        ({"families": ["rate", "spike"]}, KeyError, "unknown model family 'spike'"),
+        ({"families": ["rate", "rate"]}, ValueError, "at most once"),
+        ({"families": "rate"}, TypeError, "sequence of family names or instances"),
+        ({"families": []}, ValueError, "families is empty"),
         ({"tau_ms": -1.0}, ValueError, r"tau_ms=-1\.0"),
         ({"release": ((1.0, 0.0), (0.0, 1.0))}, ValueError, r"release has shape \(2, 2\)"),
         ({"release": ((1.0, 1.0, 2.0, 0.0), (0.0, 0.0, 1.0, 1.0))}, ValueError, "release"),
-        ({"release": "pattern"}, ValueError, "release"),
+        ({"release": "pattern"}, KeyError, "unknown model family 'pattern'"),
+        ({"release": "rate"}, ValueError, "names no prepared family that provides a release pattern"),
         ({"seed": -3}, ValueError, "seed=-3"),
-        ({"rate": SESwitchConfig()}, TypeError, "rate must be a RateSwitchConfig"),
-        ({"se_model": object()}, TypeError, "se_model must be an SETaskModel"),
     ],
 )
 def test_bad_arguments(kwargs, error, match):
     task = CuedTaskSwitching(n_trials=4, seed=0)
     with pytest.raises(error, match=match):
-        task_switching(task, **{"models": ("rate",), **kwargs})
+        run_sessions(task, **{"families": ["rate"], **kwargs})
 
 
-def test_bad_task():
+def test_bad_task_and_family_instances():
     with pytest.raises(TypeError, match="task must be a CuedTaskSwitching"):
-        task_switching("task", models=("rate",))
+        run_sessions("task", ["rate"])
+    with pytest.raises(TypeError, match=r"the config of family 'spiking' must be a SpikingConfig"):
+        SpikingFamily(SEConfig())
+    with pytest.raises(TypeError, match=r"model must be an SETaskModel, got object"):
+        SEFamily.from_model(object())
+    # a task off the spiking schedule's 1 ms grid is refused before anything runs
+    with pytest.raises(ValueError, match=r"csi_ms=\(100.5,\) must be whole numbers of ms"):
+        run_sessions(CuedTaskSwitching(n_trials=4, csi_ms=(100.5,), seed=0), ["rate", "spiking"])

@@ -22,9 +22,11 @@ import xarray as xr
 
 from neuromod import results
 from neuromod.config import ConfigError
-from neuromod.protocols import compare
-from neuromod.protocols.compare import TaskSwitchingConfig, quick
-from neuromod.protocols.se_task import save_se_model, train_se_task_model
+from neuromod.protocols import run_task_switching
+from neuromod.protocols.families.se import SEFamily
+from neuromod.protocols.se_files import save_se_model
+from neuromod.protocols.se_task import train_se_task_model
+from neuromod.protocols.task_switching import TaskSwitchingConfig, quick
 
 MODELS = ["se", "rate", "spiking"]
 
@@ -159,38 +161,49 @@ def test_rate_gain_curves_match_input_gain_analytically(tree):
 
 # ----------------------------------------------------------------------------------------- bad input, SE
 def test_bad_settings_are_refused_with_the_key():
+    # the spiking family runs on a 1 ms schedule grid; the rate model alone takes any CSI
     with pytest.raises(ConfigError, match=r"csi_ms=\(100.5,\) must be whole numbers of ms"):
         TaskSwitchingConfig(csi_ms=(100.5,))
-    with pytest.raises(ConfigError, match=r"models=\('rate', 'rate'\) must name each"):
+    assert TaskSwitchingConfig(models=("rate",), release="default", csi_ms=(100.5,)).csi_ms == (100.5,)
+    with pytest.raises(ConfigError, match=r"models=\['rate', 'rate'\] must name one model family at least"):
         TaskSwitchingConfig(models=("rate", "rate"))
     with pytest.raises(ConfigError, match=r"rsi_ms=0 with a CSI of 0"):
         TaskSwitchingConfig(rsi_ms=0.0, csi_ms=(0.0, 100.0))
-    with pytest.raises(ConfigError, match=r"models\[0\]='brain' is not one of"):
+    with pytest.raises(ConfigError, match=r"models contains 'brain'; known model families"):
         TaskSwitchingConfig.from_dict({"models": ["brain"]})
+    with pytest.raises(ConfigError, match=r"release='rate' must be 'default' or a family that provides"):
+        TaskSwitchingConfig(release="rate")
+    with pytest.raises(ConfigError, match=r"unknown key 'spiking\.tau_ms'"):  # tau_ms is the experiment's
+        TaskSwitchingConfig.from_dict({"spiking": {"tau_ms": 100.0}})
     with pytest.raises(TypeError, match=r"config must be a TaskSwitchingConfig, got dict"):
-        compare({"n_trials": 8})
+        run_task_switching({"n_trials": 8})
 
 
 def test_missing_se_model_file_fails_before_training(tmp_path, monkeypatch):
     import neuromod.protocols.se_task as se_task
 
     monkeypatch.setattr(se_task, "train_se_task_model", lambda *a, **k: pytest.fail("trained"))
-    config = TaskSwitchingConfig(models=("rate",), se_model_path=str(tmp_path / "none"))
+    config = TaskSwitchingConfig(models=("rate",)).with_family("se", model_path=str(tmp_path / "none"))
     with pytest.raises(FileNotFoundError, match="none"):
-        compare(config)
+        run_task_switching(config)
 
 
 def test_loaded_se_model_gives_the_same_run(tmp_path):
     model, _ = train_se_task_model(quick=True, progress=False, seed=5)
     save_se_model(model, tmp_path / "se")
     config = quick(TaskSwitchingConfig(models=("se", "rate"), n_trials=16, seed=1))
-    passed = compare(config, se_model=model)
-    loaded = compare(config.replace(se_model_path=str(tmp_path / "se")))
-    assert loaded.attrs["se_model_origin"].startswith("loaded from")
-    assert passed.attrs["se_model_origin"] == "passed in"
+    passed = run_task_switching(config, families={"se": SEFamily.from_model(model)})
+    loaded = run_task_switching(config.with_family("se", model_path=str(tmp_path / "se")))
+    assert loaded["se"].attrs["se_model_origin"].startswith("loaded from")
+    assert passed["se"].attrs["se_model_origin"] == "passed in"
     assert "train_loss" not in loaded["se"].data_vars
-    for group in ("se", "rate", "summary"):
-        xr.testing.assert_identical(passed[group].to_dataset(), loaded[group].to_dataset())
+    for group in ("se", "rate", "summary", "se/gain_curves", "rate/gain_curves"):
+        a, b = passed[group].to_dataset(inherit=False), loaded[group].to_dataset(inherit=False)
+        xr.testing.assert_equal(a, b)
+        drop = {"se_model_origin"}
+        assert {k: v for k, v in a.attrs.items() if k not in drop} == {
+            k: v for k, v in b.attrs.items() if k not in drop
+        }, group
 
 
 def test_experiment_file_holds_the_defaults():
@@ -200,7 +213,7 @@ def test_experiment_file_holds_the_defaults():
 
 @pytest.mark.parametrize("identified", [0, 1])
 def test_preparation_fit_reads_the_identified_flag(identified):
-    from neuromod.protocols.compare import preparation_fit
+    from neuromod.protocols.switching_summary import preparation_fit
 
     row = xr.Dataset(
         {
@@ -226,11 +239,11 @@ def test_summary_preparation_fits_are_fit_preparation_of_the_costs(tree):
 
 def test_default_release_without_se_trains_nothing(monkeypatch):
     import neuromod.protocols.se_task as se_task
-    from neuromod.protocols.task_switching import DEFAULT_RELEASE
+    from neuromod.protocols.sessions import DEFAULT_RELEASE
 
     monkeypatch.setattr(se_task, "train_se_task_model", lambda *a, **k: pytest.fail("trained"))
-    tree = compare(quick(TaskSwitchingConfig(models=("rate",), release="default", n_trials=16)))
-    assert tree.attrs["se_model_origin"] == "not used" and sorted(tree.children) == ["rate", "summary"]
+    tree = run_task_switching(quick(TaskSwitchingConfig(models=("rate",), release="default", n_trials=16)))
+    assert sorted(tree.children) == ["rate", "summary"]
     np.testing.assert_array_equal(tree["summary"]["release"].values, np.asarray(DEFAULT_RELEASE))
     np.testing.assert_array_equal(tree["summary"]["gain_profile"].sel(model="rate").values, DEFAULT_RELEASE)
 
@@ -258,41 +271,3 @@ def test_gain_curve_levels_are_the_relevant_and_irrelevant_cue(tree):
     clear = np.abs(diff_profile) > 0.1
     assert clear.any()
     assert np.all(np.sign(gate[clear, 0] - gate[clear, 1]) == np.sign(diff_profile[clear]))
-
-
-def test_unfit_curves_are_not_classified():
-    from neuromod.protocols.compare import _mask_unfit
-
-    drive = np.linspace(0.0, 2.0, 9)
-    response = np.zeros((1, 2, 9, 2))
-    response[0, 0] = np.maximum(drive - 0.5, 0)[:, None] + [[-0.05, 0.05]]  # relevant: threshold-linear
-    response[0, 1, -2:] = 0.002  # irrelevant: below 5 % of the cued response but for two drives
-    dims2 = ("condition", "level")
-
-    def result(gain_fit):
-        return xr.Dataset(
-            {
-                "response": (("condition", "level", "drive", "repeat"), response, {"units": "Hz"}),
-                "fit_gain": (dims2, [[gain_fit, 0.01]]),
-                "fit_threshold": (dims2, [[0.5, 1.9]]),
-                "fit_width": (dims2, [[0.01, 0.01]]),
-                "fit_r2": (dims2, [[0.5, 0.5]]),  # the pooled R^2 counts trial noise: not used
-                "gain_ratio": (dims2, [[1.0, 0.01]], {"units": "1"}),
-                "gain_ratio_se": (dims2, [[0.0, 0.01]], {"units": "1"}),
-                "threshold_shift": (dims2, [[0.0, 1.4]], {"units": "1"}),
-                "threshold_shift_se": (dims2, [[0.0, 0.1]], {"units": "1"}),
-                "modulation": (dims2, [["none", "divisive"]], {"units": "1"}),
-            },
-            coords={"condition": ["b-"], "level": [0.0, 1.0], "drive": drive, "repeat": [0, 1]},
-            attrs={"fit_form": "softplus"},
-        )
-
-    ds = result(1.0)
-    out = _mask_unfit(ds, min_r2=0.9)
-    assert float(out["fit_r2_mean"][0, 0]) > 0.99  # the mean curve is exactly the fitted form
-    assert out["fit_ok"].values.tolist() == [[1, 0]]  # 2 active drives < 3
-    assert np.isnan(out["gain_ratio"].sel(level=1.0)).all() and np.isnan(out["threshold_shift"][0, 1])
-    assert out["modulation"].values.tolist() == [["none", "suppressed"]]  # the strongest gating, no curve
-    assert out["gain_ratio"].attrs == ds["gain_ratio"].attrs
-    wrong = _mask_unfit(result(-1.0), min_r2=0.9)  # a fit that does not describe the reference curve
-    assert wrong["modulation"].values.tolist() == [["unfit", "unfit"]]

@@ -1,0 +1,307 @@
+"""The rate family: gated sensory populations feeding the Wong & Wang (2006) decision circuit.
+
+Populations ``a+, a-, b+, b-`` (:class:`neuromod.rate.SensoryStage`) fire ``r = phi_mod(I; m)``, a transfer
+function (threshold-linear by default, or the Abbott-Chance function of Wong & Wang 2006) modulated by the
+level ``m`` of each population's modulator in one of three modes (response gain ``g(m) phi(I)``, input gain
+``phi(g(m) I)``, threshold shift ``phi(I - dtheta(m))``, :class:`neuromod.rate.Modulation`); ``a+`` and
+``b+`` drive decision population 1, ``a-`` and ``b-`` population 2. Each modulator follows
+``dm/dt = (u(t) - m) / tau`` with the release ``u`` set by the cue (:func:`neuromod.rate.simulate_circuit`).
+
+Relative drive 1 is ``drive_na``, the sensory drive during a stimulus at 0 % coherence (population ``x+``
+gets ``drive_na (1 + c_x / 100)``); the modulation levels of :meth:`RateFamily.fi_curves` are modulator
+levels ``m``.
+
+References
+----------
+Wong, K.-F. & Wang, X.-J. (2006). A recurrent network mechanism of time integration in perceptual
+decisions. J. Neurosci. 26:1314-1328.
+Abbott, L. F. & Chance, F. S. (2005). Drivers and modulators from push-pull and balanced synaptic input.
+Prog. Brain Res. 149:147-155.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import xarray as xr
+
+from neuromod.config import Config, param
+from neuromod.protocols.families._common import (
+    CUE_LEVEL,
+    cue_levels,
+    decision_dataset,
+    gain_dataset,
+    trials_dataset,
+)
+from neuromod.protocols.family import FamilyBase, register_family
+from neuromod.rate.transfer import MODES, Mode
+from neuromod.results import var_attrs as _attrs
+from neuromod.tasks.switching import POPULATIONS, CuedTaskSwitching
+
+if TYPE_CHECKING:
+    from neuromod.rate import Modulation, Transfer
+
+__all__ = ["RateConfig", "RateFamily"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RateConfig(Config):
+    """Settings of the rate family (the ``[rate]`` table of every experiment).
+
+    Defaults (calibrated for the task-switching experiment): threshold-linear populations with input gain
+    ``g = m``, ``I = 0.45 (1 ± c/100)`` nA, ``theta = 0.15`` nA, slope 100 Hz/nA, so a fully released
+    population (m = 1) fires ``30 ± 45 c/100`` Hz (the Wong & Wang stimulus ``mu0 = 30`` Hz, its coherence
+    amplified 1.5x by the threshold) and a population at release 0.1 is silent (``0.045 < theta``). While
+    the modulators travel between two release patterns (for ``~tau`` after a switch cue) the threshold
+    makes the two features' summed drive smaller than at either end, and the old task's feature is still
+    amplified: RTs are longer and incongruent stimuli error-prone.
+    """
+
+    transfer: Literal["threshold_linear", "abbott_chance"] = param(
+        "threshold_linear", doc="sensory transfer function (abbott_chance: Wong & Wang 2006 values)"
+    )
+    slope_hz_per_na: float = param(
+        100.0, low=0.0, low_inclusive=False, doc="f-I slope (Hz/nA), threshold_linear only"
+    )
+    threshold_na: float = param(0.15, doc="rheobase (nA), threshold_linear only")
+    drive_na: float = param(
+        0.45, low=0.0, low_inclusive=False, doc="sensory drive at 0 % coherence = relative drive 1 (nA)"
+    )
+    mode: Mode = param("input_gain", doc="how the modulator acts: response_gain, input_gain or threshold")
+    gain_at_zero: float = param(0.0, doc="gain g(m) at modulator level 0 (1)")
+    gain_per_level: float = param(1.0, doc="gain added per unit modulator level (1)")
+    shift_na_per_level: float = param(-0.05, doc="threshold shift per unit level, threshold mode (nA)")
+    dt_ms: float = param(
+        0.5, low=0.0, low_inclusive=False, high=1.0, doc="integration step (ms), at most tau_AMPA / 2"
+    )
+    noise: bool = param(True, doc="the decision circuit's input noise (Wong & Wang 2006)")
+
+    def transfer_function(self) -> Transfer:
+        """The sensory populations' transfer function (current in nA -> rate in Hz)."""
+        from neuromod.rate import AbbottChance, ThresholdLinear
+
+        if self.transfer == "abbott_chance":
+            return AbbottChance()
+        return ThresholdLinear(slope_hz_per_na=self.slope_hz_per_na, threshold_na=self.threshold_na)
+
+    def modulation(self) -> Modulation:
+        """How the modulator level acts on the sensory populations."""
+        from neuromod.rate import Modulation
+
+        return Modulation(
+            mode=self.mode,
+            gain_at_zero=self.gain_at_zero,
+            gain_per_level=self.gain_per_level,
+            shift_na_per_level=self.shift_na_per_level,
+        )
+
+
+def _session_schedule(
+    table: xr.Dataset, release: np.ndarray, drive_na: float, dt: float
+) -> tuple[np.ndarray, ...]:
+    """The session as piecewise-constant inputs: change times, drive and release per change, and the
+    stimulus onsets and offsets, all on the ``dt`` grid (ms)."""
+    n = table.sizes["trial"]
+    context = table["context"].values.astype(int)
+    fa, fb = table["feature_a"].values / 100.0, table["feature_b"].values / 100.0
+    stim = np.stack([1 + fa, 1 - fa, 1 + fb, 1 - fb], axis=1) * drive_na  # (trial, population), nA
+
+    def grid(name: str) -> np.ndarray:
+        return np.rint(table[name].values / dt) * dt
+
+    cue_on, stim_on, stim_off = grid("cue_onset_ms"), grid("stim_onset_ms"), grid("stim_offset_ms")
+    duration = float(np.rint(table["trial_end_ms"].values[-1] / dt) * dt)
+    # events in time order; at equal times the later event wins (stimulus onset over the cue at CSI 0,
+    # the next cue over the stimulus offset at RSI 0)
+    times = np.stack([cue_on, stim_on, stim_off], axis=1).reshape(-1)
+    drive = np.zeros((n, 3, 4))
+    drive[:, 1] = stim
+    rel = np.repeat(release[context][:, None, :], 3, axis=1)
+    drive, rel = drive.reshape(-1, 4), rel.reshape(-1, 4)
+    last = np.append(times[1:] != times[:-1], True)
+    keep = last & (times < duration)
+    return times[keep], drive[keep], rel[keep], stim_on, stim_off, duration
+
+
+@register_family
+class RateFamily(FamilyBase):
+    """Adapter of :mod:`neuromod.rate` (see the module docstring)."""
+
+    name = "rate"
+    config_cls = RateConfig
+    description = "gated rate populations -> Wong & Wang (2006) decision circuit (neuromod.rate)"
+    variant_field = "mode"
+    variants = MODES
+    reference = "relative drive 1 = drive_na (nA), the sensory drive at 0 % coherence"
+    uses_release = True
+    config: RateConfig
+
+    def run_trials(
+        self,
+        task: CuedTaskSwitching,
+        *,
+        release: np.ndarray,
+        tau_ms: float,
+        decimate_ms: float,
+        seed: np.random.SeedSequence,
+        progress: bool = False,
+    ) -> xr.Dataset:
+        from neuromod.rate import SensoryStage, simulate_circuit
+
+        c = self.config
+        dt = c.dt_ms
+        table = task.trials()
+        context = table["context"].values.astype(int)
+        times, drive, rel, stim_on, stim_off, duration = _session_schedule(table, release, c.drive_na, dt)
+        sensory = SensoryStage(
+            populations=POPULATIONS,
+            transfer=self.config.transfer_function(),
+            modulation=c.modulation(),
+            tau_ms=float(tau_ms),
+        )
+        every = max(1, round(decimate_ms / dt)) * dt
+        out = simulate_circuit(
+            duration_ms=duration,
+            onset_ms=stim_on[None],
+            timeout_ms=stim_off[None],
+            reset_ms=stim_on[None],
+            input_ms=times[None],
+            direct_na=np.zeros((1, times.size, 2)),
+            drive_na=drive[None],
+            release=rel[None],
+            sensory=sensory,
+            dt_ms=dt,
+            noise=c.noise,
+            m0=release[context[0]],
+            seed=seed,
+            record=True,
+            record_every_ms=every,
+        )
+        mod = out["modulator"].isel(session=0).transpose("time", "population").values
+        gain_name = "shift" if c.mode == "threshold" else "gain"
+        gain = out[gain_name].isel(session=0).transpose("time", "population").values
+        gain_attrs = (
+            _attrs("nA", "threshold shift of each sensory population")
+            if gain_name == "shift"
+            else _attrs("1", "gain of each sensory population")
+        )
+        rates = np.stack([out["r1"].values[0], out["r2"].values[0]], axis=1)
+        ds = trials_dataset(
+            table,
+            out["choice"].values[0],
+            out["rt"].values[0],
+            out["time"].values,
+            {
+                "modulator": (("time", "population"), mod, _attrs("1", "modulator level m")),
+                gain_name: (("time", "population"), gain, gain_attrs),
+                "pool_rate": (("time", "pool"), rates, _attrs("Hz", "decision-population rate")),
+            },
+        )
+        ds = ds.assign_coords(
+            pool=("pool", np.array([1, 2], dtype=np.int8), _attrs("1", "decision population"))
+        )
+        return ds.assign_attrs(
+            params_json=out.attrs["params_json"],
+            sensory_json=out.attrs["sensory_json"],
+            tau_ms=float(tau_ms),
+            dt_ms=dt,
+            decimate_ms=every,
+            noise=int(c.noise),
+        )
+
+    def _curves(self, drives: np.ndarray, levels: np.ndarray) -> np.ndarray:
+        """Steady-state rates (Hz) over (level, drive) at relative `drives`."""
+        from neuromod.rate import f_i_curves
+
+        c = self.config
+        da = f_i_curves(
+            np.asarray(drives, dtype=float) * c.drive_na,
+            np.asarray(levels, dtype=float),
+            transfer=c.transfer_function(),
+            modulation=c.modulation(),
+        )
+        return da.values
+
+    def fi_curves(
+        self,
+        *,
+        drives: np.ndarray,
+        levels: np.ndarray,
+        n_repeats: int,
+        seed: np.random.SeedSequence,
+        progress: bool = False,
+    ) -> xr.Dataset:
+        """The steady state is deterministic: one repeat whatever `n_repeats`."""
+        response = self._curves(drives, levels)[None, :, :, None]
+        ds = gain_dataset(
+            response,
+            conditions=[self.config.mode],
+            condition_name="modulation mode",
+            levels=levels,
+            level_name="modulator level m",
+            drives=drives,
+            units="Hz",
+            long_name="steady-state firing rate",
+        )
+        return ds.assign_coords(
+            drive_current=("drive", np.asarray(drives) * self.config.drive_na, _attrs("nA", "input current"))
+        ).assign_attrs(transfer=self.config.transfer)
+
+    def cue_gain_curves(
+        self,
+        *,
+        release: np.ndarray,
+        drives: np.ndarray,
+        n_repeats: int,
+        seed: np.random.SeedSequence,
+        progress: bool = False,
+    ) -> xr.Dataset:
+        m = cue_levels(release)
+        response = self._curves(drives, m.reshape(-1)).reshape(*m.shape, len(drives))[..., None]
+        ds = gain_dataset(
+            response,
+            conditions=list(POPULATIONS),
+            condition_name="sensory population",
+            levels=np.array([0.0, 1.0]),
+            level_name=CUE_LEVEL,
+            drives=drives,
+            units="Hz",
+            long_name="steady-state rate of the sensory population",
+        )
+        return ds.assign_coords(
+            modulator=(("condition", "level"), m, _attrs("1", "modulator level m (release)"))
+        ).assign_attrs(drive_unit_na=self.config.drive_na)
+
+    def decision(
+        self,
+        coherences_pct: np.ndarray,
+        *,
+        n_trials: int,
+        max_rt_ms: float,
+        seed: np.random.SeedSequence,
+        progress: bool = False,
+    ) -> xr.Dataset:
+        from neuromod.rate import simulate_decision
+
+        c = self.config
+        ds = simulate_decision(
+            np.asarray(coherences_pct, dtype=float),
+            n_trials=n_trials,
+            dt_ms=c.dt_ms,
+            max_rt_ms=max_rt_ms,
+            noise=c.noise,
+            seed=seed,
+        )
+        return decision_dataset(
+            ds["coherence"].values,
+            ds["choice"].values,
+            ds["rt"].values,
+            {"params_json": ds.attrs["params_json"]},
+        )
+
+    def gain_profile(self, release: np.ndarray, coherences_pct: tuple[float, ...] = ()) -> np.ndarray:
+        if self.config.mode == "threshold":
+            return np.full_like(release, np.nan, dtype=float)
+        return np.asarray(self.config.modulation().gain(release), dtype=float)

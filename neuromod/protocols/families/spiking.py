@@ -1,0 +1,302 @@
+"""The spiking family: the Wang (2002) decision network with modulated LIF sensory pools (brian2).
+
+Sensory pools ``a+, a-, b+, b-`` of LIF cells (Wang 2002 pyramidal-cell parameters) receive Poisson input
+``sens_in_hz (1 ± c/100)`` during the stimulus; a neuromodulator level ``m`` per pool, following
+``dm/dt = (u(t) - m) / tau`` with the release ``u`` set by the cue, acts through one biophysical
+``mechanism`` (:mod:`neuromod.spiking.mechanisms`: input gain, leak, threshold, balanced background,
+adaptation); ``a+`` and ``b+`` project to selective pool 1 of the decision network, ``a-`` and ``b-`` to
+pool 2 (:func:`neuromod.spiking.simulate_session`).
+
+Relative drive 1 is ``I_ref = sens_in_hz * sens_w_na * tau_AMPA``, the mean synaptic current of a sensory
+cell during a stimulus at 0 % coherence; gain curves are f-I sweeps of the sensory LIF cell with that
+current injected (:func:`neuromod.spiking.fi_sweep`: constant current plus the cell's own white noise,
+where in the task the input is Poisson, whose shot noise smooths the curve near threshold: the sweep
+measures the mechanism, the session the circuit). The levels of :meth:`SpikingFamily.fi_curves` are
+modulator levels ``m``.
+
+References
+----------
+Wang, X.-J. (2002). Probabilistic decision making by slow reverberation in cortical circuits. Neuron
+36:955-968.
+Chance, F. S., Abbott, L. F. & Reyes, A. D. (2002). Gain modulation from background synaptic input. Neuron
+35:773-782.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import xarray as xr
+
+from neuromod.config import Config, ConfigError, param
+from neuromod.protocols.families._common import (
+    CUE_LEVEL,
+    cue_levels,
+    decision_dataset,
+    gain_dataset,
+    trials_dataset,
+)
+from neuromod.protocols.family import FamilyBase, register_family
+from neuromod.results import var_attrs as _attrs
+from neuromod.spiking.mechanisms import Mechanism
+from neuromod.tasks.switching import POPULATIONS, CuedTaskSwitching
+
+if TYPE_CHECKING:
+    from neuromod.spiking import DecisionParams, ModulationParams
+
+__all__ = ["SpikingConfig", "SpikingFamily"]
+
+
+@dataclasses.dataclass(frozen=True)
+class SpikingConfig(Config):
+    """Settings of the spiking family (the ``[spiking]`` table of every experiment).
+
+    Defaults are those of :class:`neuromod.spiking.DecisionParams` (the circuit calibrated with 2000 Hz of
+    sensory input) and :class:`neuromod.spiking.ModulationParams`; f-I sweeps (gain curves) simulate
+    ``fi_duration_ms`` and count spikes after ``fi_transient_ms``.
+    """
+
+    mechanism: Mechanism = param("input_gain", doc="how the modulator acts on the sensory cells")
+    gain_max: float = param(
+        2.0, low=0.0, low_inclusive=False, doc="input_gain: synaptic efficacy 1 + (gain_max - 1) m at m"
+    )
+    sens_in_hz: float = param(
+        2000.0, low=0.0, low_inclusive=False, doc="sensory Poisson input at 0 % coherence (Hz), unmodulated"
+    )
+    dt_ms: float = param(0.1, low=0.0, low_inclusive=False, high=0.5, doc="integration step (ms)")
+    target: Literal["cython", "numpy"] = param("cython", doc="brian2 code generation")
+    fi_duration_ms: float = param(1000.0, low=0.0, low_inclusive=False, doc="f-I sweep length (ms)")
+    fi_transient_ms: float = param(200.0, low=0.0, doc="f-I sweep: initial time not counted (ms)")
+    fi_noise: bool = param(True, doc="f-I sweep: the cells' white-noise current")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.fi_transient_ms >= self.fi_duration_ms:
+            raise ConfigError(
+                f"fi_transient_ms={self.fi_transient_ms} must be shorter than "
+                f"fi_duration_ms={self.fi_duration_ms}"
+            )
+
+    def params(self) -> DecisionParams:
+        """The circuit's parameters (:class:`neuromod.spiking.DecisionParams`)."""
+        from neuromod.spiking import DecisionParams
+
+        return DecisionParams(sens_in_hz=self.sens_in_hz)
+
+    def modulation(self, tau_ms: float | None = None) -> ModulationParams:
+        """The mechanism's parameters, with the modulator time constant `tau_ms` when given."""
+        from neuromod.spiking import ModulationParams
+
+        extra = {} if tau_ms is None else {"tau_mod_ms": tau_ms}
+        return ModulationParams(gain_max=self.gain_max, **extra)
+
+    @property
+    def reference_na(self) -> float:
+        """Relative drive 1 in nA: the mean synaptic current of a sensory cell at 0 % coherence."""
+        p = self.params()
+        return p.sens_in_hz * p.sens_w_na * p.tau_ampa_ms * 1e-3
+
+
+def _whole_ms(name: str, values: object) -> None:
+    arr = np.atleast_1d(np.asarray(values, dtype=float))
+    if np.any(np.abs(arr - np.rint(arr)) > 1e-9):
+        raise ValueError(f"{name}={values!r} must be whole numbers of ms (the spiking schedule's 1 ms grid)")
+
+
+@register_family
+class SpikingFamily(FamilyBase):
+    """Adapter of :mod:`neuromod.spiking` (see the module docstring)."""
+
+    name = "spiking"
+    config_cls = SpikingConfig
+    description = "Wang (2002) spiking network with modulated LIF sensory pools (neuromod.spiking, brian2)"
+    variant_field = "mechanism"
+    #: the classic three first (multiplicative on the drive, additive, divisive: Chance et al. 2002)
+    variants = ("input_gain", "threshold", "background", "leak", "adaptation")
+    reference = "relative drive 1 = sens_in_hz * sens_w_na * tau_AMPA (nA), the mean input at 0 % coherence"
+    uses_release = True
+    config: SpikingConfig
+
+    @classmethod
+    def quick_config(cls, config: SpikingConfig) -> SpikingConfig:
+        """Shorter f-I sweeps (500 ms, 100 ms of them not counted)."""
+        return config.replace(fi_duration_ms=500.0, fi_transient_ms=100.0)
+
+    def check_task(self, task: CuedTaskSwitching) -> None:
+        """Refuse task timings off the spiking schedule's 1 ms grid (before any work)."""
+        _whole_ms("csi_ms", task.csi_ms)
+        _whole_ms("rsi_ms", task.timing["rsi_ms"])
+        _whole_ms("max_rt_ms", task.timing["max_rt_ms"])
+
+    def run_trials(
+        self,
+        task: CuedTaskSwitching,
+        *,
+        release: np.ndarray,
+        tau_ms: float,
+        decimate_ms: float,
+        seed: np.random.SeedSequence,
+        progress: bool = False,
+    ) -> xr.Dataset:
+        from neuromod.spiking import input_gain_factor, simulate_session
+
+        self.check_task(task)
+        c = self.config
+        # the modulator is Euler-integrated: below one step it would overshoot; tau = dt_ms relaxes it to
+        # its target in one step (instantaneous on the 1 ms schedule grid)
+        tau_eff = max(float(tau_ms), c.dt_ms)
+        modulation = c.modulation(tau_eff)
+        table = task.trials()
+        context = table["context"].values.astype(int)
+        rsi = float(round(task.timing["rsi_ms"]))
+        record_ms = float(max(1, round(decimate_ms)))
+        out = simulate_session(
+            table["feature_a"].values[None],
+            table["feature_b"].values[None],
+            release=release[context][None],
+            m0=release[context[0]][None],
+            mechanism=c.mechanism,
+            csi_ms=np.rint(table["csi_ms"].values),
+            reset_ms=rsi,
+            max_rt_ms=float(round(task.timing["max_rt_ms"])),
+            params=c.params(),
+            modulation=modulation,
+            dt_ms=c.dt_ms,
+            seed=seed,
+            record_dt_ms=record_ms,
+            target=c.target,
+            progress=progress,
+        )
+        # the spiking timeline puts the inter-trial reset (= RSI) before each cue: shift it onto the task's
+        m = out["modulator"].isel(session=0).transpose("time", "population")
+        t = np.round(m["time"].values - rsi, 6)
+        keep = t >= 0
+        mod = m.values[keep]
+        data = {"modulator": (("time", "population"), mod, _attrs("1", "modulator level m"))}
+        if c.mechanism == "input_gain":
+            gain = input_gain_factor(np.clip(mod.reshape(-1), 0.0, 1.0), modulation=modulation)
+            data["gain"] = (
+                ("time", "population"),
+                gain.reshape(mod.shape),
+                _attrs("1", "input-gain factor of each sensory pool"),
+            )
+        ds = trials_dataset(table, out["choice"].values[0], out["rt"].values[0], t[keep], data)
+        return ds.assign_attrs(
+            params_json=out.attrs["params_json"],
+            mechanism=c.mechanism,
+            tau_ms=tau_eff,
+            dt_ms=c.dt_ms,
+            decimate_ms=record_ms,
+            target=str(out.attrs["target"]),
+        )
+
+    def _sweep(self, levels: np.ndarray, drives: np.ndarray, n_repeats: int, seed) -> xr.Dataset:
+        from neuromod.spiking import fi_sweep
+
+        c = self.config
+        return fi_sweep(
+            c.mechanism,
+            np.asarray(levels, dtype=float),
+            np.asarray(drives, dtype=float) * c.reference_na,
+            modulation=c.modulation(),
+            n_repeats=n_repeats,
+            duration_ms=c.fi_duration_ms,
+            transient_ms=c.fi_transient_ms,
+            noise=c.fi_noise,
+            dt_ms=c.dt_ms,
+            seed=seed,
+            target=c.target,
+        )
+
+    def fi_curves(
+        self,
+        *,
+        drives: np.ndarray,
+        levels: np.ndarray,
+        n_repeats: int,
+        seed: np.random.SeedSequence,
+        progress: bool = False,
+    ) -> xr.Dataset:
+        sweep = self._sweep(levels, drives, n_repeats, seed)
+        dims = ("condition", "level", "drive", "repeat")
+        ds = gain_dataset(
+            sweep["rate"].values[None],
+            conditions=[self.config.mechanism],
+            condition_name="modulation mechanism",
+            levels=levels,
+            level_name="modulator level m",
+            drives=drives,
+            units="Hz",
+            long_name="firing rate of a sensory LIF cell",
+            extra={"isi_cv": (dims, sweep["isi_cv"].values[None], sweep["isi_cv"].attrs)},
+        )
+        current = np.asarray(drives) * self.config.reference_na
+        return ds.assign_coords(drive_current=("drive", current, _attrs("nA", "injected current")))
+
+    def cue_gain_curves(
+        self,
+        *,
+        release: np.ndarray,
+        drives: np.ndarray,
+        n_repeats: int,
+        seed: np.random.SeedSequence,
+        progress: bool = False,
+    ) -> xr.Dataset:
+        m = np.clip(cue_levels(release), 0.0, 1.0)
+        levels = np.unique(m)
+        sweep = self._sweep(levels, drives, n_repeats, seed)
+        response = sweep["rate"].values[np.searchsorted(levels, m)]  # (population, level, drive, repeat)
+        ds = gain_dataset(
+            response,
+            conditions=list(POPULATIONS),
+            condition_name="sensory population",
+            levels=np.array([0.0, 1.0]),
+            level_name=CUE_LEVEL,
+            drives=drives,
+            units="Hz",
+            long_name="firing rate of a sensory LIF cell",
+        )
+        return ds.assign_coords(
+            modulator=(("condition", "level"), m, _attrs("1", "modulator level m (release)"))
+        ).assign_attrs(drive_unit_na=self.config.reference_na, mechanism=self.config.mechanism)
+
+    def decision(
+        self,
+        coherences_pct: np.ndarray,
+        *,
+        n_trials: int,
+        max_rt_ms: float,
+        seed: np.random.SeedSequence,
+        progress: bool = False,
+    ) -> xr.Dataset:
+        from neuromod.spiking import simulate_decision
+
+        _whole_ms("max_rt_ms", max_rt_ms)
+        c = self.config
+        ds = simulate_decision(
+            np.asarray(coherences_pct, dtype=float),
+            n_trials=n_trials,
+            params=c.params(),
+            max_rt_ms=max_rt_ms,
+            dt_ms=c.dt_ms,
+            seed=seed,
+            target=c.target,
+        )
+        return decision_dataset(
+            ds["coherence"].values,
+            ds["choice"].values,
+            ds["rt"].values,
+            {"params_json": ds.attrs["params_json"]},
+        )
+
+    def gain_profile(self, release: np.ndarray, coherences_pct: tuple[float, ...] = ()) -> np.ndarray:
+        from neuromod.spiking import input_gain_factor
+
+        if self.config.mechanism != "input_gain":
+            return np.full_like(release, np.nan, dtype=float)
+        factor = input_gain_factor(
+            np.clip(release, 0.0, 1.0).reshape(-1), modulation=self.config.modulation()
+        )
+        return factor.reshape(np.shape(release))

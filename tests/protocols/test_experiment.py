@@ -1,0 +1,75 @@
+"""Tests of ExperimentConfig: one table per model family in every experiment, checked like the rest."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from neuromod import results
+from neuromod.config import ConfigError, FrozenMap
+from neuromod.protocols.decision import DecisionConfig
+from neuromod.protocols.families.rate import RateConfig
+from neuromod.protocols.families.spiking import SpikingConfig
+from neuromod.protocols.gain_curves import GainCurvesConfig
+from neuromod.protocols.task_switching import TaskSwitchingConfig
+
+
+def test_a_family_table_sets_that_familys_config():
+    cfg = TaskSwitchingConfig.from_dict({"models": ["rate"], "rate": {"dt_ms": 0.25}, "release": "default"})
+    assert cfg.family("rate") == RateConfig(dt_ms=0.25)
+    assert cfg.family("spiking") == SpikingConfig(sens_in_hz=1250.0, dt_ms=0.2)  # the experiment's defaults
+    assert GainCurvesConfig().family("spiking") == SpikingConfig()  # another experiment, the family's own
+
+
+def test_explicit_tables_equal_to_the_defaults_are_not_stored():
+    explicit = TaskSwitchingConfig.from_dict({"spiking": {"sens_in_hz": 1250.0, "dt_ms": 0.2}})
+    assert explicit == TaskSwitchingConfig() and explicit.families == FrozenMap()
+    changed = TaskSwitchingConfig.from_dict({"spiking": {"dt_ms": 0.1}})
+    assert changed != TaskSwitchingConfig() and set(changed.families) == {"spiking"}
+
+
+def test_to_dict_writes_every_family_run_in_full_and_round_trips():
+    cfg = TaskSwitchingConfig(models=("se", "rate"))
+    data = cfg.to_dict()
+    assert set(data) >= {"se", "rate"} and "spiking" not in data and "families" not in data
+    assert data["rate"] == RateConfig().to_dict()
+    assert TaskSwitchingConfig.from_dict(data) == cfg
+    # the result's config_json is this dict
+    assert json.loads(results.provenance(cfg, title="t")["config_json"]) == json.loads(results.to_json(data))
+
+
+def test_override_reaches_family_tables_and_mappings():
+    cfg = TaskSwitchingConfig().override({"spiking.dt_ms": 0.1, "rate.mode": "threshold", "seed": 2})
+    assert cfg.family("spiking").dt_ms == 0.1 and cfg.family("rate").mode == "threshold" and cfg.seed == 2
+    dec = DecisionConfig().override({"n_trials.spiking": 10})
+    assert dec.trials_of("spiking") == 10 and dec.trials_of("rate") == 500
+    with pytest.raises(ConfigError, match=r"unknown key 'spiking\.dt_m' \(did you mean 'dt_ms'\?\)"):
+        TaskSwitchingConfig().override({"spiking.dt_m": 0.1})
+    with pytest.raises(ConfigError, match=r"'seed' is a single setting, not a table"):
+        TaskSwitchingConfig().override({"seed.x": 1})
+    with pytest.raises(ConfigError, match=r"unknown key 'spikng' \(did you mean 'spiking'\?\)"):
+        TaskSwitchingConfig().override({"spikng.dt_ms": 0.1})
+
+
+def test_with_family_is_checked_like_a_new_config():
+    cfg = GainCurvesConfig().with_family("spiking", fi_duration_ms=500.0, fi_transient_ms=100.0)
+    assert cfg.family("spiking").fi_duration_ms == 500.0
+    with pytest.raises(ConfigError, match=r"fi_transient_ms=600\.0 must be shorter than fi_duration_ms"):
+        GainCurvesConfig().with_family("spiking", fi_duration_ms=500.0, fi_transient_ms=600.0)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"rat": {}}, r"unknown key 'rat' \(did you mean 'rate'\?\)"),
+        ({"rate": {"tua_ms": 1}}, r"unknown key 'rate\.tua_ms'"),
+        ({"rate": {"mode": "shunt"}}, r"rate\.mode='shunt' is not one of"),
+        ({"rate": 3}, r"rate=3 has the wrong type; expected a table \(RateConfig\)"),
+        ({"models": []}, r"models=\[\] must name one model family at least"),
+        ({"models": ["rate", "rate"]}, r"each once"),
+    ],
+)
+def test_bad_family_settings_name_the_key(data, match):
+    with pytest.raises(ConfigError, match=match):
+        GainCurvesConfig.from_dict(data)
