@@ -43,9 +43,10 @@ import xarray as xr
 from neuromod._checks import suggest
 from neuromod._random import child
 from neuromod.config import Config, ConfigError, FrozenMap, _convert, param
+from neuromod.measures.gain import Form, fit_and_classify
 from neuromod.protocols.family import ModelFamily, create_family, family_names, get_family, supports
 
-__all__ = ["ExperimentConfig", "family_stream", "group_attrs", "prepare_families"]
+__all__ = ["ClassifySettings", "ExperimentConfig", "family_stream", "group_attrs", "prepare_families"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,6 +169,31 @@ class ExperimentConfig(Config):
         for name in dict.fromkeys([*self.models, *self.families]):
             out[name] = self.family(name).to_dict()
         return out
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifySettings(Config):
+    """How gain curves are fitted, screened and classified (:func:`neuromod.measures.fit_and_classify`);
+    shared by every experiment that classifies gain curves."""
+
+    form: Form = param("softplus", doc="fitted form: threshold_linear, softplus or naka_rushton")
+    z: float = param(2.0, low=0.0, low_inclusive=False, doc="standard errors a change must exceed")
+    gain_tolerance: float = param(0.1, low=0.0, low_inclusive=False, doc="smallest relative gain change")
+    threshold_tolerance: float = param(
+        0.05, low=0.0, low_inclusive=False, doc="smallest threshold shift, as a fraction of the drive range"
+    )
+    min_r2: float = param(0.9, low=0.0, high=1.0, doc="smallest R^2 (mean curve) of a classified curve")
+
+    def classify(self, curves: xr.Dataset) -> xr.Dataset:
+        """`curves` fitted, screened and classified with these settings."""
+        return fit_and_classify(
+            curves,
+            form=self.form,
+            z=self.z,
+            gain_tolerance=self.gain_tolerance,
+            threshold_tolerance=self.threshold_tolerance,
+            min_r2=self.min_r2,
+        )
 
 
 def family_stream(root: np.random.SeedSequence, name: str, operation: str) -> np.random.SeedSequence:

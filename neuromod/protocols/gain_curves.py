@@ -32,8 +32,8 @@ from tqdm.auto import tqdm
 from neuromod import registry, results
 from neuromod._random import seed_sequence
 from neuromod.config import ConfigError, FrozenMap, param
-from neuromod.measures.gain import Form, fit_and_classify
 from neuromod.protocols.experiment import (
+    ClassifySettings,
     ExperimentConfig,
     family_stream,
     group_attrs,
@@ -48,7 +48,7 @@ __all__ = ["GainCurvesConfig", "plot", "quick", "run_gain_curves", "summarize"]
 
 
 @dataclasses.dataclass(frozen=True)
-class GainCurvesConfig(ExperimentConfig):
+class GainCurvesConfig(ExperimentConfig, ClassifySettings):
     """The ``gain-curves`` experiment (``neuromod run gain-curves``).
 
     The rate family runs here with the Abbott-Chance transfer function and the published modulation of
@@ -68,13 +68,6 @@ class GainCurvesConfig(ExperimentConfig):
     variants: Mapping[str, tuple[str, ...]] = param(
         default_factory=FrozenMap, doc="per family, the modulation variants to sweep (default: all)"
     )
-    form: Form = param("softplus", doc="fitted form: threshold_linear, softplus or naka_rushton")
-    z: float = param(2.0, low=0.0, low_inclusive=False, doc="standard errors a change must exceed")
-    gain_tolerance: float = param(0.1, low=0.0, low_inclusive=False, doc="smallest relative gain change")
-    threshold_tolerance: float = param(
-        0.05, low=0.0, low_inclusive=False, doc="smallest threshold shift, as a fraction of the drive range"
-    )
-    min_r2: float = param(0.9, low=0.0, high=1.0, doc="smallest R^2 (mean curve) of a classified curve")
 
     family_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "rate": {"transfer": "abbott_chance", "gain_at_zero": 1.0, "shift_na_per_level": 0.05}
@@ -134,14 +127,7 @@ def _family_curves(
             )
         )
     ds = parts[0] if len(parts) == 1 else xr.concat(parts, dim="condition", combine_attrs="override")
-    return fit_and_classify(
-        ds,
-        form=config.form,
-        z=config.z,
-        gain_tolerance=config.gain_tolerance,
-        threshold_tolerance=config.threshold_tolerance,
-        min_r2=config.min_r2,
-    )
+    return config.classify(ds)
 
 
 def run_gain_curves(

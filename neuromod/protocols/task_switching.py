@@ -30,9 +30,9 @@ from tqdm.auto import tqdm
 
 from neuromod import registry, results
 from neuromod._random import child, int_seed, seed_sequence
-from neuromod.config import Config, ConfigError, param
-from neuromod.measures.gain import Form, fit_and_classify
+from neuromod.config import ConfigError, param
 from neuromod.protocols.experiment import (
+    ClassifySettings,
     ExperimentConfig,
     family_stream,
     group_attrs,
@@ -48,7 +48,7 @@ __all__ = ["CueGainConfig", "TaskSwitchingConfig", "quick", "run_task_switching"
 
 
 @dataclasses.dataclass(frozen=True)
-class CueGainConfig(Config):
+class CueGainConfig(ClassifySettings):
     """Gain curves of the comparison: each population's response against relative drive, cued vs not."""
 
     drive_max: float = param(
@@ -56,13 +56,6 @@ class CueGainConfig(Config):
     )
     n_drives: int = param(17, low=5, doc="number of drive values from 0")
     n_repeats: int = param(128, low=1, doc="noise realisations per drive and level (deterministic: 1)")
-    form: Form = param("softplus", doc="fitted form: threshold_linear, softplus or naka_rushton")
-    z: float = param(2.0, low=0.0, low_inclusive=False, doc="standard errors a change must exceed")
-    gain_tolerance: float = param(0.1, low=0.0, low_inclusive=False, doc="smallest relative gain change")
-    threshold_tolerance: float = param(
-        0.05, low=0.0, low_inclusive=False, doc="smallest threshold shift, as a fraction of the drive range"
-    )
-    min_r2: float = param(0.9, low=0.0, high=1.0, doc="smallest R^2 (mean curve) of a classified curve")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,15 +160,7 @@ def _cue_gain_curves(
             seed=family_stream(root, name, "cue_gain_curves"),
             progress=progress,
         )
-        fitted = fit_and_classify(
-            ds,
-            form=g.form,
-            z=g.z,
-            gain_tolerance=g.gain_tolerance,
-            threshold_tolerance=g.threshold_tolerance,
-            min_r2=g.min_r2,
-        )
-        out[name] = fitted.assign_attrs(model=name)
+        out[name] = g.classify(ds).assign_attrs(model=name)
     return out
 
 
