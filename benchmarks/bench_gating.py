@@ -22,13 +22,16 @@ Allocation: every fresh 205 MB output is page-faulted in 4 KB pages (about 10 ms
 squeeze and the multiply together). PyTorch's ``THP_MEM_ALLOC_ENABLE=1`` backs large CPU allocations with
 transparent huge pages; this script sets it unless the environment says otherwise (``THP_MEM_ALLOC_ENABLE=0
 python benchmarks/bench_gating.py`` measures the 4 KB-page case). It applies to both sides of every ratio.
+Only the script does that: importing this module changes no environment variable, and :func:`main` restores
+torch's thread count and random state when it returns.
 """
 
 from __future__ import annotations
 
 import os
 
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # before torch allocates anything
+if __name__ == "__main__":  # the script only; an import leaves the environment alone
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")  # before torch allocates anything
 
 import argparse
 import statistics
@@ -95,22 +98,33 @@ def report(name: str, base: str, result: tuple[float, float, float, float]) -> b
     return ok
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; torch's thread count and (CPU) random state are restored on return."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="short run (batch 16, 5 repeats)")
+    parser.add_argument("--quick", action="store_true", help="short run (batch 16; 7 SE and 3 conv repeats)")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per case")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    threads = torch.get_num_threads()
     torch.set_num_threads(2)
-    torch.manual_seed(0)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.random.default_generator.manual_seed(0)
+            return _run(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args: argparse.Namespace) -> int:
     batch = 16 if args.quick else 64
     se_repeats = args.repeats or (7 if args.quick else 41)
     conv_repeats = args.repeats or (3 if args.quick else 11)
     channels, size = 256, 28
     x = torch.randn(batch, channels, size, size)
     k = torch.randn(batch, 8)
+    thp = os.environ.get("THP_MEM_ALLOC_ENABLE", "unset")
     print(
         f"input {tuple(x.shape)} float32, torch {torch.__version__}, "
-        f"threads {torch.get_num_threads()}, THP_MEM_ALLOC_ENABLE={os.environ['THP_MEM_ALLOC_ENABLE']}, "
+        f"threads {torch.get_num_threads()}, THP_MEM_ALLOC_ENABLE={thp}, "
         f"interleaved A/B, medians of {se_repeats} (SE) and "
         f"{conv_repeats} (conv) repeats"
     )

@@ -2,9 +2,10 @@
 
 :class:`ContextSE` is a Squeeze-and-Excitation gate (Hu et al. 2018) whose excitation also receives
 a task-context vector: its per-channel gains play the part of the gains of neural populations set by
-a neuromodulatory system (see DESIGN.md, "The correspondence"). Variants from the SE literature wrap
-the same core; :class:`GateRecorder` records gains as xarray, :class:`GateAnomalyScorer` scores
-inputs by their gains, and :func:`se_overhead` counts the cost of the gate.
+a neuromodulatory system (see ``docs/design.md``, "The correspondence"). Variants from the SE
+literature wrap the same core; :class:`GateRecorder` records gains as xarray,
+:class:`GateAnomalyScorer` scores inputs by their gains, and :func:`se_overhead` counts the cost of
+the gate.
 """
 
 from neuromod.gating._registry import CONTEXT_MODES, LAYERS, SQUEEZE_MODES

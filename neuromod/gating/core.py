@@ -2,8 +2,8 @@
 
 The SE block (Hu, Shen & Sun 2018, "Squeeze-and-Excitation Networks", CVPR, eq. 2-4) read as
 context-dependent gain control: the squeeze summarises ongoing activity, the excitation plays the
-neuromodulatory system, and the gate is the gain of each population (channel). See the
-correspondence table in DESIGN.md.
+neuromodulatory system, and the gate is the gain of each population (channel). See "The
+correspondence" table in ``docs/design.md``.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ class ContextSE(nn.Module):
     and, with ``tau_ms`` and ``dt_ms``, the gates relax towards their instantaneous value along
     ``time_dim`` as ``dg/dt = (g*(t) - g) / tau`` (the neuromodulator's release/uptake).
 
-    Argument to symbol (Hu et al. 2018) and to the DESIGN.md correspondence table:
+    Argument to symbol (Hu et al. 2018) and to "The correspondence" table of ``docs/design.md``:
 
     ============================  ==========================  =================================
     argument                      SENet symbol                correspondence (name in code)
@@ -141,8 +141,9 @@ class ContextSE(nn.Module):
         Explicit number of hidden units; overrides `rd_ratio`.
     squeeze : {"mean", "sum", "max", "attention"}, default "mean"
         Pooling over the squeezed positions. ``"attention"`` learns a softmax mask over the
-        positions (one logit per position from a linear map of the channels); the last mask is kept
-        in :attr:`last_attention` for inspection.
+        positions (one logit per position from a linear map of the channels, without a bias: the
+        softmax is invariant to a shift common to all logits, so a bias could not change the output);
+        the last mask is kept in :attr:`last_attention` for inspection.
     context_mode : {"concat", "add"}, default "concat"
         How the context joins the descriptor: concatenated to the excitation's input, or mapped by a
         learned projection ``P`` (``context_proj``) to C values added to the descriptor.
@@ -187,7 +188,9 @@ class ContextSE(nn.Module):
     context_proj : nn.Linear or None
         P, for ``context_mode="add"`` with ``context_dim > 0``.
     attention : nn.Linear or None
-        The attention squeeze's position scorer (C -> 1).
+        The attention squeeze's position scorer (C -> 1, ``bias=False``). State dicts saved before the
+        bias was removed still load: their ``attention.bias`` entry is dropped (it could not change
+        the output, see `squeeze`).
     last_attention : Tensor or None
         The last attention mask (detached), shaped like `x` with a channel dimension of size 1; it
         sums to 1 over the squeezed positions.
@@ -295,7 +298,8 @@ class ContextSE(nn.Module):
         self.context_proj = (
             nn.Linear(context_dim, channels) if context_mode == "add" and context_dim else None
         )
-        self.attention = nn.Linear(channels, 1) if squeeze == "attention" else None
+        # no bias: softmax(l + b) = softmax(l), so a bias would be a parameter with zero gradient
+        self.attention = nn.Linear(channels, 1, bias=False) if squeeze == "attention" else None
         if offset:
             with torch.no_grad():
                 self.excitation.fc2.weight[channels:].zero_()
@@ -462,6 +466,26 @@ class ContextSE(nn.Module):
         return ", ".join(parts)
 
     # ------------------------------------------------------------------ internals
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Tensor],
+        prefix: str,
+        local_metadata: dict[str, object],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # Earlier versions gave the attention scorer a bias. It is added to every logit of a softmax
+        # over positions, so it never changed the output: drop it, and old state dicts load (strictly)
+        # into the bias-free scorer with unchanged outputs.
+        legacy = prefix + "attention.bias"
+        if self.attention is not None and self.attention.bias is None and legacy in state_dict:
+            del state_dict[legacy]
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
     def _gains(
         self,
         x: Tensor,
@@ -641,7 +665,7 @@ class ContextSE(nn.Module):
         dims = lay.squeeze_dims
         cd = lay.channel_dim
         w = self.attention.weight[0].to(x.dtype)
-        logits = (torch.matmul(x.movedim(cd, -1), w) + self.attention.bias.to(x.dtype)).unsqueeze(cd)
+        logits = torch.matmul(x.movedim(cd, -1), w).unsqueeze(cd)
         if mask is not None:
             _check_count(_sum(mask, dims) if index is None else None)
             logits = logits.masked_fill(~mask, -math.inf)

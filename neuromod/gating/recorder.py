@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
 import numpy as np
@@ -74,7 +75,7 @@ class GateRecorder:
             handle.remove()
         self._handles.clear()
 
-    def _hook(self, name: str):
+    def _hook(self, name: str) -> Callable[[nn.Module, Gains], None]:
         def record(module: nn.Module, gains: Gains) -> None:
             off = None if gains.offset is None else gains.offset.detach().cpu()
             self._records[name].append((gains.gain.detach().cpu(), off))

@@ -147,8 +147,9 @@ def _check_float_tensor(name: str, value: object, shape: tuple[int | None, ...])
 class SETaskModel(nn.Module):
     """The SE model of cued task switching: channels -> ContextSE -> readout -> LCA decision stage.
 
-    See the module docstring for the equations. Names follow the DESIGN.md correspondence: the gates
-    are the channels' ``gain``, the cue is the ``context``, ``tau_ms`` the gate kinetics.
+    See the module docstring for the equations. Names follow "The correspondence" table of
+    ``docs/design.md``: the gates are the channels' ``gain``, the cue is the ``context``, ``tau_ms`` the
+    gate kinetics.
 
     Parameters
     ----------
@@ -193,8 +194,11 @@ class SETaskModel(nn.Module):
         self.register_buffer("baseline", torch.as_tensor(baseline, dtype=torch.float32))
         pop = torch.arange(c) // config.channels_per_population
         self.register_buffer("channel_population", pop)
+        # Seed only the CPU generator, inside a fork that restores it: torch.manual_seed would also
+        # (re)seed every accelerator's generator (CUDA, MPS, XPU), which fork_rng(devices=[]) does not
+        # restore. The weights are drawn on the CPU, so they are the same either way.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
+            torch.random.default_generator.manual_seed(config.seed)
             self.se = ContextSE(
                 c,
                 config.contexts,

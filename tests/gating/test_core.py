@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-import itertools
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from neuromod.gating import ContextSE, Gains
+from neuromod.gating import CONTEXT_MODES, LAYERS, SQUEEZE_MODES, ContextSE, Gains, GraphSE
+
+F32, F64 = torch.float32, torch.float64
 
 
-def senet_reference(x: np.ndarray, w1, b1, w2, b2) -> np.ndarray:
+def senet_reference(
+    x: np.ndarray, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray, b2: np.ndarray
+) -> np.ndarray:
     """Hu, Shen & Sun (2018), eq. 2-4, written out in float64 numpy.
 
     eq. 2: z_c = 1/(H W) sum_i sum_j u_c(i, j)
@@ -35,12 +39,16 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().double().numpy()
 
 
-def test_senet_equivalence(image: torch.Tensor) -> None:
+def test_senet_equivalence(image: torch.Tensor, fp: SimpleNamespace) -> None:
     se = ContextSE(16, rd_ratio=1 / 4)
     fc1, fc2 = se.excitation.fc1, se.excitation.fc2
     expected = senet_reference(_np(image), _np(fc1.weight), _np(fc1.bias), _np(fc2.weight), _np(fc2.bias))
-    got = se(image).detach().double().numpy()
-    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+    got = se(image).detach()
+    # float32 against float64 (exact to 2^-29 of the float32 bound): the gains' bound, times |x|, plus
+    # the rounding of the product g * x
+    atol = fp.gain_atol(se, image, (2, 3), sides=1) * float(image.abs().max())
+    atol += fp.eps(F32) * float(got.abs().max())
+    torch.testing.assert_close(got.double(), torch.from_numpy(expected), rtol=0, atol=atol)
 
 
 @pytest.mark.parametrize(("channels", "rd_ratio", "expected"), [(12, 0.25, 3), (64, 1 / 16, 4), (3, 0.25, 1)])
@@ -54,7 +62,7 @@ def test_no_hidden_divisor(channels: int, rd_ratio: float, expected: int) -> Non
 
 @pytest.mark.parametrize("gate", ["sigmoid", "hardsigmoid", "softplus"])
 @pytest.mark.parametrize("gain_max", [1.0, 2.5])
-def test_gate_range_and_scale(image: torch.Tensor, gate: str, gain_max: float) -> None:
+def test_gate_range_and_scale(image: torch.Tensor, gate: str, gain_max: float, fp: SimpleNamespace) -> None:
     se = ContextSE(16, gate=gate, gain_max=gain_max)
     with torch.no_grad():
         se.excitation.fc2.weight.mul_(50.0)  # drive the gate towards saturation
@@ -65,7 +73,7 @@ def test_gate_range_and_scale(image: torch.Tensor, gate: str, gain_max: float) -
         "hardsigmoid": nn.functional.hardsigmoid,
         "softplus": nn.functional.softplus,
     }[gate](z) * gain_max
-    torch.testing.assert_close(g, ref, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(g, ref, rtol=0, atol=fp.gain_atol(se, image * 10, (2, 3)))
     assert float(g.min()) >= 0.0
     if gate != "softplus":
         assert float(g.max()) <= gain_max
@@ -84,60 +92,103 @@ def test_gate_callable_and_registry_errors() -> None:
 
 
 @pytest.mark.parametrize("squeeze", ["mean", "sum", "max"])
-def test_squeeze_modes_match_reference(image: torch.Tensor, squeeze: str) -> None:
+def test_squeeze_modes_match_reference(image: torch.Tensor, squeeze: str, fp: SimpleNamespace) -> None:
     se = ContextSE(16, squeeze=squeeze)
     flat = image.flatten(2)
     s = {"mean": flat.mean(-1), "sum": flat.sum(-1), "max": flat.max(-1).values}[squeeze]
-    torch.testing.assert_close(se.gain(image).gain, torch.sigmoid(se.excitation(s)))
+    atol = fp.gain_atol(se, image, (2, 3))
+    torch.testing.assert_close(se.gain(image).gain, torch.sigmoid(se.excitation(s)), rtol=0, atol=atol)
 
 
 @pytest.mark.parametrize("squeeze", ["mean", "sum", "max", "attention"])
-def test_region_mask_equals_crop(image: torch.Tensor, squeeze: str) -> None:
-    """A mask selecting the left columns gives the gains of the cropped input."""
-    se = ContextSE(16, squeeze=squeeze)
+def test_region_mask_equals_crop(image: torch.Tensor, squeeze: str, fp: SimpleNamespace) -> None:
+    """A mask selecting the left columns gives the gains of the cropped input.
+
+    (gelu: with relu, the max squeeze's nearly constant descriptor could leave every hidden unit off, and
+    foreground and background gains equal, for some seeds.)
+    """
+    se = ContextSE(16, squeeze=squeeze, activation="gelu")
     mask = torch.zeros(1, 1, 6, 7, dtype=torch.bool)
     mask[..., :3] = True
-    torch.testing.assert_close(
-        se.gain(image, mask=mask).gain, se.gain(image[..., :3]).gain, rtol=1e-5, atol=1e-6
-    )
-    # foreground and background gains differ
-    assert not torch.allclose(se.gain(image, mask=mask).gain, se.gain(image, mask=~mask).gain)
+    atol = fp.gain_atol(se, image, (2, 3))  # all 42 positions: bounds the 18 selected ones too
+    fg = se.gain(image, mask=mask).gain
+    torch.testing.assert_close(fg, se.gain(image[..., :3]).gain, rtol=0, atol=atol)
+    # foreground and background gains differ by more than rounding
+    assert float((fg - se.gain(image, mask=~mask).gain).abs().max().detach()) > atol
 
 
-def test_attention_mask_sums_to_one(image: torch.Tensor) -> None:
+def test_attention_mask_sums_to_one(image: torch.Tensor, fp: SimpleNamespace) -> None:
     se = ContextSE(16, squeeze="attention")
     se(image)
     a = se.last_attention
     assert a.shape == (4, 1, 6, 7)
-    torch.testing.assert_close(a.sum((2, 3)), torch.ones(4, 1), rtol=0, atol=1e-6)
+    torch.testing.assert_close(a.sum((2, 3)), torch.ones(4, 1), **fp.softmax_sum_tol(F32, 42))
     assert not a.requires_grad
     # with a region mask: zero outside, still sums to 1
     mask = torch.rand(4, 1, 6, 7, generator=torch.Generator().manual_seed(3)) > 0.5
     se(image, mask=mask)
-    torch.testing.assert_close(se.last_attention.sum((2, 3)), torch.ones(4, 1), rtol=0, atol=1e-6)
-    assert float(se.last_attention[~mask].abs().max()) == 0.0
+    torch.testing.assert_close(se.last_attention.sum((2, 3)), torch.ones(4, 1), **fp.softmax_sum_tol(F32, 42))
+    assert float(se.last_attention[~mask].abs().max()) == 0.0  # exp(-inf) is exactly 0
     # per time step
     se_t = ContextSE(16, squeeze="attention", time_dim=3)
     se_t(image)
-    torch.testing.assert_close(se_t.last_attention.sum(2), torch.ones(4, 1, 7), rtol=0, atol=1e-6)
+    torch.testing.assert_close(se_t.last_attention.sum(2), torch.ones(4, 1, 7), **fp.softmax_sum_tol(F32, 6))
 
 
-def test_attention_reference(image: torch.Tensor) -> None:
+def test_attention_reference(image: torch.Tensor, fp: SimpleNamespace) -> None:
     se = ContextSE(16, squeeze="attention")
-    w, b = se.attention.weight[0], se.attention.bias
-    logits = torch.einsum("nchw,c->nhw", image, w) + b
+    w = se.attention.weight[0]
+    logits = torch.einsum("nchw,c->nhw", image, w)
     a = torch.softmax(logits.flatten(1), dim=1).view_as(logits)
     s = torch.einsum("nhw,nchw->nc", a, image)
-    torch.testing.assert_close(se.gain(image).gain, torch.sigmoid(se.excitation(s)))
+    atol = fp.gain_atol(se, image, (2, 3))
+    torch.testing.assert_close(se.gain(image).gain, torch.sigmoid(se.excitation(s)), rtol=0, atol=atol)
+
+
+def test_attention_scorer_has_no_bias_and_loads_legacy_state_dicts(
+    image: torch.Tensor, fp: SimpleNamespace
+) -> None:
+    """A bias on the attention logits is a common shift under a softmax over positions: it cannot change
+    the output (its gradient is exactly 0), so the scorer has none, and old state dicts that carry one
+    still load strictly, with the same outputs."""
+    se = ContextSE(16, 2, squeeze="attention")
+    assert se.attention.bias is None and "attention.bias" not in se.state_dict()
+    assert sorted(name for name, _ in se.named_parameters() if name.startswith("attention")) == [
+        "attention.weight"
+    ]
+    k = torch.randn(4, 2)
+    bias = torch.tensor([3.0])
+    legacy = {**se.state_dict(), "attention.bias": bias}
+    fresh = ContextSE(16, 2, squeeze="attention")
+    result = fresh.load_state_dict(legacy)  # strict
+    assert not result.missing_keys and not result.unexpected_keys
+    assert "attention.bias" in legacy  # the caller's dict is left alone
+    got = fresh.gain(image, k).gain
+    torch.testing.assert_close(got, se.gain(image, k).gain, rtol=0, atol=0)  # the same weights
+    # the old computation, with the bias, in float64: the same gains (float32 bound, one side)
+    se64 = ContextSE(16, 2, squeeze="attention").double()
+    se64.load_state_dict(fresh.state_dict())
+    x64, k64 = image.double(), k.double()
+    logits = torch.einsum("nchw,c->nhw", x64, se64.attention.weight[0]) + bias.double()
+    a = torch.softmax(logits.flatten(1), dim=1).view_as(logits)
+    s = torch.einsum("nhw,nchw->nc", a, x64)
+    old = torch.sigmoid(se64.excitation(torch.cat([s, k64], 1)))
+    atol = fp.gain_atol(fresh, image, (2, 3), context=k, sides=1)
+    torch.testing.assert_close(got.double(), old, rtol=0, atol=atol)
+    # nested modules too (GraphSE holds its gate as `se`)
+    graph = GraphSE(16, squeeze="attention")
+    legacy_graph = {**graph.state_dict(), "se.attention.bias": bias}
+    GraphSE(16, squeeze="attention").load_state_dict(legacy_graph)
 
 
 @pytest.mark.parametrize("mode", ["concat", "add"])
-def test_context_modes_reference(image: torch.Tensor, mode: str) -> None:
+def test_context_modes_reference(image: torch.Tensor, mode: str, fp: SimpleNamespace) -> None:
     se = ContextSE(16, 3, context_mode=mode)
     k = torch.randn(4, 3)
     s = image.mean((2, 3))
     inp = torch.cat([s, k], 1) if mode == "concat" else s + se.context_proj(k)
-    torch.testing.assert_close(se.gain(image, k).gain, torch.sigmoid(se.excitation(inp)))
+    atol = fp.gain_atol(se, image, (2, 3), context=k)
+    torch.testing.assert_close(se.gain(image, k).gain, torch.sigmoid(se.excitation(inp)), rtol=0, atol=atol)
     assert (se.context_proj is None) == (mode == "concat")
 
 
@@ -150,32 +201,62 @@ def test_offset_is_film(image: torch.Tensor) -> None:
         se.excitation.fc2.bias[16:].normal_()
     g = se.gain(image, k)
     y = se(image, k)
-    torch.testing.assert_close(y, g.gain[:, :, None, None] * image + g.offset[:, :, None, None])
+    # the same gains and the same two correctly rounded elementwise operations: bitwise equal
+    expected = g.gain[:, :, None, None] * image + g.offset[:, :, None, None]
+    torch.testing.assert_close(y, expected, rtol=0, atol=0)
+    assert float((y - g.gain[:, :, None, None] * image).abs().min().detach()) > 0  # the offset is added
     assert ContextSE(16).gain(image).offset is None
 
 
-def test_channels_last_layout(image: torch.Tensor) -> None:
+def test_channels_last_layout(image: torch.Tensor, fp: SimpleNamespace) -> None:
     first = ContextSE(16)
     last = ContextSE(16, channel_dim=-1)
     last.load_state_dict(first.state_dict())
     x_last = image.permute(0, 2, 3, 1)
-    torch.testing.assert_close(last.gain(x_last).gain, first.gain(image).gain)
-    torch.testing.assert_close(last(x_last), first(image).permute(0, 2, 3, 1))
+    # the squeeze may sum in another order: gains within the two-sided bound, outputs within |x| times it
+    atol = fp.gain_atol(first, image, (2, 3))
+    torch.testing.assert_close(last.gain(x_last).gain, first.gain(image).gain, rtol=0, atol=atol)
+    y_atol = atol * float(image.abs().max()) + 2 * fp.eps(F32) * float(image.abs().max())
+    torch.testing.assert_close(last(x_last), first(image).permute(0, 2, 3, 1), rtol=0, atol=y_atol)
 
 
 def _kinetic_pair(tau_ms: float, dt_ms: float) -> tuple[ContextSE, ContextSE]:
-    kin = ContextSE(3, 2, time_dim=2, tau_ms=tau_ms, dt_ms=dt_ms, offset=True).double()
-    inst = ContextSE(3, 2, time_dim=2, offset=True).double()
-    inst.load_state_dict(kin.state_dict())
+    """Gates with and without kinetics sharing weights in which the context moves gains and offsets.
+
+    Each context drives its own hidden unit (+2 on it, -2 on the other), so a context step changes the
+    hidden layer by about 2 whatever the random weights (with the default single hidden unit the context
+    step vanished for 3 seeds in 4); the offset rows of fc2, which start at zero, get random weights too.
+    """
+    kin = ContextSE(3, 2, rd_channels=2, time_dim=2, tau_ms=tau_ms, dt_ms=dt_ms, offset=True).double()
     with torch.no_grad():
-        kin.excitation.fc2.weight.mul_(4.0)
+        kin.excitation.fc1.weight[:, 3:] = torch.tensor([[2.0, -2.0], [-2.0, 2.0]])
+        kin.excitation.fc2.weight.normal_(0.0, 1.0)
         kin.excitation.fc2.bias[3:].normal_()
+    inst = ContextSE(3, 2, rd_channels=2, time_dim=2, offset=True).double()
     inst.load_state_dict(kin.state_dict())
     return kin, inst
 
 
+def _target_errors(
+    fp: SimpleNamespace, se: ContextSE, x: torch.Tensor, ctx: torch.Tensor
+) -> tuple[float, float]:
+    """Rounding bounds of the instantaneous gains g* and offsets b* of `se` (time_dim=2, no squeeze)."""
+    s_mag, s_err = fp.squeeze(x, "mean", ())
+    _, g_err, _, e_err = fp.excitation(se, s_mag, s_err, ctx)
+    return float(g_err.max()), float(e_err[..., se.channels :].max())
+
+
+def _relax_terms(alpha: float) -> float:
+    """Rounding of ContextSE's kinetics loop, in units of eps * max|g|.
+
+    Each step ``torch.lerp(g*[t], g[t-1], alpha)`` rounds at most 4 times (``1 - alpha``, a difference, a
+    product, a difference), each error then decays by alpha per step: at most 4 / (1 - alpha) in all.
+    """
+    return 4.0 / (1.0 - alpha)
+
+
 @pytest.mark.parametrize(("tau_ms", "dt_ms"), [(20.0, 1.0), (5.0, 0.5), (3.0, 2.0)])
-def test_kinetics_step_response(tau_ms: float, dt_ms: float) -> None:
+def test_kinetics_step_response(tau_ms: float, dt_ms: float, fp: SimpleNamespace) -> None:
     """Context step at sample k0: g[k] = g_inf + (g_0 - g_inf) exp(-(k - k0 + 1) dt / tau)."""
     kin, inst = _kinetic_pair(tau_ms, dt_ms)
     n_t, k0 = 120, 30
@@ -185,18 +266,31 @@ def test_kinetics_step_response(tau_ms: float, dt_ms: float) -> None:
     ctx[0, k0:, 1] = 1.0
     g = kin.gain(x, ctx)
     g_star = inst.gain(x, ctx)
-    g0, g_inf = g_star.gain[0, 0], g_star.gain[0, -1]
-    assert float((g0 - g_inf).abs().max().detach()) > 0.05  # the step is visible
     t = (torch.arange(k0, n_t, dtype=torch.float64) - k0 + 1) * dt_ms
     decay = torch.exp(-t / tau_ms)[:, None]
-    expected = g_inf + (g0 - g_inf) * decay
-    torch.testing.assert_close(g.gain[0, :k0], g0.expand(k0, 3), rtol=0, atol=1e-12)
-    torch.testing.assert_close(g.gain[0, k0:], expected, rtol=0, atol=1e-5)
-    b0, b_inf = g_star.offset[0, 0], g_star.offset[0, -1]
-    torch.testing.assert_close(g.offset[0, k0:], b_inf + (b0 - b_inf) * decay, rtol=0, atol=1e-5)
+    # float64 derivation, in eps * max|g|: the targets of equal steps agree within twice their bound (GEMM
+    # row tiles may sum in another order); the loop adds 4 / (1 - alpha); alpha = fl(exp(-dt/tau)) is off
+    # by 5 eps (relative), so alpha^n by 5 n eps, and n alpha^n <= tau / dt; the closed form rounds 9
+    # times (division, exp, difference, product, sum, with margin).
+    g_err, b_err = _target_errors(fp, kin, x, ctx)
+    alpha = math.exp(-dt_ms / tau_ms)
+    n_terms = _relax_terms(alpha) + 5 * tau_ms / dt_ms + 9
+    cases = [
+        (g.gain, g_star.gain[0, 0], g_star.gain[0, -1], g_err),
+        (g.offset, g_star.offset[0, 0], g_star.offset[0, -1], b_err),
+    ]
+    for got, start, end, err in cases:
+        expected = end + (start - end) * decay
+        scale = float(torch.cat([got[0], expected]).abs().max().detach())
+        tol = fp.tol(F64, n_terms, scale)
+        tol["atol"] += 2 * err
+        # the step is visible: a kinetics error of 1 ppm of it would exceed the tolerance
+        assert float((start - end).abs().max().detach()) > 1e6 * tol["atol"]
+        torch.testing.assert_close(got[0, :k0], start.expand(k0, 3), **tol)
+        torch.testing.assert_close(got[0, k0:], expected, **tol)
 
 
-def test_kinetics_state_continues_a_session() -> None:
+def test_kinetics_state_continues_a_session(fp: SimpleNamespace) -> None:
     kin, _ = _kinetic_pair(10.0, 1.0)
     x = torch.randn(2, 3, 50, dtype=torch.float64)
     ctx = torch.randn(2, 50, 2, dtype=torch.float64)
@@ -204,18 +298,33 @@ def test_kinetics_state_continues_a_session() -> None:
     first = kin.gain(x[:, :, :20], ctx[:, :20])
     state = Gains(first.gain[:, -1], first.offset[:, -1])
     second = kin.gain(x[:, :, 20:], ctx[:, 20:], state=state)
-    torch.testing.assert_close(torch.cat([first.gain, second.gain], 1), full.gain)
-    torch.testing.assert_close(torch.cat([first.offset, second.offset], 1), full.offset)
-    # starting from a given state: the first step relaxes from it
+    # both sides: targets within their bound (other GEMM shapes), plus the loop's rounding
+    g_err, b_err = _target_errors(fp, kin, x, ctx)
+    alpha = math.exp(-1.0 / 10.0)
+    for split, whole, err in [
+        (torch.cat([first.gain, second.gain], 1), full.gain, g_err),
+        (torch.cat([first.offset, second.offset], 1), full.offset, b_err),
+    ]:
+        tol = fp.tol(F64, _relax_terms(alpha), float(whole.abs().max().detach()), sides=2)
+        tol["atol"] += 2 * err
+        torch.testing.assert_close(split, whole, **tol)
+    # starting from a given state: the first step relaxes from it (lerp against the formula: 4 and 3
+    # roundings of values <= 1)
     s0 = torch.full((2, 3), 0.9, dtype=torch.float64)
     g = kin.gain(x, ctx, state=s0).gain
-    alpha = math.exp(-1.0 / 10.0)
-    torch.testing.assert_close(g[:, 0], full.gain[:, 0] + alpha * (s0 - full.gain[:, 0]))
+    expected = full.gain[:, 0] + alpha * (s0 - full.gain[:, 0])
+    tol = fp.tol(F64, 4 + 3, 1.0, sides=2)
+    torch.testing.assert_close(g[:, 0], expected, **tol)
+    # not vacuous: ignoring the state would miss by alpha |s0 - g*[0]|, far above the tolerance
+    assert float((s0 - full.gain[:, 0]).abs().max().detach()) > 1e6 * tol["atol"]
 
 
-def test_causal_squeeze_per_time_step() -> None:
-    """With time_dim, gains at step t depend on x and context up to t only (no future leak)."""
-    se = ContextSE(4, 2, time_dim=1, channel_dim=-1, tau_ms=8.0, dt_ms=1.0)
+def test_causal_squeeze_per_time_step(fp: SimpleNamespace) -> None:
+    """With time_dim, gains at step t depend on x and context up to t only (no future leak).
+
+    (gelu: the single relu hidden unit of 4 * 1/4 could be off before and after the change.)
+    """
+    se = ContextSE(4, 2, time_dim=1, channel_dim=-1, tau_ms=8.0, dt_ms=1.0, activation="gelu")
     x = torch.randn(3, 40, 4)
     ctx = torch.randn(3, 40, 2)
     g = se.gain(x, ctx).gain
@@ -223,11 +332,17 @@ def test_causal_squeeze_per_time_step() -> None:
     x2[:, 25:] += 5.0
     ctx2[:, 25:] -= 3.0
     g2 = se.gain(x2, ctx2).gain
+    # steps before the change see bitwise the same numbers (each row of a matrix product is summed
+    # in an order that does not depend on the other rows' values)
     torch.testing.assert_close(g2[:, :25], g[:, :25], rtol=0, atol=0)
-    assert not torch.allclose(g2[:, 25:], g[:, 25:])
-    # a static context is broadcast over time
+    # ... and the later ones change by more than rounding (gains <= 1; kinetics as in _relax_terms)
+    atol = fp.gain_atol(se, x2, (), channel_dim=-1, context=ctx2)
+    atol += fp.tol(F32, _relax_terms(math.exp(-1.0 / 8.0)), 1.0, sides=2)["atol"]
+    assert float((g2[:, 25:] - g[:, 25:]).abs().max().detach()) > atol
+    # a static context is broadcast over time: the same numbers reach the excitation
     k = torch.randn(3, 2)
-    torch.testing.assert_close(se.gain(x, k).gain, se.gain(x, k[:, None].expand(3, 40, 2)).gain)
+    expanded = se.gain(x, k[:, None].expand(3, 40, 2)).gain
+    torch.testing.assert_close(se.gain(x, k).gain, expanded, rtol=0, atol=0)
 
 
 def test_extra_repr() -> None:
@@ -309,7 +424,10 @@ GATES = ["sigmoid", "hardsigmoid", "softplus"]
 @pytest.mark.parametrize("context_mode", ["concat", "add"])
 @pytest.mark.parametrize("gate", GATES)
 @pytest.mark.parametrize("squeeze", SQUEEZES)
-def test_gradients_flow(squeeze: str, gate: str, context_mode: str, offset: bool, kinetics: bool) -> None:
+def test_gradients_flow(
+    squeeze: str, gate: str, context_mode: str, offset: bool, kinetics: bool, fp: SimpleNamespace
+) -> None:
+    """For a generic input, every parameter (and x, and the context) gets a resolved gradient."""
     kin = {"time_dim": 2, "tau_ms": 4.0, "dt_ms": 1.0} if kinetics else {}
     se = ContextSE(
         6,
@@ -320,31 +438,83 @@ def test_gradients_flow(squeeze: str, gate: str, context_mode: str, offset: bool
         offset=offset,
         rd_channels=4,
         **kin,
-    )
+    ).double()
     with torch.no_grad():  # make the offset path live from the start
         se.excitation.fc2.weight.normal_(0.0, 0.5)
-    x = torch.randn(2, 6, 5, 4, requires_grad=True)
-    ctx = torch.randn(2, 5, 3) if kinetics else torch.randn(2, 3)
+    # A generic input: the descriptor must vary across samples (per-sample channel offsets; the sum
+    # squeeze scaled back to O(1)), or a relu unit can be off for the whole batch and its weights get an
+    # exact zero gradient. With 16 samples no seed out of 300 (x 96 configurations) left one unit off;
+    # with 8 samples and no offsets, 1 in 1300 configurations did.
+    x = 0.5 * torch.randn(16, 6, 5, 4, dtype=F64) + torch.randn(16, 6, 1, 1, dtype=F64)
+    x = (x / 20 if squeeze == "sum" else x).requires_grad_(True)
+    ctx = torch.randn(16, 5, 3, dtype=F64) if kinetics else torch.randn(16, 3, dtype=F64)
     ctx.requires_grad_(True)
     y = se(x, ctx)
-    (y * torch.randn_like(y)).sum().backward()
+    terms = y * torch.randn_like(y)
+    terms.sum().backward()
     for t, name in [(x, "x"), (ctx, "context")]:
         assert t.grad is not None and torch.isfinite(t.grad).all(), name
-        assert float(t.grad.abs().sum()) > 0.0, name
+        assert fp.resolved(t.grad, t, terms), name
+    names = [name for name, _ in se.named_parameters()]
+    assert ("attention.weight" in names) == (squeeze == "attention")
+    assert ("context_proj.weight" in names) == (context_mode == "add")
     for name, p in se.named_parameters():
         assert p.grad is not None, name
         assert torch.isfinite(p.grad).all(), name
-        assert float(p.grad.abs().sum()) > 0.0, name
+        assert fp.resolved(p.grad, p, terms), name
 
 
-def test_gradient_option_grid_is_complete() -> None:
-    # the parametrization above covers every option of each axis
-    from neuromod.gating import CONTEXT_MODES, LAYERS, SQUEEZE_MODES
-
+def test_gradient_grid_covers_every_option() -> None:
+    """The grid of test_gradients_flow names every registered squeeze, gate and context mode."""
     assert set(SQUEEZES) == set(SQUEEZE_MODES)
     assert set(GATES) == set(LAYERS["gate"])
     assert set(CONTEXT_MODES) == {"concat", "add"}
-    assert len(list(itertools.product(SQUEEZES, GATES, CONTEXT_MODES, [0, 1], [0, 1]))) == 96
+
+
+def test_gradient_grid_options_change_the_computation(image: torch.Tensor, fp: SimpleNamespace) -> None:
+    """Every value of every axis of the gradient grid computes something else (no axis is a no-op).
+
+    With shared weights, each squeeze gives other gains, each gate other gains, both context modes use
+    the context, the offset adds to ``g * x`` and the kinetics lag behind the instantaneous gains; each
+    difference must exceed the rounding bound of the gains. (gelu: no hidden unit is ever flat, so no
+    seed can switch the dependence off, as an all-off relu layer would.)
+    """
+    k, k2 = torch.randn(4, 2), torch.randn(4, 2)
+    gelu = {"activation": "gelu"}
+    base = ContextSE(16, 2, **gelu)
+    gains = {}
+    for squeeze in SQUEEZES:
+        se = ContextSE(16, 2, squeeze=squeeze, **gelu)
+        se.load_state_dict(base.state_dict(), strict=False)  # attention keeps its own scorer
+        gains[squeeze] = (se.gain(image, k).gain, fp.gain_atol(se, image, (2, 3), context=k))
+    for gate in GATES:
+        se = ContextSE(16, 2, gate=gate, **gelu)
+        se.load_state_dict(base.state_dict())
+        gains[gate] = (se.gain(image, k).gain, fp.gain_atol(se, image, (2, 3), context=k))
+    for group in (SQUEEZES, GATES):
+        for i, a in enumerate(group):
+            for b in group[i + 1 :]:
+                diff = float((gains[a][0] - gains[b][0]).abs().max().detach())
+                assert diff > gains[a][1] + gains[b][1], (a, b)
+    for mode in CONTEXT_MODES:
+        se = ContextSE(16, 2, context_mode=mode, **gelu)
+        diff = float((se.gain(image, k).gain - se.gain(image, k2).gain).abs().max().detach())
+        assert diff > fp.gain_atol(se, image, (2, 3), context=k) + fp.gain_atol(se, image, (2, 3), context=k2)
+    with_offset = ContextSE(16, 2, offset=True)
+    with torch.no_grad():
+        with_offset.excitation.fc2.bias[16:].normal_()
+    g = with_offset.gain(image, k)
+    assert float((with_offset(image, k) - g.gain[:, :, None, None] * image).abs().max().detach()) > 0.1
+    assert ContextSE(16, 2).gain(image, k).offset is None
+    x = torch.randn(4, 16, 6, 10)  # time along the last dim
+    lagged = ContextSE(16, 2, time_dim=3, tau_ms=4.0, dt_ms=1.0, **gelu)
+    instant = ContextSE(16, 2, time_dim=3, **gelu)
+    instant.load_state_dict(lagged.state_dict())
+    atol = fp.gain_atol(instant, x, (2,), context=k)
+    atol += fp.tol(F32, 4.0 / (1.0 - math.exp(-1.0 / 4.0)), 1.0)["atol"]
+    g_lag, g_inst = lagged.gain(x, k).gain, instant.gain(x, k).gain
+    torch.testing.assert_close(g_lag[:, 0], g_inst[:, 0], rtol=0, atol=atol)  # starts at g*[0]
+    assert float((g_lag[:, 1:] - g_inst[:, 1:]).abs().max().detach()) > atol
 
 
 @pytest.mark.slow
@@ -353,8 +523,12 @@ def test_context_conditioning_learns_relevant_channels() -> None:
 
     The other half carries an independent distractor label of the same strength. Both are written
     as a zero-mean spatial pattern, so the squeeze sees no label and the gates can only use the
-    context; the readout is context-free, so the task is only solvable by gating. Learned gains of
-    the relevant half must exceed those of the irrelevant half by >= 3x in both contexts.
+    context; the readout is context-free, so the task is only solvable by gating: the halves swap roles
+    between the contexts, so a readout that weighs one half more fails in one context, and only gains
+    of the relevant half above those of the irrelevant half, in both contexts, let the label outweigh
+    the distractor. That is what is asserted (with the accuracy that shows the task was learned). The
+    size of the gap is not a property of the task: over 42 seeds the smaller ratio ranged from 2.1 to
+    above 100 (a former threshold of 3 failed for 3 of them), while accuracy was 1.0 for all.
     """
     gen = torch.Generator().manual_seed(5)
     c, half, n_pos = 8, 4, 6
@@ -389,7 +563,7 @@ def test_context_conditioning_learns_relevant_channels() -> None:
     for ctx_id, (rel, irr) in enumerate([(slice(0, half), slice(half, c)), (slice(half, c), slice(0, half))]):
         sel = k[:, ctx_id] == 1
         ratio = float(g[sel][:, rel].mean() / g[sel][:, irr].mean())
-        assert ratio >= 3.0, f"context {ctx_id}: relevant/irrelevant gain ratio {ratio:.2f} < 3"
+        assert ratio > 1.0, f"context {ctx_id}: relevant/irrelevant gain ratio {ratio:.2f} <= 1"
 
 
 def test_inplace_matches_out_of_place(image: torch.Tensor) -> None:
@@ -405,10 +579,12 @@ def test_inplace_matches_out_of_place(image: torch.Tensor) -> None:
     h = image * w
     y = inp(h, k)
     assert y.data_ptr() == h.data_ptr() and "inplace=True" in repr(inp)
-    torch.testing.assert_close(y, expected)
+    # the same operations on the same numbers, forward and backward (autograd keeps a copy of the
+    # overwritten input where it needs one): bitwise equal
+    torch.testing.assert_close(y, expected, rtol=0, atol=0)
     y.pow(2).sum().backward()
     w_grad, fc1_grad = w.grad.clone(), inp.excitation.fc1.weight.grad.clone()
     w.grad = None
     ref(image * w, k).pow(2).sum().backward()
-    torch.testing.assert_close(w_grad, w.grad)
-    torch.testing.assert_close(fc1_grad, ref.excitation.fc1.weight.grad)
+    torch.testing.assert_close(w_grad, w.grad, rtol=0, atol=0)
+    torch.testing.assert_close(fc1_grad, ref.excitation.fc1.weight.grad, rtol=0, atol=0)
