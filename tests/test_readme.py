@@ -13,8 +13,26 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
 
 
-def test_readme_has_python_examples():
-    assert len(BLOCKS) >= 2
+def test_readme_names_only_what_exists():
+    """Every experiment, file and make target the README tells a newcomer to use exists."""
+    from neuromod import registry
+
+    text = README.read_text()
+    root = README.parent
+    assert BLOCKS, "the README has no python examples"
+    runs = re.findall(r"neuromod run ([\w./-]+)", text)
+    assert runs
+    for target in runs:
+        assert target in registry.names() or (root / target).is_file(), target
+    paths = re.findall(
+        r"\b((?:analysis|notebooks|experiments|docs|benchmarks)/[\w.-]+\.(?:py|ipynb|toml|png|md))", text
+    )
+    assert paths
+    for path in paths:
+        assert (root / path).is_file(), path
+    makefile = (root / "Makefile").read_text()
+    for target in re.findall(r"\bmake (\w+)", text):
+        assert re.search(rf"^{target}:", makefile, flags=re.M), f"make {target}"
 
 
 @pytest.mark.slow
