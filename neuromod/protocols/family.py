@@ -389,8 +389,3 @@ class FamilyBase:
     @_unsupported
     def release_pattern(self, coherences_pct: tuple[float, ...]) -> xr.DataArray:
         raise self._refuse("release_pattern")
-
-
-def describe_families() -> dict[str, Any]:
-    """Name -> one-line description of every family (imports the built-in adapters)."""
-    return {name: get_family(name).description for name in family_names()}
