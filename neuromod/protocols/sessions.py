@@ -177,9 +177,10 @@ def run_sessions(
     seed : int, SeedSequence or None
         Seed of every random stream of the run (one stream per family, derived from its name); same seed,
         task and families -> identical result. None: fresh entropy (recorded in ``seed_entropy``).
-    release : array-like (2, 4), family name, or None
+    release : array-like (2, 4), family name, ModelFamily, or None
         Release level per (context, population) in [0, 1]; None: :data:`DEFAULT_RELEASE`; a family name
-        (``"se"``): the pattern that family proposes (it is prepared, and run only if listed).
+        (``"se"``) or instance (``SEFamily.from_model(trained)``): the pattern that family proposes (it is
+        prepared, and run only if it is in `families`).
     decimate_ms : float
         Sampling interval of the gain traces (ms).
     progress : bool
@@ -226,10 +227,13 @@ def run_sessions(
         instances[name] = family
     if not instances:
         raise ValueError("families is empty; name one family at least")
-    if isinstance(release, str) and release not in instances:
-        instances_all = {**instances, release: create_family(release)}
-    else:
-        instances_all = instances
+    instances_all = dict(instances)
+    if isinstance(release, ModelFamily) and not isinstance(release, str):
+        source = type(release).name
+        instances_all.setdefault(source, release)
+        release = source
+    elif isinstance(release, str) and release not in instances:
+        instances_all[release] = create_family(release)
     for name, family in instances_all.items():
         family.prepare(seed=family_stream(seed_ss, name, "prepare"), progress=progress)
     rel = resolve_release(release, instances_all, task.coherences_pct)

@@ -215,13 +215,17 @@ def test_same_seed_identical_other_seed_differs(se_model):
 
 def test_release_from_se_model(se_model):
     task = CuedTaskSwitching(n_trials=10, csi_ms=(300.0,), max_rt_ms=800.0, seed=1)
-    tree = run_sessions(task, ["rate"], seed=0, release="se")  # the SE family is prepared (trained) for it
+    tree = run_sessions(task, ["rate"], seed=0, release=SEFamily.from_model(se_model))  # not run itself
     rel = tree["rate"]["release"]
     assert float(rel.max()) == pytest.approx(1.0, abs=1e-12) and float(rel.min()) >= 0.0
     mapping = json.loads(tree.attrs["release_mapping_json"])
     assert mapping["source"] == "se"
     np.testing.assert_allclose(mapping["release"], rel.values, atol=1e-12)
     assert "population_gains" in tree.attrs["release_mapping"]
+    assert list(tree.children) == ["rate"]  # the SE family provides the pattern, it does not run
+    from neuromod.protocols.families.se import se_release
+
+    np.testing.assert_array_equal(rel.values, se_release(se_model, coherences_pct=task.coherences_pct).values)
 
 
 @pytest.mark.parametrize(
