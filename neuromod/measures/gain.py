@@ -176,10 +176,16 @@ def fit_gain_curve(
     )
     guess_source = da.mean(reduce) if reduce else da
     p0, bounds = _initial_guess(guess_source, dim, form)
-    fit = da.curvefit(
-        coords=da[dim],
+    # The drive and the jointly fitted dimensions are flattened here, in this order, into one dimension of
+    # fit points: xarray's curvefit would order them through a set, i.e. by string hash, which differs
+    # between Python processes, so the least-squares sums (and an ill-conditioned fit's last digits) would
+    # change from run to run.
+    points = "__fit_point__"
+    flat = da.stack({points: [dim, *reduce]}, create_index=False)
+    fit = flat.curvefit(
+        coords=flat[dim],
         func=func,
-        reduce_dims=reduce or None,
+        reduce_dims=points,
         p0=p0,
         bounds=bounds,
         param_names=list(names),
