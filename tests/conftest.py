@@ -63,19 +63,27 @@ def result_tree(result_ds: xr.Dataset) -> xr.DataTree:
 def task_switching_runs(tmp_path_factory) -> tuple:
     """``neuromod run task-switching --quick`` twice, same seed: (first.nc, second.nc, printed output).
 
-    Session-scoped: the comparison tests and the README examples share it (each run takes ~20 s).
+    The second run is a separate Python process with another string-hash seed, so "same seed, identical
+    file" is checked across processes (set and dict orders, memory layout), not only within one. Session-
+    scoped: the comparison tests and the README examples share it (each run takes ~30 s).
     """
+    import os
+    import subprocess
+    import sys
+
     from typer.testing import CliRunner
 
     from neuromod.cli import app
 
     folder = tmp_path_factory.mktemp("task_switching")
-    runs = []
-    for name in ("first", "second"):
-        out = folder / f"{name}.nc"
-        res = CliRunner().invoke(
-            app, ["run", "task-switching", "--quick", "--no-progress", "--out", str(out)]
-        )
-        assert res.exit_code == 0, res.output
-        runs.append((out, res.output))
-    return runs[0][0], runs[1][0], runs[0][1]
+    args = ["run", "task-switching", "--quick", "--no-progress", "--out"]
+    first = folder / "first.nc"
+    res = CliRunner().invoke(app, [*args, str(first)])
+    assert res.exit_code == 0, res.output
+    second = folder / "second.nc"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "neuromod.cli", *args, str(second)], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return first, second, res.output
