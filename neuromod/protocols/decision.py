@@ -82,6 +82,11 @@ class DecisionConfig(ExperimentConfig):
         super().__post_init__()
         if not self.coherences_pct:
             raise ConfigError("coherences_pct=() must list at least one coherence")
+        for name in self.models:
+            try:
+                self.create(name).check_timing({"max_rt_ms": self.max_rt_ms})
+            except ValueError as err:
+                raise ConfigError(str(err)) from None
 
     def trials_of(self, name: str) -> int:
         """Trials per coherence of family `name`."""

@@ -38,7 +38,7 @@ Examples
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from neuromod._checks import suggest
@@ -115,8 +115,9 @@ class ModelFamily(Protocol):
         """Attributes for the family's result group (e.g. where a trained model came from)."""
         ...
 
-    def check_task(self, task: CuedTaskSwitching) -> None:
-        """Refuse a task this family cannot run (e.g. timings off its time grid), before any work."""
+    def check_timing(self, times_ms: Mapping[str, float | Sequence[float]]) -> None:
+        """Refuse, before any work, named times (ms) the family cannot run, e.g. off its time grid
+        (``{"csi_ms": (100.0, 300.0), "max_rt_ms": 800.0}``); ValueError naming the setting."""
         ...
 
     def run_trials(
@@ -220,7 +221,7 @@ def _check_adapter(cls: type) -> None:
     variant_field = getattr(cls, "variant_field", "")
     if variant_field is not None and not isinstance(variant_field, str):
         problems.append("class attribute 'variant_field' (str or None)")
-    for op in (*OPERATIONS, "provenance", "check_task", "quick_config"):
+    for op in (*OPERATIONS, "provenance", "check_timing", "quick_config"):
         if not callable(getattr(cls, op, None)):
             problems.append(f"method {op!r}")
     if problems:
@@ -360,7 +361,7 @@ class FamilyBase:
     def provenance(self) -> dict[str, str]:
         return {}
 
-    def check_task(self, task: CuedTaskSwitching) -> None:
+    def check_timing(self, times_ms: Mapping[str, float | Sequence[float]]) -> None:
         return None
 
     def _refuse(self, operation: str) -> NotImplementedError:

@@ -31,7 +31,7 @@ from neuromod import results
 from neuromod._checks import check_array, check_positive
 from neuromod._random import SeedLike, seed_sequence
 from neuromod.protocols.experiment import family_stream, group_attrs
-from neuromod.protocols.families._common import context_population
+from neuromod.protocols.families._common import context_population, task_timing
 from neuromod.protocols.family import ModelFamily, create_family, get_family, supports
 from neuromod.results import var_attrs as _attrs
 from neuromod.tasks.switching import CONTEXTS, POPULATIONS, CuedTaskSwitching
@@ -223,7 +223,7 @@ def run_sessions(
         if name in instances:
             raise ValueError(f"families names {name!r} twice; each family runs at most once")
         get_family(name)  # a registered family
-        family.check_task(task)
+        family.check_timing(task_timing(task))
         instances[name] = family
     if not instances:
         raise ValueError("families is empty; name one family at least")

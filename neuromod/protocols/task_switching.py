@@ -38,6 +38,7 @@ from neuromod.protocols.experiment import (
     group_attrs,
     prepare_families,
 )
+from neuromod.protocols.families._common import task_timing
 from neuromod.protocols.family import ModelFamily, family_names, get_family
 from neuromod.protocols.sessions import resolve_release, session_groups, session_root
 from neuromod.protocols.switching_report import plot, summarize
@@ -118,7 +119,7 @@ class TaskSwitchingConfig(ExperimentConfig):
         try:
             task = self.task()
             for name in self.models:
-                self.create(name).check_task(task)
+                self.create(name).check_timing(task_timing(task))
         except (TypeError, ValueError) as err:
             raise ConfigError(str(err)) from None
 

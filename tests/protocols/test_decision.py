@@ -89,6 +89,10 @@ def test_config_errors():
         DecisionConfig.from_dict({"n_trials": {"rate": "many"}})
     with pytest.raises(ConfigError, match=r"unknown key 'rate\.duration_ms'"):  # now the shared max_rt_ms
         DecisionConfig.from_dict({"rate": {"duration_ms": 1000.0}})
+    # the spiking network's schedule runs on a 1 ms grid: refused when the config is built, before any run
+    with pytest.raises(ConfigError, match=r"max_rt_ms=1000\.5 must be whole numbers of ms"):
+        DecisionConfig(max_rt_ms=1000.5)
+    assert DecisionConfig(models=("rate",), max_rt_ms=1000.5).max_rt_ms == 1000.5
     with pytest.raises(ConfigError, match="each once"):
         DecisionConfig(models=("rate", "rate"))
 

@@ -256,7 +256,9 @@ def test_contract_config(name):
     config = cls.config_cls()
     assert cls.config_cls.from_dict(config.to_dict()) == config
     assert isinstance(cls.quick_config(config), cls.config_cls)
-    assert all(v in cls.variants for v in cls.variants) and (cls.variant_field is None) == (not cls.variants)
+    assert (cls.variant_field is None) == (not cls.variants)
+    for variant in cls.variants:  # every variant is a value its config field accepts
+        assert getattr(config.replace(**{cls.variant_field: variant}), cls.variant_field) == variant
     with pytest.raises(ConfigError, match=rf"unknown key '{name}\.nope'"):
         gain_mod.GainCurvesConfig.from_dict({"models": [name], name: {"nope": 1}})
     for op in OPERATIONS:

@@ -8,13 +8,18 @@ import numpy as np
 import xarray as xr
 
 from neuromod.results import var_attrs as _attrs
-from neuromod.tasks.switching import CONTEXTS, POPULATIONS
+from neuromod.tasks.switching import CONTEXTS, POPULATIONS, CuedTaskSwitching
 
 #: The context in which each population's feature is relevant (a+, a- in context a; b+, b- in context b).
 RELEVANT_CONTEXT = np.array([0, 0, 1, 1])
 
 #: ``long_name`` of the ``level`` coordinate of cue gain curves.
 CUE_LEVEL = "cue: 0 = the population's feature is relevant, 1 = irrelevant"
+
+
+def task_timing(task: CuedTaskSwitching) -> dict[str, float | tuple[float, ...]]:
+    """The times (ms) of a task that a family's time grid must hold (``ModelFamily.check_timing``)."""
+    return {"csi_ms": task.csi_ms, "rsi_ms": task.timing["rsi_ms"], "max_rt_ms": task.timing["max_rt_ms"]}
 
 
 def cue_levels(release: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ Chance, F. S., Abbott, L. F. & Reyes, A. D. (2002). Gain modulation from backgro
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -36,6 +37,7 @@ from neuromod.protocols.families._common import (
     cue_levels,
     decision_dataset,
     gain_dataset,
+    task_timing,
     trials_dataset,
 )
 from neuromod.protocols.family import FamilyBase, register_family
@@ -124,11 +126,10 @@ class SpikingFamily(FamilyBase):
         """Shorter f-I sweeps (500 ms, 100 ms of them not counted)."""
         return config.replace(fi_duration_ms=500.0, fi_transient_ms=100.0)
 
-    def check_task(self, task: CuedTaskSwitching) -> None:
-        """Refuse task timings off the spiking schedule's 1 ms grid (before any work)."""
-        _whole_ms("csi_ms", task.csi_ms)
-        _whole_ms("rsi_ms", task.timing["rsi_ms"])
-        _whole_ms("max_rt_ms", task.timing["max_rt_ms"])
+    def check_timing(self, times_ms: Mapping[str, float | Sequence[float]]) -> None:
+        """Refuse times off the spiking schedule's 1 ms grid (before any work)."""
+        for name, values in times_ms.items():
+            _whole_ms(name, values)
 
     def run_trials(
         self,
@@ -142,7 +143,7 @@ class SpikingFamily(FamilyBase):
     ) -> xr.Dataset:
         from neuromod.spiking import input_gain_factor, simulate_session
 
-        self.check_task(task)
+        self.check_timing(task_timing(task))
         c = self.config
         # the modulator is Euler-integrated: below one step it would overshoot; tau = dt_ms relaxes it to
         # its target in one step (instantaneous on the 1 ms schedule grid)
@@ -273,7 +274,7 @@ class SpikingFamily(FamilyBase):
     ) -> xr.Dataset:
         from neuromod.spiking import simulate_decision
 
-        _whole_ms("max_rt_ms", max_rt_ms)
+        self.check_timing({"max_rt_ms": max_rt_ms})
         c = self.config
         ds = simulate_decision(
             np.asarray(coherences_pct, dtype=float),
