@@ -9,6 +9,11 @@
    (noise off: the integration itself; the noisy figure is reported too, where drawing two
    normals per condition-step with numpy's Generator dominates). Shown for 1 thread (the default)
    and for ``n_threads`` = number of CPUs (blocks of 512 conditions); the target counts the better.
+3. One closed-loop task-switching session (:func:`neuromod.rate.simulate_task_session`), 4,000 trials of
+   ``CuedTaskSwitching`` (RCI 300 ms, CSIs 50-1200 ms, mean 460) on the rate family's default sensory
+   stage, dt = 0.5 ms, noise on, 1 thread: trials and steps per wall second (CPU time too, since a
+   shared machine inflates wall time), and the time projected for the reference workload of 4,000
+   trials of 1,360 ms (RCI 300 + CSI 460 + RT 600). Target: that workload in <= 5 s.
 
 Run: ``.venv/bin/python benchmarks/bench_rate.py`` (``--quick`` for a short smoke run).
 """
@@ -23,7 +28,16 @@ import time
 import numpy as np
 from scipy.integrate import solve_ivp
 
-from neuromod.rate import WongWang2006, simulate_circuit, wong_wang_rhs
+from neuromod.rate import (
+    Modulation,
+    SensoryStage,
+    ThresholdLinear,
+    WongWang2006,
+    simulate_circuit,
+    simulate_task_session,
+    wong_wang_rhs,
+)
+from neuromod.tasks.switching import CuedTaskSwitching
 
 P = WongWang2006()
 DT = 0.5
@@ -76,6 +90,29 @@ def naive_numpy(coherence: np.ndarray, duration: float, noise: bool) -> None:
         if noise:
             x1 = x1 - k * x1 + P.sigma_noise_na * np.sqrt(k) * rng.standard_normal(n)
             x2 = x2 - k * x2 + P.sigma_noise_na * np.sqrt(k) * rng.standard_normal(n)
+
+
+def session_inputs(n_trials: int) -> dict:
+    """One session of the default task on the rate family's default stage (input gain g = m, 0.45 nA)."""
+    task = CuedTaskSwitching(n_trials=n_trials, seed=0)
+    table, steps = task.trials(), task.steps(DT)
+    fa, fb = table["feature_a"].values / 100, table["feature_b"].values / 100
+    stage = SensoryStage(
+        transfer=ThresholdLinear(slope_hz_per_na=100.0, threshold_na=0.15),
+        modulation=Modulation(mode="input_gain", gain_at_zero=0.0, gain_per_level=1.0),
+        tau_ms=100.0,
+    )
+    return {
+        "rci_steps": steps["rci"][None],
+        "csi_steps": steps["csi"][None],
+        "context": table["context"].values[None],
+        "drive_na": (np.stack([1 + fa, 1 - fa, 1 + fb, 1 - fb], 1) * 0.45)[None],
+        "max_rt_steps": steps["max_rt"],
+        "release": np.array([[1.0, 1.0, 0.1, 0.1], [0.1, 0.1, 1.0, 1.0]]),
+        "sensory": stage,
+        "dt_ms": DT,
+        "seed": 0,
+    }
 
 
 def timed(fn, *args) -> float:
@@ -150,6 +187,34 @@ def main() -> int:
             )
         else:
             print("  (reported only: two numpy Generator normals per condition-step dominate)")
+    # ---- 3. closed-loop session
+    n_trials = 500 if args.quick else 4000
+    kw = session_inputs(n_trials)
+    simulate_task_session(**{**kw, "max_rt_steps": 10})  # compile / load the cache
+    walls, cpus = [], []
+    for _ in range(min(repeats, 3)):
+        w0, c0 = time.perf_counter(), time.process_time()
+        ds = simulate_task_session(**kw)
+        walls.append(time.perf_counter() - w0)
+        cpus.append(time.process_time() - c0)
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
+    steps = float(ds["duration_ms"][0]) / DT
+    ref_steps = 4000 * 1360.0 / DT
+    projected = ref_steps * wall / steps
+    ok &= projected <= 5.0
+    print(f"\n[3] closed-loop session: {n_trials} trials, noise on, 1 thread")
+    print(
+        f"  mean RT {np.nanmean(ds['rt'].values):.0f} ms, session {steps * DT / 1000:.0f} s of model "
+        f"time = {steps / 1e6:.2f} M steps"
+    )
+    print(
+        f"  wall {wall:.2f} s (CPU {cpu:.2f} s): {n_trials / wall:,.0f} trials/s, "
+        f"{steps / wall / 1e6:.2f} M steps/s"
+    )
+    print(
+        f"  reference workload (4000 x 1360 ms = {ref_steps / 1e6:.2f} M steps): {projected:.2f} s wall, "
+        f"{ref_steps * cpu / steps:.2f} s CPU   target <= 5 s   {'PASS' if projected <= 5.0 else 'FAIL'}"
+    )
     print(f"\noverall: {'PASS' if ok else 'FAIL'}")
     return 0
 

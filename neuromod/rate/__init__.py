@@ -9,10 +9,18 @@ Modulator kinetics (:mod:`neuromod.rate.modulator`)
     :func:`modulator_step`, :func:`modulator_decay`, :func:`simulate_modulator`.
 Decision circuit (:mod:`neuromod.rate.circuit`, :mod:`neuromod.rate.params`)
     :class:`WongWang2006`, :class:`SensoryStage`, :func:`simulate_circuit`,
-    :func:`simulate_decision` (stable entry point), :func:`wong_wang_rhs` (reference ODE).
+    :func:`simulate_decision` (stable entry point), :func:`simulate_task_session` (closed-loop
+    sessions of cued trials: each trial ends at the model's response), :func:`wong_wang_rhs`
+    (reference ODE).
 """
 
-from neuromod.rate.circuit import MAX_DT_FRACTION, SensoryStage, simulate_circuit, simulate_decision
+from neuromod.rate.circuit import (
+    MAX_DT_FRACTION,
+    SensoryStage,
+    simulate_circuit,
+    simulate_decision,
+    simulate_task_session,
+)
 from neuromod.rate.modulator import modulator_decay, modulator_step, simulate_modulator
 from neuromod.rate.params import WongWang2006
 from neuromod.rate.reference import wong_wang_rhs
@@ -45,6 +53,7 @@ __all__ = [
     "simulate_circuit",
     "simulate_decision",
     "simulate_modulator",
+    "simulate_task_session",
     "steady_state_rate",
     "wong_wang_rhs",
 ]

@@ -22,6 +22,11 @@ Response rule: the reaction time of a trial is the time from its onset to the fi
 ``t_n >= onset`` (and ``< timeout``) at which either rate ``r_i = H(x_i)`` is at or above the
 threshold; the choice is the population with the larger rate at that step. No crossing before the
 timeout: choice 0 and RT NaN.
+
+Closed loop (:func:`simulate_task_session`): sessions of cued trials (response-cue interval with no cue,
+cue, stimulus) in which each stimulus ends at the circuit's own response (or at the deadline) and the next
+trial's intervals count from there, so every session has its own, response-dependent time axis. Same
+equations and response rule; the events are scheduled as the session runs.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ __all__ = [
     "SensoryStage",
     "simulate_circuit",
     "simulate_decision",
+    "simulate_task_session",
 ]
 
 #: dt must not exceed this fraction of the fastest time constant (tau_AMPA). With k = dt/tau the
@@ -856,3 +862,525 @@ def _decision_dataset(out: xr.Dataset, coh: np.ndarray, n_trials: int, dt_ms: fl
     rec_r = np.stack([out.r1.values, out.r2.values])
     every_ms = float(out.time[1] - out.time[0]) if n_rec > 1 else dt_ms
     return _add_traces(ds, rec_s, rec_r, every_ms, ("coherence", "trial"), shape)
+
+
+# -- closed-loop task sessions -----------------------------------------------------------------------------
+_SESSION_CHUNK_WORK = 1 << 18  #: session-steps of noise drawn per block and call (chunk = this / sessions)
+_SESSION_CHUNK_MAX = 16384  #: at most this many steps per call (noise buffer <= 256 KiB per session)
+
+
+@dataclass(frozen=True, eq=False)
+class _SessionInputs:
+    """Checked, normalised inputs of :func:`simulate_task_session` (padding zeroed)."""
+
+    params: WongWang2006
+    dt: float  #: step (ms)
+    s0: float
+    noise: bool
+    rci: np.ndarray  #: (batch, trial) int64 steps
+    csi: np.ndarray  #: (batch, trial) int64 steps
+    context: np.ndarray  #: (batch, trial) int64
+    drive: np.ndarray  #: (batch, trial, P) nA
+    n_trials: np.ndarray  #: (batch,) int64
+    max_rt: int  #: deadline in steps
+    release: np.ndarray  #: (K, P)
+    off: np.ndarray  #: (P,)
+    m_init: np.ndarray  #: (P,)
+    sensory: SensoryStage
+    rec_every: int  #: recording interval in steps (0: no recording)
+    n_threads: int
+
+    @property
+    def batch(self) -> int:
+        """Number of sessions."""
+        return self.rci.shape[0]
+
+    def upper_steps(self) -> np.ndarray:
+        """(batch,) bound on each session's length in steps (every trial running to its deadline)."""
+        return (self.rci + self.csi).sum(axis=1) + self.n_trials * self.max_rt
+
+
+def _check_trial_table(
+    name: str, value: object, shape: tuple[int, ...], valid: np.ndarray, *, integer: bool
+) -> np.ndarray:
+    """A (session, trial[, ...]) table of shape `shape`, finite (whole numbers with `integer`) where
+    `valid`; padding (``~valid``) is set to 0."""
+    arr = check_array(name, value, ndim=len(shape), finite=False)
+    if arr.shape != shape:
+        raise ValueError(f"{name} has shape {arr.shape}, expected {shape} (sessions, trials[, populations])")
+    arr = arr.copy()
+    arr[~valid] = 0.0
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} must be finite in every trial (entries after n_trials are padding)")
+    if integer and np.any(arr != np.rint(arr)):
+        bad = arr[arr != np.rint(arr)].flat[0]
+        raise ValueError(f"{name} must hold whole numbers of steps, got {float(bad)!r}")
+    return arr
+
+
+def _check_n_trials(n_trials: object, batch: int, width: int) -> np.ndarray:
+    """Trials per session ``(batch,)`` in ``[1, width]``; None: `width` for every session."""
+    if n_trials is None:
+        return np.full(batch, width, dtype=np.int64)
+    arr = check_array("n_trials", n_trials, ndim=1)
+    if arr.shape != (batch,):
+        raise ValueError(f"n_trials has shape {arr.shape}, expected ({batch},): one count per session")
+    if np.any(arr != np.rint(arr)):
+        raise ValueError(f"n_trials must hold whole numbers, got {arr.tolist()!r}")
+    check_range("n_trials", arr, 1, width)
+    return arr.astype(np.int64)
+
+
+def _check_session_release(
+    release: object, off_release: object, m0: object, n_pop: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Release ``(K, P)``, off release ``(P,)`` (default: mean of the rows) and initial level ``(P,)``
+    (default: the off release)."""
+    rel = check_array("release", release, ndim=2)
+    if rel.shape[1] != n_pop:
+        raise ValueError(
+            f"release has shape {rel.shape}, expected (contexts, {n_pop}): one row per context, one column "
+            "per sensory population"
+        )
+    if off_release is None:
+        off = rel.mean(axis=0)
+    else:
+        off = check_array("off_release", off_release, ndim=1)
+        if off.shape != (n_pop,):
+            raise ValueError(f"off_release has shape {off.shape}, expected ({n_pop},): one per population")
+    if m0 is None:
+        m_init = off.copy()
+    else:
+        m_init = check_array("m0", m0, ndim=(0, 1))
+        if m_init.ndim == 1 and m_init.shape != (n_pop,):
+            raise ValueError(f"m0 has {m_init.shape[0]} values, expected 1 or {n_pop}")
+        m_init = np.broadcast_to(m_init, (n_pop,)).astype(float)
+    return rel, off, m_init
+
+
+def _check_session_inputs(
+    *,
+    rci_steps: object,
+    csi_steps: object,
+    context: object,
+    drive_na: object,
+    max_rt_steps: int,
+    release: object,
+    sensory: SensoryStage,
+    off_release: object,
+    n_trials: object,
+    params: WongWang2006 | None,
+    dt_ms: float,
+    noise: bool,
+    s0: float,
+    m0: object,
+    record: bool,
+    record_every_ms: float | None,
+    n_threads: int,
+) -> _SessionInputs:
+    """Check the arguments of :func:`simulate_task_session` (same names) and normalise them."""
+    params = _check_params(params)
+    dt = _check_dt(dt_ms, params)
+    check_range("s0", s0, 0.0, 1.0)
+    if not isinstance(noise, (bool, np.bool_)):
+        raise TypeError(f"noise must be a bool, got {noise!r}")
+    if not isinstance(record, (bool, np.bool_)):
+        raise TypeError(f"record must be a bool, got {record!r}")
+    if not isinstance(sensory, SensoryStage):
+        raise TypeError(f"sensory must be a SensoryStage, got {type(sensory).__name__}")
+    n_pop = sensory.n_populations
+    shape = check_array("rci_steps", rci_steps, ndim=2, finite=False).shape
+    counts = _check_n_trials(n_trials, *shape)
+    valid = np.arange(shape[1]) < counts[:, None]
+    rci = _check_trial_table("rci_steps", rci_steps, shape, valid, integer=True)
+    csi = _check_trial_table("csi_steps", csi_steps, shape, valid, integer=True)
+    ctx = _check_trial_table("context", context, shape, valid, integer=True)
+    drive = _check_trial_table("drive_na", drive_na, (*shape, n_pop), valid, integer=False)
+    max_rt = check_int("max_rt_steps", max_rt_steps, low=1)
+    rel, off, m_init = _check_session_release(release, off_release, m0, n_pop)
+    check_range("rci_steps", rci, 0.0)
+    check_range("csi_steps", csi, 0.0)
+    check_range("context", ctx, 0, rel.shape[0] - 1)
+    short = valid & (rci + csi < 1)
+    if np.any(short):
+        session, trial = (int(v[0]) for v in np.nonzero(short))
+        raise ValueError(
+            f"rci_steps + csi_steps is 0 at session {session}, trial {trial}; expected >= 1 step in every "
+            "trial (a stimulus cannot start at the step of the previous response)"
+        )
+    rec_every = 0
+    if record:
+        rec_every = (
+            1 if record_every_ms is None else _check_steps("record_every_ms", record_every_ms, dt, dt_ms)
+        )
+    return _SessionInputs(
+        params=params,
+        dt=dt,
+        s0=float(s0),
+        noise=bool(noise),
+        rci=rci.astype(np.int64),
+        csi=csi.astype(np.int64),
+        context=ctx.astype(np.int64),
+        drive=np.ascontiguousarray(drive),
+        n_trials=counts,
+        max_rt=max_rt,
+        release=np.ascontiguousarray(rel),
+        off=np.ascontiguousarray(off),
+        m_init=m_init,
+        sensory=sensory,
+        rec_every=rec_every,
+        n_threads=check_int("n_threads", n_threads, low=1),
+    )
+
+
+@dataclass(eq=False)
+class _SessionResults:
+    """Per-trial outputs of every session (filled by the blocks) and each block's recordings."""
+
+    choice: np.ndarray  #: (batch, trial) int8
+    cross: np.ndarray  #: (batch, trial) int64, -1: none
+    onset: np.ndarray  #: (batch, trial) int64, -1: padding
+    end: np.ndarray  #: (batch, trial) int64, -1: padding
+    n_end: np.ndarray  #: (batch,) int64
+    rec_r: list[np.ndarray | None]  #: per block (2, nb, n_rec_block)
+    rec_m: list[np.ndarray | None]  #: per block (P, nb, n_rec_block)
+
+    @classmethod
+    def empty(cls, batch: int, width: int, n_blocks: int) -> _SessionResults:
+        """Zeroed outputs (choice 0, steps -1)."""
+        shape = (batch, width)
+        return cls(
+            choice=np.zeros(shape, dtype=np.int8),
+            cross=np.full(shape, -1, dtype=np.int64),
+            onset=np.full(shape, -1, dtype=np.int64),
+            end=np.full(shape, -1, dtype=np.int64),
+            n_end=np.full(batch, -1, dtype=np.int64),
+            rec_r=[None] * n_blocks,
+            rec_m=[None] * n_blocks,
+        )
+
+
+def _grow(arr: np.ndarray, size: int) -> np.ndarray:
+    """`arr` with its last axis grown to `size` (old values kept, the rest zero)."""
+    new = np.zeros((*arr.shape[:-1], size))
+    new[..., : arr.shape[-1]] = arr
+    return new
+
+
+def _run_session_block(
+    k: int,
+    block: int,
+    inp: _SessionInputs,
+    res: _SessionResults,
+    dp: _kernel.DecisionCoefficients,
+    sens: _kernel.SensoryArgs,
+    rngs: list[np.random.Generator],
+) -> None:
+    """Run block `k` of sessions (``block`` per block) to the end of its longest session."""
+    b0 = k * block
+    b1 = min(inp.batch, b0 + block)
+    nb = b1 - b0
+    n_pop = inp.sensory.n_populations
+    tab = _kernel.SessionTrials(
+        inp.rci[b0:b1],
+        inp.csi[b0:b1],
+        inp.context[b0:b1],
+        inp.drive[b0:b1],
+        inp.n_trials[b0:b1],
+        inp.release,
+        inp.off,
+        inp.max_rt,
+    )
+    cur = np.zeros((2 + 2 * n_pop, nb))
+    cur[2 + n_pop :] = inp.off[:, None]  # the session starts in the first trial's RCI: no cue
+    state = _kernel.BlockState(
+        np.full((2, nb), inp.s0), np.zeros((2, nb)), np.repeat(inp.m_init[:, None], nb, axis=1), cur
+    )
+    ev = _kernel.SessionEvents(
+        np.zeros(nb, dtype=np.int64),
+        np.full(nb, _kernel.PHASE_RCI, dtype=np.int64),
+        np.zeros(nb, dtype=np.int64),
+        inp.rci[b0:b1, 0].copy(),
+    )
+    upper = int(inp.upper_steps()[b0:b1].max())  # no session of the block runs past this step
+    chunk = max(_CHUNK, min(_SESSION_CHUNK_MAX, _SESSION_CHUNK_WORK // nb))
+    every = inp.rec_every
+    cap_max = -(-(upper + 1) // every) if every else 0
+    cap = min(cap_max, -(-min(4 * chunk, upper + 1) // every)) if every else 0
+    rec_r, rec_m = np.zeros((2, nb, cap)), np.zeros((n_pop, nb, cap))
+    xi = np.zeros((nb, 2 * chunk) if inp.noise else (1, 2))
+    n0, running = 0, nb
+    while running:
+        n1 = n0 + chunk
+        if every:
+            need = -(-min(n1, upper + 1) // every)
+            if need > cap:
+                cap = min(cap_max, max(need, 2 * cap))
+                rec_r, rec_m = _grow(rec_r, cap), _grow(rec_m, cap)
+        out = _kernel.SessionOutput(
+            res.choice[b0:b1],
+            res.cross[b0:b1],
+            res.onset[b0:b1],
+            res.end[b0:b1],
+            res.n_end[b0:b1],
+            every,
+            rec_r,
+            rec_m,
+        )
+        if inp.noise:  # each running session's own stream, in step order
+            for i in np.flatnonzero(ev.phase != _kernel.PHASE_DONE):
+                rngs[b0 + i].standard_normal(out=xi[i])
+        running = _kernel.run_session_block(n0, n1, dp, sens, tab, state, ev, out, int(inp.noise), xi)
+        n0 = n1
+    if every:
+        n_rec = -(-int(res.n_end[b0:b1].max()) // every)
+        res.rec_r[k], res.rec_m[k] = rec_r[..., :n_rec], rec_m[..., :n_rec]
+
+
+def _run_session_blocks(inp: _SessionInputs, res: _SessionResults, rng: np.random.Generator) -> None:
+    """Run every block of sessions, on ``inp.n_threads`` threads over blocks."""
+    dp = _decision_coefficients(inp.params, inp.dt, inp.s0)
+    sens = _sensory_args(inp.sensory, inp.dt)
+    block = min(_BLOCK, inp.batch)
+    n_blocks = -(-inp.batch // block)
+    # one child stream per session, spawned from the one seeded Generator: a session's noise depends on
+    # the seed and its index only (not on the blocks, the threads or when the other sessions end)
+    rngs = rng.spawn(inp.batch) if inp.noise else []
+    workers = min(inp.n_threads, n_blocks)
+    if workers == 1:
+        for k in range(n_blocks):
+            _run_session_block(k, block, inp, res, dp, sens, rngs)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:  # kernel and noise draws release the GIL
+        futures = [
+            pool.submit(_run_session_block, k, block, inp, res, dp, sens, rngs) for k in range(n_blocks)
+        ]
+        for fut in futures:
+            fut.result()
+
+
+def _session_traces(inp: _SessionInputs, res: _SessionResults) -> tuple[np.ndarray, np.ndarray]:
+    """Recordings of all blocks as (2, batch, n_rec) and (P, batch, n_rec); NaN after each session's end."""
+    n_rec = max(r.shape[-1] for r in res.rec_r)
+    pad = [np.pad(r, ((0, 0), (0, 0), (0, n_rec - r.shape[-1])), constant_values=np.nan) for r in res.rec_r]
+    rec_r = np.concatenate(pad, axis=1)
+    pad = [np.pad(r, ((0, 0), (0, 0), (0, n_rec - r.shape[-1])), constant_values=np.nan) for r in res.rec_m]
+    rec_m = np.concatenate(pad, axis=1)
+    after = np.arange(n_rec)[None, :] * inp.rec_every >= res.n_end[:, None]  # (batch, n_rec)
+    rec_r[:, after] = np.nan
+    rec_m[:, after] = np.nan
+    return rec_r, rec_m
+
+
+def _session_dataset(inp: _SessionInputs, res: _SessionResults, seed: object) -> xr.Dataset:
+    """Per-trial results, the session lengths and (with recording) the traces as a labelled Dataset."""
+    dt = inp.dt
+    dims = ("session", "trial")
+
+    def ms(steps: np.ndarray) -> np.ndarray:
+        return np.where(steps >= 0, steps * dt, np.nan)
+
+    sensory = inp.sensory
+    ds = xr.Dataset(
+        {
+            "choice": (dims, res.choice, {"units": "1", "long_name": "choice (1 or 2; 0 = no response)"}),
+            "rt": (dims, ms(res.cross), {"units": "ms", "long_name": "reaction time from stimulus onset"}),
+            "stim_onset_step": (
+                dims,
+                res.onset,
+                {"units": "1", "long_name": "stimulus-onset step on the session's axis (-1 = padding)"},
+            ),
+            "stim_onset_ms": (dims, ms(res.onset), {"units": "ms", "long_name": "stimulus onset"}),
+            "response_ms": (
+                dims,
+                ms(res.end),
+                {
+                    "units": "ms",
+                    "long_name": "end of the stimulus and the cue: the response, else the deadline",
+                },
+            ),
+            "duration_ms": (
+                "session",
+                res.n_end * dt,
+                {"units": "ms", "long_name": "session length (end of its last trial)"},
+            ),
+            "n_trials": ("session", inp.n_trials, {"units": "1", "long_name": "trials in the session"}),
+            "release": (
+                ("context", "population"),
+                inp.release,
+                {"units": "1", "long_name": "modulator release while the context's cue is on"},
+            ),
+            "off_release": (
+                "population",
+                inp.off,
+                {"units": "1", "long_name": "modulator release during the response-cue interval"},
+            ),
+        },
+        coords={
+            "session": ("session", np.arange(inp.batch), {"units": "1", "long_name": "session"}),
+            "trial": ("trial", np.arange(inp.rci.shape[1]), {"units": "1", "long_name": "trial"}),
+            "context": ("context", np.arange(inp.release.shape[0]), {"units": "1", "long_name": "context"}),
+            "population": (
+                "population",
+                list(sensory.populations),
+                {"units": "1", "long_name": "sensory population"},
+            ),
+        },
+    )
+    if inp.rec_every:
+        rec_r, rec_m = _session_traces(inp, res)
+        every_ms = inp.rec_every * dt
+        for name, row, long_name in (("r1", 0, "population 1"), ("r2", 1, "population 2")):
+            ds[name] = (
+                ("session", "time"),
+                rec_r[row],
+                {"units": "Hz", "long_name": f"firing rate of decision {long_name}"},
+            )
+        ds = _add_modulator_traces(ds, sensory, rec_m)
+        ds = ds.assign_coords(
+            time=(
+                "time",
+                np.arange(rec_r.shape[-1]) * every_ms,
+                {"units": "ms", "long_name": "time in the session"},
+            )
+        )
+    ds.attrs.update(_provenance(inp.params, dt, inp.noise, inp.s0, seed))
+    ds.attrs.update(
+        sensory_json=sensory.to_json(),
+        max_rt_ms=inp.max_rt * dt,
+        record_every_ms=inp.rec_every * dt,
+    )
+    return ds
+
+
+def simulate_task_session(
+    *,
+    rci_steps: np.ndarray,
+    csi_steps: np.ndarray,
+    context: np.ndarray,
+    drive_na: np.ndarray,
+    max_rt_steps: int,
+    release: np.ndarray,
+    sensory: SensoryStage,
+    off_release: np.ndarray | None = None,
+    n_trials: np.ndarray | None = None,
+    params: WongWang2006 | None = None,
+    dt_ms: float = 0.5,
+    noise: bool = True,
+    s0: float = 0.1,
+    m0: float | np.ndarray | None = None,
+    seed: int | np.random.SeedSequence | None = None,
+    record: bool = False,
+    record_every_ms: float | None = None,
+    n_threads: int = 1,
+) -> xr.Dataset:
+    """Run sessions of cued trials in closed loop: each trial ends at the model's own response.
+
+    Trial ``j`` of a session: the response-cue interval (``rci_steps``: no cue, release `off_release`, no
+    stimulus) from the end of trial ``j - 1`` (from step 0 for the first trial), then the cue
+    (``csi_steps``: release ``release[context]``, no stimulus), then the stimulus (drive ``drive_na``) from
+    its onset until the response or the deadline ``max_rt_steps`` after the onset; then trial ``j + 1``'s
+    RCI begins. The equations per step are those of :func:`simulate_circuit` (module docstring) with no
+    direct input; ``S_1, S_2`` are reset to `s0` at every stimulus onset, the noise and the modulators
+    run on. The response rule is the same too: the first step ``t_n`` at or after the onset at which
+    ``r_1`` or ``r_2`` is at or above the threshold (choice: the larger rate), ``RT = t_n - onset``. The
+    rates at ``t_n`` saw the stimulus; from ``t_n`` on the inputs are the RCI's: the modulators relax
+    toward `off_release` over ``[t_n, t_n + rci)`` and the drive is 0 from ``t_{n+1}``. No crossing
+    before the deadline ``onset + max_rt``: choice 0, RT NaN, and the RCI's inputs start at the
+    deadline (the trial lasts exactly ``max_rt_steps`` after the onset).
+
+    Parameters
+    ----------
+    rci_steps, csi_steps
+        ``(session, trial)`` response-cue and cue-stimulus intervals in steps of `dt_ms` (whole numbers
+        >= 0, with ``rci + csi >= 1`` in every trial).
+    context
+        ``(session, trial)`` row of `release` that each trial's cue sets (0 <= context < len(release)).
+    drive_na
+        ``(session, trial, P)`` sensory drive (nA) during each stimulus, one per population of `sensory`;
+        0 outside the stimulus.
+    max_rt_steps
+        The deadline in steps after stimulus onset (>= 1).
+    release
+        ``(context, P)`` release of each population while a context's cue is on.
+    sensory
+        The sensory stage (:class:`SensoryStage`) with ``P`` populations.
+    off_release
+        ``(P,)`` release during the response-cue interval; default the mean of the rows of `release`.
+    n_trials
+        ``(session,)`` number of trials of each session (1 to the width of the tables); later entries of
+        the tables are padding and may be anything (NaN included). Default: every session has them all.
+    params
+        Decision-circuit parameters; default :class:`~neuromod.rate.params.WongWang2006`.
+    dt_ms
+        Step (ms), ``0 < dt_ms <= MAX_DT_FRACTION * params.tau_ampa_ms``.
+    noise
+        Whether to include the OU input noise.
+    s0
+        Initial value of ``S_1, S_2`` and their value at every stimulus onset (in [0, 1]).
+    m0
+        Initial modulator level(s): scalar or one per population; default `off_release`.
+    seed
+        Seed of the ``numpy.random.Generator`` from which each session's noise stream is spawned (session
+        ``k``: child ``k``), drawn in step order; same seed, same result, whatever `n_threads`. One
+        session draws the noise that :func:`simulate_circuit` draws for one session with the same seed.
+    record
+        Also return ``r1, r2`` (session, time) and ``modulator`` and ``gain`` (or ``shift``) over
+        (population, session, time), on each session's own time axis (it depends on the responses), NaN
+        after the end of the session's last trial.
+    record_every_ms
+        Recording interval (ms, a multiple of `dt_ms`); default every step.
+    n_threads
+        Threads over blocks of 512 sessions; results do not depend on it.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over (session, trial): ``choice`` (int8: 1, 2, 0 = none or padding), ``rt`` (ms, NaN = none),
+        ``stim_onset_step`` (int64, -1 = padding), ``stim_onset_ms`` and ``response_ms`` (the end of the
+        trial: response or deadline; ms on the session's axis, NaN = padding); ``duration_ms`` (session:
+        the end of its last trial), ``n_trials``, ``release``, ``off_release``; traces with `record`.
+        Attrs: ``params_json``, ``sensory_json``, ``dt_ms``, ``noise``, ``s0``, ``seed``, ``max_rt_ms``,
+        ``record_every_ms`` (0: none).
+
+    Raises
+    ------
+    ValueError, TypeError
+        On bad parameters, shapes, intervals or contexts, before simulating.
+
+    Examples
+    --------
+    >>> release = np.array([[1.0, 1.0, 0.1, 0.1], [0.1, 0.1, 1.0, 1.0]])  # cue a, cue b
+    >>> ds = simulate_task_session(
+    ...     rci_steps=[[600, 600]], csi_steps=[[400, 400]], context=[[0, 1]], max_rt_steps=4000,
+    ...     drive_na=[[[0.13, 0.07, 0.1, 0.1], [0.1, 0.1, 0.07, 0.13]]],  # a+ wins, then b- wins
+    ...     release=release, sensory=SensoryStage(), seed=1)
+    >>> ds.choice.values.tolist(), bool(np.all(ds.rt < 2000.0))
+    ([[1, 2]], True)
+    >>> float(ds.stim_onset_ms[0, 1] - ds.response_ms[0, 0])  # RCI + CSI after the first response
+    500.0
+    """
+    inp = _check_session_inputs(
+        rci_steps=rci_steps,
+        csi_steps=csi_steps,
+        context=context,
+        drive_na=drive_na,
+        max_rt_steps=max_rt_steps,
+        release=release,
+        sensory=sensory,
+        off_release=off_release,
+        n_trials=n_trials,
+        params=params,
+        dt_ms=dt_ms,
+        noise=noise,
+        s0=s0,
+        m0=m0,
+        record=record,
+        record_every_ms=record_every_ms,
+        n_threads=n_threads,
+    )
+    rng = np.random.default_rng(seed_sequence(seed))  # a copy: the caller's SeedSequence is not advanced
+    block = min(_BLOCK, inp.batch)
+    res = _SessionResults.empty(inp.batch, inp.rci.shape[1], -(-inp.batch // block))
+    _run_session_blocks(inp, res, rng)
+    return _session_dataset(inp, res, seed)

@@ -5,7 +5,9 @@ function (threshold-linear by default, or the Abbott-Chance function of Wong & W
 level ``m`` of each population's modulator in one of three modes (response gain ``g(m) phi(I)``, input gain
 ``phi(g(m) I)``, threshold shift ``phi(I - dtheta(m))``, :class:`neuromod.rate.Modulation`); ``a+`` and
 ``b+`` drive decision population 1, ``a-`` and ``b-`` population 2. Each modulator follows
-``dm/dt = (u(t) - m) / tau`` with the release ``u`` set by the cue (:func:`neuromod.rate.simulate_circuit`).
+``dm/dt = (u(t) - m) / tau`` with the release ``u`` set by the cue, and relaxes toward the mean release of
+the two contexts between the response and the next cue; the session runs in closed loop, each stimulus ending
+at the circuit's response (:func:`neuromod.rate.simulate_task_session`).
 
 Relative drive 1 is ``drive_na``, the sensory drive during a stimulus at 0 % coherence (population ``x+``
 gets ``drive_na (1 + c_x / 100)``); the modulation levels of :meth:`RateFamily.fi_curves` are modulator
@@ -98,33 +100,6 @@ class RateConfig(Config):
         )
 
 
-def _session_schedule(
-    table: xr.Dataset, release: np.ndarray, drive_na: float, dt: float
-) -> tuple[np.ndarray, ...]:
-    """The session as piecewise-constant inputs: change times, drive and release per change, and the
-    stimulus onsets and offsets, all on the ``dt`` grid (ms)."""
-    n = table.sizes["trial"]
-    context = table["context"].values.astype(int)
-    fa, fb = table["feature_a"].values / 100.0, table["feature_b"].values / 100.0
-    stim = np.stack([1 + fa, 1 - fa, 1 + fb, 1 - fb], axis=1) * drive_na  # (trial, population), nA
-
-    def grid(name: str) -> np.ndarray:
-        return np.rint(table[name].values / dt) * dt
-
-    cue_on, stim_on, stim_off = grid("cue_onset_ms"), grid("stim_onset_ms"), grid("stim_offset_ms")
-    duration = float(np.rint(table["trial_end_ms"].values[-1] / dt) * dt)
-    # events in time order; at equal times the later event wins (stimulus onset over the cue at CSI 0,
-    # the next cue over the stimulus offset at RSI 0)
-    times = np.stack([cue_on, stim_on, stim_off], axis=1).reshape(-1)
-    drive = np.zeros((n, 3, 4))
-    drive[:, 1] = stim
-    rel = np.repeat(release[context][:, None, :], 3, axis=1)
-    drive, rel = drive.reshape(-1, 4), rel.reshape(-1, 4)
-    last = np.append(times[1:] != times[:-1], True)
-    keep = last & (times < duration)
-    return times[keep], drive[keep], rel[keep], stim_on, stim_off, duration
-
-
 @register_family
 class RateFamily(FamilyBase):
     """Adapter of :mod:`neuromod.rate` (see the module docstring)."""
@@ -148,56 +123,73 @@ class RateFamily(FamilyBase):
         seed: np.random.SeedSequence,
         progress: bool = False,
     ) -> xr.Dataset:
-        from neuromod.rate import SensoryStage, simulate_circuit
+        """Run the task's session in closed loop (:func:`neuromod.rate.simulate_task_session`).
+
+        Each stimulus ends at the circuit's response (or the deadline) and the next trial's RCI starts
+        there, so the ``time`` axis (ms) is the model's own. The cue of context ``k`` sets ``release[k]``;
+        during the RCI the release is the mean of the two rows (no task cued), which is also the initial
+        modulator level. Population ``x+`` gets ``drive_na (1 + c_x / 100)`` during the stimulus.
+        Besides :func:`~neuromod.protocols.families._common.trials_dataset`'s layout (``modulator``, ``gain``
+        or ``shift``, ``pool_rate`` every `decimate_ms` rounded to the step), ``stim_onset_ms`` gives each
+        trial's stimulus onset on that axis.
+        """
+        from neuromod.rate import SensoryStage, simulate_task_session
 
         c = self.config
         dt = c.dt_ms
         table = task.trials()
-        context = table["context"].values.astype(int)
-        times, drive, rel, stim_on, stim_off, duration = _session_schedule(table, release, c.drive_na, dt)
+        steps = task.steps(dt)
+        fa, fb = table["feature_a"].values / 100.0, table["feature_b"].values / 100.0
+        drive = np.stack([1 + fa, 1 - fa, 1 + fb, 1 - fb], axis=1) * c.drive_na  # (trial, population), nA
+        release = np.asarray(release, dtype=float)
+        off = release.mean(axis=0)
         sensory = SensoryStage(
             populations=POPULATIONS,
-            transfer=self.config.transfer_function(),
+            transfer=c.transfer_function(),
             modulation=c.modulation(),
             tau_ms=float(tau_ms),
         )
         every = max(1, round(decimate_ms / dt)) * dt
-        out = simulate_circuit(
-            duration_ms=duration,
-            onset_ms=stim_on[None],
-            timeout_ms=stim_off[None],
-            reset_ms=stim_on[None],
-            input_ms=times[None],
-            direct_na=np.zeros((1, times.size, 2)),
+        out = simulate_task_session(
+            rci_steps=steps["rci"][None],
+            csi_steps=steps["csi"][None],
+            context=table["context"].values[None],
             drive_na=drive[None],
-            release=rel[None],
+            max_rt_steps=int(steps["max_rt"]),
+            release=release,
+            off_release=off,
             sensory=sensory,
             dt_ms=dt,
             noise=c.noise,
-            m0=release[context[0]],
+            m0=off,
             seed=seed,
             record=True,
             record_every_ms=every,
-        )
-        mod = out["modulator"].isel(session=0).transpose("time", "population").values
+        ).isel(session=0)
+        mod = out["modulator"].transpose("time", "population").values
         gain_name = "shift" if c.mode == "threshold" else "gain"
-        gain = out[gain_name].isel(session=0).transpose("time", "population").values
+        gain = out[gain_name].transpose("time", "population").values
         gain_attrs = (
             _attrs("nA", "threshold shift of each sensory population")
             if gain_name == "shift"
             else _attrs("1", "gain of each sensory population")
         )
-        rates = np.stack([out["r1"].values[0], out["r2"].values[0]], axis=1)
+        rates = np.stack([out["r1"].values, out["r2"].values], axis=1)
         ds = trials_dataset(
             table,
-            out["choice"].values[0],
-            out["rt"].values[0],
+            out["choice"].values,
+            out["rt"].values,
             out["time"].values,
             {
                 "modulator": (("time", "population"), mod, _attrs("1", "modulator level m")),
                 gain_name: (("time", "population"), gain, gain_attrs),
                 "pool_rate": (("time", "pool"), rates, _attrs("Hz", "decision-population rate")),
             },
+        )
+        ds["stim_onset_ms"] = (
+            "trial",
+            out["stim_onset_ms"].values,
+            _attrs("ms", "stimulus onset on the session's (closed-loop) time axis"),
         )
         ds = ds.assign_coords(
             pool=("pool", np.array([1, 2], dtype=np.int8), _attrs("1", "decision population"))
