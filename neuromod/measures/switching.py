@@ -36,10 +36,11 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import statsmodels.api as sm
 import xarray as xr
 from scipy import optimize, stats
 
@@ -49,7 +50,10 @@ from neuromod.results import var_attrs as _attrs
 
 __all__ = [
     "congruency_effect",
+    "error_rt",
     "fit_preparation",
+    "fit_preparation_fixed",
+    "prep_regressor",
     "switch_cost",
     "switching_behaviour",
     "trial_data",
@@ -259,8 +263,8 @@ def switching_behaviour(
 # ------------------------------------------------------------------------------------------------------
 # differences between two conditions
 # ------------------------------------------------------------------------------------------------------
-def _welch(m1, v1, n1, m2, v2, n2, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Difference m1 - m2 of two means with its Welch (1947) interval."""
+def _welch_full(m1, v1, n1, m2, v2, n2, level: float) -> tuple[np.ndarray, ...]:
+    """Difference m1 - m2 of two means: (difference, low, high, standard error, Welch df)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         a, b = v1 / n1, v2 / n2
         se2 = a + b
@@ -268,7 +272,7 @@ def _welch(m1, v1, n1, m2, v2, n2, level: float) -> tuple[np.ndarray, np.ndarray
         t = stats.t.ppf(0.5 + level / 2, df)
         half = t * np.sqrt(se2)
     diff = m1 - m2
-    return diff, diff - half, diff + half
+    return diff, diff - half, diff + half, np.sqrt(se2), df
 
 
 def _newcombe(k1, n1, k2, n2, level: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -304,7 +308,7 @@ def _difference(
         c = _cells(ds, (*by, factor), grid)
         s = np.s_[..., 0]
         r = np.s_[..., 1]
-        rt, rt_low, rt_high = _welch(
+        rt, rt_low, rt_high, rt_se, _ = _welch_full(
             c["rt_mean"][s],
             c["rt_var"][s],
             c["rt_n"][s],
@@ -327,6 +331,7 @@ def _difference(
                 f"rt_{p}": (dims, rt, _attrs("ms", f"RT {what}: mean RT {a} minus {b} (correct responses)")),
                 f"rt_{p}_low": (dims, rt_low, _attrs("ms", f"RT {what}, lower {pct} Welch bound")),
                 f"rt_{p}_high": (dims, rt_high, _attrs("ms", f"RT {what}, upper {pct} Welch bound")),
+                f"rt_{p}_se": (dims, rt_se, _attrs("ms", f"RT {what}, standard error (Welch)")),
                 f"error_{p}": (dims, er, _attrs("1", f"error {what}: error rate {a} minus {b}")),
                 f"error_{p}_low": (dims, er_low, _attrs("1", f"error {what}, lower {pct} Newcombe bound")),
                 f"error_{p}_high": (dims, er_high, _attrs("1", f"error {what}, upper {pct} Newcombe bound")),
@@ -373,8 +378,9 @@ def switch_cost(
     -------
     xarray.Dataset
         ``rt_cost`` (ms: mean RT of correct switch responses minus that of correct repeat responses) with its
-        Welch interval ``rt_cost_low``/``rt_cost_high``; ``error_cost`` (error rate on switch minus repeat
-        trials) with its Newcombe interval ``error_cost_low``/``error_cost_high``; the per-condition means,
+        Welch interval ``rt_cost_low``/``rt_cost_high`` and standard error ``rt_cost_se``; ``error_cost``
+        (error rate on switch minus repeat trials) with its Newcombe interval
+        ``error_cost_low``/``error_cost_high``; the per-condition means,
         error rates and counts (``mean_rt_switch``, ``mean_rt_repeat``, ``error_rate_switch``, ...).
 
     Examples
@@ -407,8 +413,8 @@ def congruency_effect(
     """Congruency effect: incongruent minus congruent trials, in RT and error rate, with 95 % intervals.
 
     As :func:`switch_cost` with the roles of the factors exchanged (default grouping: switch vs repeat):
-    ``rt_effect`` (ms) with ``rt_effect_low``/``rt_effect_high`` (Welch) and ``error_effect`` with
-    ``error_effect_low``/``error_effect_high`` (Newcombe), plus ``mean_rt_incongruent``,
+    ``rt_effect`` (ms) with ``rt_effect_low``/``rt_effect_high`` (Welch) and ``rt_effect_se``, and
+    ``error_effect`` with ``error_effect_low``/``error_effect_high`` (Newcombe), plus ``mean_rt_incongruent``,
     ``mean_rt_congruent``, ``error_rate_incongruent``, ``error_rate_congruent`` and counts.
     """
     return _difference(
@@ -421,6 +427,109 @@ def congruency_effect(
         {"prefix": "effect", "a": "incongruent", "b": "congruent"},
         "congruency effect",
     )
+
+
+# ------------------------------------------------------------------------------------------------------
+# error RTs vs correct RTs
+# ------------------------------------------------------------------------------------------------------
+def error_rt(
+    data: xr.Dataset | xr.DataTree,
+    *,
+    model: str | None = None,
+    by: Sequence[str] = (),
+    level: float = 0.95,
+) -> xr.Dataset:
+    """Mean RT of error responses minus that of correct responses, with a Welch interval, per model.
+
+    Errors here are responses to the wrong side (``choice > 0``, ``correct == 0``, finite RT); trials
+    without a response have no RT and are left out. Fast errors (negative difference) point to premature or
+    impulsive responses, slow errors to decisions from weak evidence (Ratcliff & McKoon 2008).
+
+    Parameters
+    ----------
+    data : xarray.DataTree or xarray.Dataset
+        The protocol's tree or one model's merged trials (:func:`trial_data`).
+    model : str, optional
+        The model group of a tree; None on a tree with several model groups gives a ``model`` dimension.
+    by : sequence of str
+        Trial variables to group by (default: pool all trials); a split by ``is_switch`` leaves out the
+        session's first trial.
+    level : float
+        Confidence level (default 0.95).
+
+    Returns
+    -------
+    xarray.Dataset
+        ``rt_error_minus_correct`` (ms) with its Welch interval ``rt_error_minus_correct_low``/``_high`` and
+        standard error ``rt_error_minus_correct_se``; ``mean_rt_error``, ``mean_rt_correct`` (ms);
+        ``n_error_rt``, ``n_correct_rt`` (responses with an RT). NaN where a side has fewer than two RTs.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> ds = xr.Dataset({"choice": ("trial", [1, 1, 2, 2, 0]), "correct": ("trial", [1, 1, 0, 0, 0]),
+    ...                  "rt": ("trial", [300.0, 320.0, 400.0, 420.0, np.nan])})
+    >>> float(error_rt(ds)["rt_error_minus_correct"])
+    100.0
+
+    References
+    ----------
+    Ratcliff, R. & McKoon, G. (2008). The diffusion decision model: theory and data for two-choice decision
+    tasks. Neural Comput. 20:873-922.
+    """
+    by = _check_by(by)
+    check_range("level", level, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+
+    def one(ds: xr.Dataset) -> xr.Dataset:
+        _check_vars(ds, (*_TRIAL_VARS, *by))
+        levels = _levels(ds, by)
+        shape = tuple(len(v) for v in levels)
+        rt = ds["rt"].values.astype(float)
+        correct = ds["correct"].values.astype(bool)
+        responded = ds["choice"].values > 0
+        usable = np.ones(ds.sizes["trial"], dtype=bool)
+        if "is_switch" in by and "is_first" in ds:
+            usable &= ~ds["is_first"].values.astype(bool)
+        usable &= np.isfinite(rt)
+        stat = {k: np.full(shape, np.nan) for k in ("me", "ve", "ne", "mc", "vc", "nc")}
+        cols = [ds[name].values for name in by]
+        for idx in itertools.product(*(range(n) for n in shape)):
+            mask = usable.copy()
+            for col, lev, i in zip(cols, levels, idx, strict=True):
+                mask &= col == lev[i]
+            for key, sel in (("e", mask & responded & ~correct), ("c", mask & correct)):
+                x = rt[sel]
+                stat["n" + key][idx] = x.size
+                stat["m" + key][idx] = x.mean() if x.size else np.nan
+                stat["v" + key][idx] = x.var(ddof=1) if x.size > 1 else np.nan
+        diff, low, high, se, _ = _welch_full(
+            stat["me"], stat["ve"], stat["ne"], stat["mc"], stat["vc"], stat["nc"], level
+        )
+        coords = dict(_coord(name, lev) for name, lev in zip(by, levels, strict=True))
+        dims = tuple(coords)
+        pct = f"{100 * level:g} %"
+        name = "rt_error_minus_correct"
+        long_name = "mean RT of errors minus mean RT of correct responses"
+        return xr.Dataset(
+            {
+                name: (dims, diff, _attrs("ms", long_name)),
+                f"{name}_low": (dims, low, _attrs("ms", f"{long_name}, lower {pct} Welch bound")),
+                f"{name}_high": (dims, high, _attrs("ms", f"{long_name}, upper {pct} Welch bound")),
+                f"{name}_se": (dims, se, _attrs("ms", f"{long_name}, standard error (Welch)")),
+                "mean_rt_error": (dims, stat["me"], _attrs("ms", "mean RT of error responses")),
+                "mean_rt_correct": (dims, stat["mc"], _attrs("ms", "mean RT of correct responses")),
+                "n_error_rt": (dims, stat["ne"].astype(np.int64), _attrs("1", "error responses with an RT")),
+                "n_correct_rt": (
+                    dims,
+                    stat["nc"].astype(np.int64),
+                    _attrs("1", "correct responses with an RT"),
+                ),
+            },
+            coords=coords,
+            attrs={"level": level, "interval": "Welch (1947), Welch-Satterthwaite df"},
+        )
+
+    return _over_models(data, model, one)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -474,6 +583,16 @@ def fit_preparation(
     Nonlinear least squares (:func:`scipy.optimize.curve_fit`, trust-region reflective with ``tau_eff > 0``)
     per curve along `dim`; A is the preparable part of the cost, ``tau_eff`` the preparation time constant
     and ``residual`` the cost that preparation does not remove (Meiran 1996; Monsell 2003).
+
+    This is the *free-tau* fit: three parameters (A, ``tau_eff``, residual) on as many points as there are
+    CSIs (five in the default design, so two residual degrees of freedom), and ``tau_eff`` enters
+    nonlinearly. It is identified (``identified == 1``) only when the cost falls clearly within the CSI
+    range: A and ``tau_eff`` each more than `z` standard errors from 0 and ``tau_eff`` between a tenth of the
+    shortest positive CSI and ten times the longest; with a flat or noisy cost, or a ``tau_eff`` outside
+    that reach, A and ``tau_eff`` trade off against each other and the residual and are not reported as
+    identified. When the modulator's time constant is known, fix it: :func:`fit_preparation_fixed` (linear
+    in A and residual, weighted least squares) and, as the primary estimate, the trial-level regression
+    :func:`neuromod.measures.switch_regression`.
 
     Parameters
     ----------
@@ -578,4 +697,254 @@ def fit_preparation(
         model="cost(csi) = amplitude * exp(-csi / tau_eff) + residual",
         fitted=str(y.name if y.name is not None else variable),
         weighted=int(sigma is not None),
+    )
+
+
+# ------------------------------------------------------------------------------------------------------
+# preparation curve with the time constant fixed
+# ------------------------------------------------------------------------------------------------------
+def prep_regressor(csi_ms: Any, tau_ms: float) -> np.ndarray:
+    """The preparation regressor ``exp(-CSI / tau)`` (``tau_ms = 0``: 1 at CSI 0, else 0).
+
+    Parameters
+    ----------
+    csi_ms : array-like
+        Cue-stimulus intervals (ms), >= 0.
+    tau_ms : float
+        The modulator's time constant (ms), >= 0 (0: instantaneous, the cost is the residual at every CSI
+        > 0).
+
+    Examples
+    --------
+    >>> prep_regressor([0.0, 400.0], 400.0).round(4).tolist()
+    [1.0, 0.3679]
+    """
+    tau = check_positive("tau_ms", tau_ms, allow_zero=True)
+    csi = np.asarray(csi_ms, dtype=float)
+    if tau == 0:
+        return np.where(csi == 0, 1.0, 0.0)
+    return np.exp(-csi / tau)
+
+
+def _tau_array(tau_ms: Any, y: xr.DataArray) -> xr.DataArray:
+    """`tau_ms` (a number, a mapping model -> tau, or a DataArray) as a DataArray that broadcasts with `y`."""
+    if isinstance(tau_ms, xr.DataArray):
+        tau = tau_ms.astype(float)
+    elif isinstance(tau_ms, Mapping):
+        if "model" not in y.dims:
+            raise ValueError(
+                f"tau_ms is a mapping ({list(tau_ms)}) but the cost has no 'model' dimension; pass one number"
+            )
+        models = [str(m) for m in y["model"].values]
+        missing = [m for m in models if m not in tau_ms]
+        if missing:
+            raise ValueError(
+                f"tau_ms={dict(tau_ms)!r} lacks the model(s) {missing}; expected one tau per model"
+            )
+        tau = xr.DataArray([tau_ms[m] for m in models], dims="model", coords={"model": y["model"].values})
+        tau = tau.astype(float)
+    else:
+        tau = xr.DataArray(check_positive("tau_ms", tau_ms, allow_zero=True))
+    values = tau.values
+    if not np.all(np.isfinite(values)) or np.any(values < 0):
+        raise ValueError(f"tau_ms={values.tolist()!r} must hold finite numbers >= 0 (ms)")
+    extra = [d for d in tau.dims if d not in y.dims]
+    if extra:
+        raise ValueError(
+            f"tau_ms has the dimension(s) {extra} that the cost lacks; cost dims: {list(y.dims)}"
+        )
+    return tau
+
+
+def _wls_one(csi: np.ndarray, y: np.ndarray, se: np.ndarray, tau: float, absolute: bool, level: float):
+    """[A, se, low, high, R, se, low, high, cost_min, se, low, high, chi2, df, n] of one curve."""
+    out = np.full(15, np.nan)
+    ok = np.isfinite(y) & np.isfinite(se) & (se > 0)
+    n = int(ok.sum())
+    out[14] = n
+    if n == 0:
+        return out
+    x = prep_regressor(csi[ok], tau)
+    x_min = float(prep_regressor(np.nanmin(csi), tau))
+    varies = np.ptp(x) > 0
+    k = 2 if varies else 1
+    if n < k + (0 if absolute else 1) or (not varies and np.any(x != 0)):
+        # too few points, or one CSI (x constant, not 0): A and R cannot be told apart
+        return out
+    exog = np.column_stack([np.ones(n), x]) if varies else np.ones((n, 1))
+    model = sm.WLS(y[ok], exog, weights=1.0 / se[ok] ** 2)
+    res = model.fit(cov_type="fixed scale", cov_kwds={"scale": 1.0}) if absolute else model.fit()
+    alpha = 1 - level
+
+    def contrast(row: list[float]) -> list[float]:
+        t = res.t_test(np.array([row[:k]]))
+        low, high = np.asarray(t.conf_int(alpha=alpha)).ravel()
+        return [float(np.squeeze(t.effect)), float(np.squeeze(t.sd)), float(low), float(high)]
+
+    if varies:
+        out[0:4] = contrast([0.0, 1.0])
+        out[4:8] = contrast([1.0, 0.0])
+        out[8:12] = contrast([1.0, x_min])
+    else:  # x == 0 at every CSI (tau = 0 or negligible): the cost is R everywhere, A is not identified
+        out[4:8] = contrast([1.0])
+        out[8:12] = out[4:8]
+    resid = (y[ok] - res.fittedvalues) / se[ok]
+    out[12] = float(np.sum(resid**2))
+    out[13] = n - k
+    return out
+
+
+def fit_preparation_fixed(
+    cost_by_csi: xr.Dataset | xr.DataArray,
+    tau_ms: float | Mapping[str, float] | xr.DataArray,
+    *,
+    variable: str = "rt_cost",
+    se: xr.DataArray | None = None,
+    dim: Hashable = "csi",
+    absolute_se: bool = True,
+    level: float = 0.95,
+) -> xr.Dataset:
+    """Fit ``cost(CSI) = A exp(-CSI / tau) + R`` with tau fixed to the modulator's, by weighted least squares.
+
+    With tau known the curve is linear in A (the preparable cost) and R (the residual cost, as CSI -> inf),
+    so it is fitted by weighted least squares (:class:`statsmodels.regression.linear_model.WLS`, weights
+    ``1 / SE^2`` of the per-CSI costs), with no identification problem as long as there are two CSIs or more
+    with ``exp(-CSI / tau)`` different. This is the per-CSI (aggregate) version; the trial-level regression
+    :func:`neuromod.measures.switch_regression` is the primary estimate.
+
+    Parameters
+    ----------
+    cost_by_csi : xarray.Dataset or xarray.DataArray
+        A :func:`switch_cost` result over ``csi`` (its `variable` is fitted) or a cost DataArray (then `se`
+        is required).
+    tau_ms : float, mapping of model -> float, or xarray.DataArray
+        The modulator's time constant (ms, >= 0), one number or one per model (the cost's ``model``
+        dimension).
+    variable : str
+        The cost to fit in a Dataset: ``rt_cost`` or ``error_cost``. Its per-CSI standard error is
+        ``<variable>_se`` when present (``rt_cost_se``, Welch), otherwise the half-width of the interval
+        ``<variable>_low``/``_high`` divided by the normal quantile of the Dataset's ``level`` (an
+        approximation for the asymmetric Newcombe interval of an error cost).
+    se : xarray.DataArray, optional
+        The per-CSI standard errors when `cost_by_csi` is a DataArray.
+    dim : str
+        The CSI dimension (its coordinate in ms).
+    absolute_se : bool
+        True (default): the SEs are taken as known (covariance not rescaled; normal intervals) and
+        ``chi2``/``chi2_p`` test the curve's fit. False: rescaled by the residual variance (t intervals;
+        needs three CSIs or more).
+    level : float
+        Confidence level of the intervals.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over the cost's other dimensions (e.g. ``model``): ``amplitude`` (A), ``residual`` (R) and
+        ``cost_shortest`` (the fitted cost at the shortest CSI, ``A exp(-CSI_min / tau) + R``), each with
+        ``_se``, ``_low`` and ``_high``; ``tau_ms`` (the fixed tau); ``chi2`` (sum of squared standardized
+        residuals), ``chi2_df`` (points - parameters) and ``chi2_p`` (its upper tail: a small value means
+        the exponential with this tau does not describe the costs); ``n_csi`` (points used) and
+        ``identified`` (int8, 1 where A and R are both finite). With ``tau_ms = 0`` the cost is R at every
+        CSI > 0: A is NaN, R is the weighted mean cost. NaN where fewer than two usable points or one CSI.
+
+    Raises
+    ------
+    ValueError
+        A missing variable, dimension or standard error, or a bad `tau_ms`.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> csi = np.array([50.0, 150.0, 300.0, 600.0, 1200.0])
+    >>> cost = xr.DataArray(60 * np.exp(-csi / 300) + 15, dims="csi", coords={"csi": csi})
+    >>> fit = fit_preparation_fixed(cost, 300.0, se=xr.full_like(cost, 5.0))
+    >>> round(float(fit["amplitude"]), 6), round(float(fit["residual"]), 6)
+    (60.0, 15.0)
+    """
+    check_range("level", level, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    if isinstance(cost_by_csi, xr.Dataset):
+        if variable not in cost_by_csi:
+            raise ValueError(
+                f"variable={variable!r} is not in the dataset; it has {sorted(cost_by_csi.data_vars)}"
+            )
+        y = cost_by_csi[variable]
+        if se is not None:
+            sigma = se
+        elif f"{variable}_se" in cost_by_csi:
+            sigma = cost_by_csi[f"{variable}_se"]
+        elif f"{variable}_low" in cost_by_csi and f"{variable}_high" in cost_by_csi:
+            z = stats.norm.ppf(0.5 + float(cost_by_csi.attrs.get("level", 0.95)) / 2)
+            sigma = (cost_by_csi[f"{variable}_high"] - cost_by_csi[f"{variable}_low"]) / (2 * z)
+        else:
+            raise ValueError(
+                f"the dataset has neither {variable}_se nor {variable}_low/_high: the weights need the "
+                "per-CSI standard errors"
+            )
+    elif isinstance(cost_by_csi, xr.DataArray):
+        if se is None:
+            raise ValueError("se=None: a cost DataArray needs its per-CSI standard errors (se=DataArray)")
+        y, sigma = cost_by_csi, se
+    else:
+        raise TypeError(
+            f"cost_by_csi must be an xarray Dataset or DataArray, got {type(cost_by_csi).__name__}"
+        )
+    if not isinstance(sigma, xr.DataArray):
+        raise TypeError(f"se must be an xarray DataArray, got {type(sigma).__name__}")
+    if dim not in y.dims:
+        raise ValueError(f"dim={dim!r} is not a dimension of the cost; dimensions are {list(y.dims)}")
+    if dim not in y.coords:
+        raise ValueError(f"the cost has no coordinate {dim!r} (the CSI values in ms)")
+    if dim not in sigma.dims:
+        raise ValueError(f"se has dims {list(sigma.dims)}; expected the CSI dimension {dim!r}")
+    csi = np.asarray(y[dim].values, dtype=float)
+    if np.any(~np.isfinite(csi)) or np.any(csi < 0):
+        raise ValueError(f"the CSI coordinate {dim!r}={csi.tolist()!r} must hold finite values >= 0 (ms)")
+    tau = _tau_array(tau_ms, y)
+    sigma = sigma.broadcast_like(y)
+    fitted = xr.apply_ufunc(
+        lambda yy, ss, tt: _wls_one(csi, yy, ss, float(tt), absolute_se, level),
+        y,
+        sigma,
+        tau,
+        input_core_dims=[[dim], [dim], []],
+        output_core_dims=[["out"]],
+        vectorize=True,
+    )
+    units = str(y.attrs.get("units", "1"))
+    pct = f"{100 * level:g} %"
+    out = xr.Dataset()
+    meta = {
+        "amplitude": "preparable switch cost A (tau fixed)",
+        "residual": "residual switch cost R (CSI -> infinity; tau fixed)",
+        "cost_shortest": "fitted switch cost at the shortest CSI (tau fixed)",
+    }
+    for i, name in enumerate(meta):
+        long_name = meta[name]
+        out[name] = fitted.isel(out=4 * i).assign_attrs(_attrs(units, long_name))
+        out[f"{name}_se"] = fitted.isel(out=4 * i + 1).assign_attrs(_attrs(units, f"{long_name}, SE"))
+        out[f"{name}_low"] = fitted.isel(out=4 * i + 2).assign_attrs(
+            _attrs(units, f"{long_name}, lower {pct}")
+        )
+        out[f"{name}_high"] = fitted.isel(out=4 * i + 3).assign_attrs(
+            _attrs(units, f"{long_name}, upper {pct}")
+        )
+    out["tau_ms"] = tau.broadcast_like(out["residual"]).assign_attrs(_attrs("ms", "fixed time constant tau"))
+    chi2, df = fitted.isel(out=12), fitted.isel(out=13)
+    out["chi2"] = chi2.assign_attrs(_attrs("1", "sum of squared standardized residuals"))
+    out["chi2_df"] = df.assign_attrs(_attrs("1", "residual degrees of freedom (points - parameters)"))
+    p_fit = xr.apply_ufunc(
+        lambda c, d: np.where((d > 0) & absolute_se, stats.chi2.sf(c, np.maximum(d, 1)), np.nan), chi2, df
+    )
+    out["chi2_p"] = p_fit.assign_attrs(_attrs("1", "goodness of fit: P(chi2 >= observed) (absolute SEs)"))
+    out["n_csi"] = fitted.isel(out=14).astype(np.int64).assign_attrs(_attrs("1", "CSIs used"))
+    identified = np.isfinite(out["amplitude"]) & np.isfinite(out["residual"])
+    out["identified"] = identified.astype(np.int8).assign_attrs(_attrs("1", "A and R both estimated (1)"))
+    return out.assign_attrs(
+        model="cost(csi) = amplitude * exp(-csi / tau_ms) + residual, tau_ms fixed",
+        fitted=str(y.name if y.name is not None else variable),
+        method="weighted least squares (statsmodels WLS, weights 1 / SE^2)",
+        covariance="known SEs (scale 1), normal intervals"
+        if absolute_se
+        else "scaled by residual variance, t",
+        level=level,
     )

@@ -303,3 +303,198 @@ def test_fit_preparation_weighted_uses_the_given_z():
     assert int(fit_preparation(ds)["identified"]) == 1
     assert int(fit_preparation(ds, z=1e6)["identified"]) == 0
     assert "> 1e+06 SE" in fit_preparation(ds, z=1e6)["identified"].attrs["long_name"]
+
+
+# ------------------------------------------------------------------------------------------------------
+# standard error of the RT cost, error RTs, and the fixed-tau preparation fit
+# ------------------------------------------------------------------------------------------------------
+def test_rt_cost_se_is_the_welch_standard_error(synthetic):
+    out = switch_cost(synthetic, by=())
+    ok = synthetic.correct.values == 1
+    sw = synthetic.is_switch.values.astype(bool)
+    res = stats.ttest_ind(synthetic.rt.values[ok & sw], synthetic.rt.values[ok & ~sw], equal_var=False)
+    assert float(out["rt_cost_se"]) == pytest.approx(float(out["rt_cost"]) / res.statistic, rel=1e-10)
+    assert out["rt_cost_se"].attrs["units"] == "ms"
+    assert "rt_effect_se" in congruency_effect(synthetic)
+
+
+def test_error_rt_matches_welch_and_hand_values(small):
+    from neuromod.measures import error_rt
+
+    # the only error with an RT is trial 4 (500 ms); the miss has none
+    out = error_rt(small)
+    assert np.isnan(float(out["rt_error_minus_correct_low"]))  # one error RT: no interval
+    correct = small.rt.values[small.correct.values == 1]
+    assert float(out["mean_rt_error"]) == 500.0 and int(out["n_error_rt"]) == 1
+    assert float(out["mean_rt_correct"]) == pytest.approx(correct.mean())
+    assert float(out["rt_error_minus_correct"]) == pytest.approx(500.0 - correct.mean())
+    assert int(out["n_correct_rt"]) == correct.size
+
+
+def test_error_rt_interval_and_models(synthetic):
+    from neuromod.measures import error_rt
+
+    ds = synthetic.copy()
+    ds["rt"] = ds["rt"] + 50.0 * (1 - ds["correct"])  # errors are 50 ms slower
+    out = error_rt(ds, by=("is_switch",))
+    assert out["rt_error_minus_correct"].dims == ("switch",)
+    for s in (0, 1):
+        sel = ds.isel(trial=ds.is_switch.values == bool(s))
+        e = sel.rt.values[sel.correct.values == 0]
+        c = sel.rt.values[sel.correct.values == 1]
+        ci = stats.ttest_ind(e, c, equal_var=False).confidence_interval(0.95)
+        row = out.sel(switch=s)
+        assert float(row["rt_error_minus_correct_low"]) == pytest.approx(ci.low, rel=1e-10)
+        assert float(row["rt_error_minus_correct_high"]) == pytest.approx(ci.high, rel=1e-10)
+    pooled = error_rt(ds)
+    se = float(pooled["rt_error_minus_correct_se"])
+    assert abs(float(pooled["rt_error_minus_correct"]) - 50.0) < 4 * se
+    both = error_rt(_tree(ds))
+    assert both["model"].values.tolist() == ["m1", "m2"]
+    results.validate(both)
+    with pytest.raises(ValueError, match=r"level=0 is outside"):
+        error_rt(ds, level=0)
+
+
+PREP_CSI = np.array([50.0, 150.0, 300.0, 600.0, 1200.0])
+
+
+def _cost(values, se, dims=("csi",), coords=None) -> xr.Dataset:
+    coords = {
+        k: (k, v, {"units": "ms" if k == "csi" else "1", "long_name": k})
+        for k, v in (coords or {"csi": PREP_CSI}).items()
+    }
+    values = np.asarray(values, dtype=float)
+    se = np.broadcast_to(np.asarray(se, dtype=float), values.shape)
+    ms = {"units": "ms", "long_name": "RT switch cost"}
+    return xr.Dataset(
+        {
+            "rt_cost": (dims, values, ms),
+            "rt_cost_se": (dims, se, ms),
+            "rt_cost_low": (dims, values - 1.96 * se, ms),
+            "rt_cost_high": (dims, values + 1.96 * se, ms),
+        },
+        coords=coords,
+        attrs={"level": 0.95},
+    )
+
+
+def test_fit_preparation_fixed_recovers_exact_parameters_per_model():
+    from neuromod.measures import fit_preparation_fixed
+
+    taus = {"se": 300.0, "rate": 100.0}
+    truth = {"se": (80.0, 20.0), "rate": (40.0, 5.0)}
+    rows = [truth[m][0] * np.exp(-PREP_CSI / taus[m]) + truth[m][1] for m in taus]
+    ds = _cost(rows, 5.0, dims=("model", "csi"), coords={"model": list(taus), "csi": PREP_CSI})
+    fit = fit_preparation_fixed(ds, taus)
+    assert fit["amplitude"].dims == ("model",)
+    for m, (a, r) in truth.items():
+        row = fit.sel(model=m)
+        assert float(row["amplitude"]) == pytest.approx(a, rel=1e-9)
+        assert float(row["residual"]) == pytest.approx(r, rel=1e-9)
+        assert float(row["cost_shortest"]) == pytest.approx(a * np.exp(-50 / taus[m]) + r, rel=1e-9)
+        assert float(row["chi2"]) == pytest.approx(0.0, abs=1e-12) and int(row["chi2_df"]) == 3
+        assert float(row["tau_ms"]) == taus[m] and int(row["identified"]) == 1
+        assert float(row["amplitude_low"]) < a < float(row["amplitude_high"])
+    results.validate(fit)
+
+
+def test_fit_preparation_fixed_standard_errors_are_the_wls_ones():
+    """Known SEs: the covariance is (X' W X)^-1 with W = 1 / SE^2, not rescaled."""
+    from neuromod.measures import fit_preparation_fixed
+
+    rng = np.random.default_rng(1)
+    se = np.array([4.0, 5.0, 6.0, 5.0, 8.0])
+    y = 80 * np.exp(-PREP_CSI / 300) + 20 + rng.normal(0, se)
+    fit = fit_preparation_fixed(_cost(y, se), 300.0)
+    x = np.column_stack([np.ones(5), np.exp(-PREP_CSI / 300)])
+    cov = np.linalg.inv(x.T @ (x / se[:, None] ** 2))
+    assert float(fit["residual_se"]) == pytest.approx(np.sqrt(cov[0, 0]), rel=1e-10)
+    assert float(fit["amplitude_se"]) == pytest.approx(np.sqrt(cov[1, 1]), rel=1e-10)
+    half = 1.959963984540054 * np.sqrt(cov[1, 1])
+    assert float(fit["amplitude_high"] - fit["amplitude_low"]) == pytest.approx(2 * half, rel=1e-9)
+    scaled = fit_preparation_fixed(_cost(y, se), 300.0, absolute_se=False)
+    assert np.isnan(float(scaled["chi2_p"]))
+    assert float(scaled["amplitude"]) == pytest.approx(float(fit["amplitude"]), rel=1e-12)
+
+
+def test_fit_preparation_fixed_goodness_of_fit_rejects_a_wrong_tau():
+    from neuromod.measures import fit_preparation_fixed
+
+    y = 80 * np.exp(-PREP_CSI / 300) + 20
+    ds = _cost(y, 1.0)
+    assert float(fit_preparation_fixed(ds, 300.0)["chi2_p"]) == pytest.approx(1.0)
+    assert float(fit_preparation_fixed(ds, 30.0)["chi2_p"]) < 1e-6
+
+
+def test_fit_preparation_fixed_degenerate_cases():
+    from neuromod.measures import fit_preparation_fixed
+
+    flat = _cost([30.0, 32.0, 28.0, 31.0, 29.0], [2.0, 2.0, 2.0, 2.0, 4.0])
+    zero = fit_preparation_fixed(flat, 0.0)  # tau 0: the cost is R at every CSI > 0
+    assert np.isnan(float(zero["amplitude"])) and int(zero["identified"]) == 0
+    w = 1 / np.array([4.0, 4.0, 4.0, 4.0, 16.0])
+    expected = np.sum(w * flat["rt_cost"].values) / w.sum()
+    assert float(zero["residual"]) == pytest.approx(expected, rel=1e-12)
+    assert float(zero["residual_se"]) == pytest.approx(np.sqrt(1 / w.sum()), rel=1e-12)
+    one = _cost([30.0], [2.0], coords={"csi": [300.0]})
+    out = fit_preparation_fixed(one, 300.0)
+    assert np.isnan(float(out["amplitude"])) and np.isnan(float(out["residual"])) and int(out["n_csi"]) == 1
+    nan = _cost([30.0, np.nan, np.nan, np.nan, np.nan], 2.0)
+    assert np.isnan(float(fit_preparation_fixed(nan, 300.0)["residual"]))
+
+
+def test_fit_preparation_fixed_reads_switch_cost_results(synthetic):
+    from neuromod.measures import fit_preparation_fixed
+
+    cost = switch_cost(synthetic)  # two CSIs: an exact fit through both
+    fit = fit_preparation_fixed(cost, 300.0)
+    e = np.exp(-np.array([100.0, 500.0]) / 300)
+    y = cost["rt_cost"].values
+    a = (y[0] - y[1]) / (e[0] - e[1])
+    assert float(fit["amplitude"]) == pytest.approx(a, rel=1e-9)
+    assert int(fit["chi2_df"]) == 0
+    err = fit_preparation_fixed(cost, 300.0, variable="error_cost")  # SE from the Newcombe bounds
+    assert np.isfinite(float(err["amplitude_se"]))
+
+
+@pytest.mark.slow
+def test_fit_preparation_fixed_intervals_cover_the_truth(sim):
+    from neuromod.measures import fit_preparation_fixed
+
+    n_rep = 200
+    T = sim.TRUTH
+    hits = {"amplitude": 0, "residual": 0}
+    for r in range(n_rep):
+        t = sim.table(400, 3000 + r)
+        fit = fit_preparation_fixed(switch_cost(sim.tree(t, se=sim.behave(t, 4000 + r))), T["tau"])
+        hits["amplitude"] += int(float(fit["amplitude_low"]) <= T["A"] <= float(fit["amplitude_high"]))
+        hits["residual"] += int(float(fit["residual_low"]) <= T["R"] <= float(fit["residual_high"]))
+    tol = 3 * np.sqrt(0.95 * 0.05 / n_rep)
+    for name, k in hits.items():
+        assert abs(k / n_rep - 0.95) <= tol, f"{name}: coverage {k / n_rep:.3f} (tolerance {tol:.3f})"
+
+
+def test_fit_preparation_fixed_errors():
+    from neuromod.measures import fit_preparation_fixed
+
+    ds = _cost(80 * np.exp(-PREP_CSI / 300) + 20, 2.0)
+    with pytest.raises(ValueError, match=r"tau_ms=-5\.0 must be a finite number >= 0"):
+        fit_preparation_fixed(ds, -5.0)
+    with pytest.raises(ValueError, match=r"no 'model' dimension"):
+        fit_preparation_fixed(ds, {"se": 300.0})
+    two = _cost(
+        np.ones((2, 5)), 1.0, dims=("model", "csi"), coords={"model": ["se", "rate"], "csi": PREP_CSI}
+    )
+    with pytest.raises(ValueError, match=r"lacks the model\(s\) \['rate'\]"):
+        fit_preparation_fixed(two, {"se": 300.0})
+    with pytest.raises(ValueError, match=r"neither rt_cost_se nor rt_cost_low/_high"):
+        fit_preparation_fixed(ds[["rt_cost"]], 300.0)
+    with pytest.raises(ValueError, match=r"se=None: a cost DataArray needs"):
+        fit_preparation_fixed(ds["rt_cost"], 300.0)
+    with pytest.raises(ValueError, match=r"variable='error_cost' is not in the dataset"):
+        fit_preparation_fixed(ds, 300.0, variable="error_cost")
+    with pytest.raises(ValueError, match=r"dim='csi_ms' is not a dimension"):
+        fit_preparation_fixed(ds, 300.0, dim="csi_ms")
+    with pytest.raises(TypeError, match=r"Dataset or DataArray"):
+        fit_preparation_fixed([1.0, 2.0], 300.0)
