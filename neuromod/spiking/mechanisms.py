@@ -4,15 +4,16 @@ Plain LIF (``mechanism="none"``), with ``I_in`` the input current and ``m`` the 
 
     C_m dV/dt = g_L (E_L - V) + I_in + C_m sigma sqrt(2 / tau_m) xi(t)  (held at V_reset for t_ref)
 
-Each mechanism changes one term (m = 0 recovers the plain LIF exactly):
+Each mechanism changes one term (m = 0 recovers the plain LIF exactly; for ``input_gain`` when
+``gain_min = 1``, the default):
 
 =============  =======================================================================================
 mechanism      equation change
 =============  =======================================================================================
-input_gain     ``I_in -> g(m) I_in`` with ``g(m) = 1 + (gain_max - 1) m``  (multiplicative on the drive)
+input_gain     ``I_in -> g(m) I_in``, ``g(m) = gain_min + (gain_max - gain_min) m``  (multiplicative on drive)
 leak           ``g_L -> g_L (1 - (1 - leak_scale_min) m)``  (steeper, left-shifted f-I curve)
 threshold      ``+ (- dI(m))`` with ``dI(m) = g_L dV(m)``, ``dV(m) = threshold_shift_mv m``
-background     ``+ m g_bg_e (E_E - V) + m g_bg_i (E_I - V)`` and noise variance ``sigma^2 + m sigma_bg^2``
+background     ``+ m G_E (E_E - V) + m G_I (E_I - V)`` and noise variance ``sigma^2 + m sigma_bg^2``
 adaptation     ``+ g_a (E_K - V)``, ``dg_a/dt = -g_a / tau_a``, ``g_a += m dg_a`` at each spike
 =============  =======================================================================================
 
@@ -22,13 +23,22 @@ threshold *and* the reset (and the resting potential) together relative to the d
 current ``dI(m) = g_L dV(m)``, which is the same as lowering E_L by dV(m), i.e. raising V_th and V_reset by
 dV(m) relative to rest. Then ``r(I; m) = r(I - dI(m); 0)`` exactly: a shift by ``dI(m)`` along the drive axis.
 
-Background (Chance, Abbott & Reyes 2002, Neuron 35:773-782): balanced excitatory and inhibitory background
-input raises the total conductance (a subtractive effect with a shorter time constant) and the input noise
-(an additive, smoothing effect); together they scale the f-I curve divisively.
+Background (Chance, Abbott & Reyes 2002, Neuron 35:773-782): balanced excitatory and inhibitory Poisson
+background input raises the total conductance (a subtractive effect with a shorter time constant) and the
+input noise (an additive, smoothing effect); in their cortical neurons, together, they scaled the f-I curve
+divisively. Here the input is given by its Poisson statistics (:class:`ModulationParams`: rate, unitary
+conductance and decay of each synapse type); :func:`background_input` derives from them, with no free
+choice, the mean conductances ``G_E``, ``G_I`` (the inhibitory rate balances the excitation at
+``bg_balance_mv``) and the noise ``sigma_bg``: Campbell's theorem gives the variance of the free membrane
+potential that the two shot-noise conductances produce (driving forces at the free membrane potential of
+m = 1); the white-noise current of amplitude ``sigma_bg`` produces the same variance at m = 1. Whether the
+result is divisive for this LIF cell is measured, not assumed (``tests/spiking/test_background.py``).
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -37,7 +47,15 @@ from neuromod._checks import check_array, check_choice
 
 from .params import LIFParams, ModulationParams
 
-__all__ = ["MECHANISMS", "Mechanism", "drive_shift_na", "input_gain_factor", "lif_model"]
+__all__ = [
+    "MECHANISMS",
+    "BackgroundInput",
+    "Mechanism",
+    "background_input",
+    "drive_shift_na",
+    "input_gain_factor",
+    "lif_model",
+]
 
 Mechanism = Literal["none", "input_gain", "leak", "threshold", "background", "adaptation"]
 MECHANISMS: tuple[str, ...] = ("none", "input_gain", "leak", "threshold", "background", "adaptation")
@@ -63,19 +81,125 @@ def drive_shift_na(
 
 
 def input_gain_factor(level: float | np.ndarray, *, modulation: ModulationParams | None = None) -> np.ndarray:
-    """Synaptic-efficacy factor ``g(m) = 1 + (gain_max - 1) m`` of the ``input_gain`` mechanism.
+    """Synaptic-efficacy factor ``g(m) = gain_min + (gain_max - gain_min) m`` of the ``input_gain`` mechanism.
 
     Examples
     --------
     >>> float(input_gain_factor(0.5))
     1.5
+    >>> float(input_gain_factor(0.0, modulation=ModulationParams(gain_min=0.5, gain_max=1.5)))
+    0.5
     """
     level = check_array("level", level, ndim=(0, 1), low=0.0, high=1.0)
     modulation = modulation or ModulationParams()
-    return 1.0 + (modulation.gain_max - 1.0) * level
+    return modulation.gain_min + (modulation.gain_max - modulation.gain_min) * level
 
 
-def _mechanism_terms(mechanism: str, mod: ModulationParams) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BackgroundInput:
+    """The ``background`` mechanism at m = 1, derived from its Poisson input (:func:`background_input`).
+
+    Attributes
+    ----------
+    rate_e_hz, rate_i_hz : float
+        Total excitatory and (balancing) inhibitory event rates.
+    g_e_ns, g_i_ns : float
+        Mean conductances ``rate q tau``.
+    sd_g_e_ns, sd_g_i_ns : float
+        Their standard deviations ``sqrt(rate q^2 tau / 2)``.
+    v_free_mv, tau_eff_ms : float
+        Free membrane potential and effective membrane time constant ``C / (g_L + G_E + G_I)``.
+    sd_v_mv : float
+        Standard deviation of the free membrane potential due to the background conductances (Campbell).
+    noise_mv : float
+        ``sigma_bg``: amplitude of the model's white-noise current (in the units of ``LIFParams.noise_mv``,
+        whose current is ``C sigma sqrt(2 / tau_m) xi``) that gives the free membrane the variance
+        ``sd_v_mv^2`` at m = 1.
+    """
+
+    rate_e_hz: float
+    rate_i_hz: float
+    g_e_ns: float
+    g_i_ns: float
+    sd_g_e_ns: float
+    sd_g_i_ns: float
+    v_free_mv: float
+    tau_eff_ms: float
+    sd_v_mv: float
+    noise_mv: float
+
+
+def background_input(
+    *, params: LIFParams | None = None, modulation: ModulationParams | None = None
+) -> BackgroundInput:
+    """Mean conductances and noise of the ``background`` mechanism at m = 1, from its Poisson statistics.
+
+    Each synapse type x (E, I) receives Poisson events at rate ``r_x``; each opens a conductance ``q_x``
+    that decays with ``tau_x``. By Campbell's theorem the conductance has mean ``G_x = r_x q_x tau_x`` and
+    variance ``r_x q_x^2 tau_x / 2``. The inhibitory rate balances the excitation at ``V_bal``
+    (``G_E (E_E - V_bal) + G_I (E_I - V_bal) = 0``). With the driving forces ``E_x - V`` taken at the free
+    membrane potential ``V_0 = (g_L E_L + G_E E_E + G_I E_I) / g_tot`` (``g_tot = g_L + G_E + G_I``,
+    ``tau_eff = C / g_tot``), each input's current is shot noise with kernel ``q_x (E_x - V_0)
+    exp(-t / tau_x)``, filtered by the membrane (kernel ``exp(-t / tau_eff) / C``), so Campbell's theorem
+    gives the voltage variance::
+
+        var_x = r_x (q_x (E_x - V_0) / C)^2 tau_x^2 tau_eff^2 / (2 (tau_x + tau_eff))
+
+    The model's white-noise current ``C sigma sqrt(2 / tau_m) xi`` gives the variance
+    ``sigma^2 tau_eff / tau_m``, so ``sigma_bg^2 = (tau_m / tau_eff) (var_E + var_I)``. (The diffusion
+    limit ``tau_x -> 0`` would overstate the variance by ``(tau_x + tau_eff) / tau_eff``.)
+
+    Parameters
+    ----------
+    params, modulation : LIFParams, ModulationParams, optional
+        Neuron and mechanism parameters (published defaults).
+
+    Returns
+    -------
+    BackgroundInput
+
+    Examples
+    --------
+    >>> bg = background_input()
+    >>> round(bg.g_e_ns, 2), round(bg.g_i_ns, 2), round(bg.v_free_mv, 1)  # 2400 Hz * 2.1 nS * 2 ms
+    (10.08, 30.24, -59.2)
+    """
+    p = params if params is not None else LIFParams()
+    mod = modulation if modulation is not None else ModulationParams()
+    if not isinstance(p, LIFParams):
+        raise TypeError(f"params must be a LIFParams, got {type(p).__name__}")
+    if not isinstance(mod, ModulationParams):
+        raise TypeError(f"modulation must be a ModulationParams, got {type(mod).__name__}")
+    ms = 1e-3
+    r_e, r_i = mod.bg_rate_e_hz, mod.bg_rate_i_hz
+    q_e, q_i = mod.bg_q_e_ns, mod.bg_q_i_ns  # nS
+    t_e, t_i = mod.bg_tau_e_ms * ms, mod.bg_tau_i_ms * ms  # s
+    g_e, g_i = r_e * q_e * t_e, r_i * q_i * t_i  # nS
+    g_tot = p.g_l_ns + g_e + g_i
+    v0 = (p.g_l_ns * p.e_l_mv + g_e * mod.e_e_mv + g_i * mod.e_i_mv) / g_tot  # mV
+    tau_eff = p.c_m_nf / g_tot  # nF / nS = s
+    c = p.c_m_nf
+
+    def var_v(rate: float, q: float, tau: float, rev: float) -> float:  # mV^2
+        amp = q * (rev - v0) / c  # nS mV / nF = mV / s
+        return rate * amp**2 * tau**2 * tau_eff**2 / (2.0 * (tau + tau_eff))
+
+    var = var_v(r_e, q_e, t_e, mod.e_e_mv) + var_v(r_i, q_i, t_i, mod.e_i_mv)
+    return BackgroundInput(
+        rate_e_hz=r_e,
+        rate_i_hz=r_i,
+        g_e_ns=g_e,
+        g_i_ns=g_i,
+        sd_g_e_ns=math.sqrt(r_e * q_e**2 * t_e / 2.0),
+        sd_g_i_ns=math.sqrt(r_i * q_i**2 * t_i / 2.0),
+        v_free_mv=v0,
+        tau_eff_ms=tau_eff / ms,
+        sd_v_mv=math.sqrt(var),
+        noise_mv=math.sqrt(var * p.tau_m_ms * ms / tau_eff),
+    )
+
+
+def _mechanism_terms(mechanism: str, mod: ModulationParams, p: LIFParams) -> dict[str, Any]:
     """The terms of the membrane equation that `mechanism` changes (see the module docstring).
 
     Returns the leak and input terms, the extra current, the noise amplitude, extra equation lines, extra
@@ -94,7 +218,10 @@ def _mechanism_terms(mechanism: str, mod: ModulationParams) -> dict[str, Any]:
         "namespace": {},
     }
     if mechanism == "input_gain":
-        out.update(i_in="(1 + gain_slope*m)*i_in", namespace={"gain_slope": mod.gain_max - 1.0})
+        out.update(
+            i_in="(gain_min + gain_slope*m)*i_in",
+            namespace={"gain_min": mod.gain_min, "gain_slope": mod.gain_max - mod.gain_min},
+        )
     elif mechanism == "leak":
         out.update(
             leak="g_l*(1 - leak_depth*m)*(e_l - v)", namespace={"leak_depth": 1.0 - mod.leak_scale_min}
@@ -102,15 +229,16 @@ def _mechanism_terms(mechanism: str, mod: ModulationParams) -> dict[str, Any]:
     elif mechanism == "threshold":
         out.update(extra=" - g_l*dv_th*m", namespace={"dv_th": mod.threshold_shift_mv * mv})
     elif mechanism == "background":
+        bg = background_input(params=p, modulation=mod)
         out.update(
             extra=" + m*(g_bg_e*(e_e - v) + g_bg_i*(e_i - v))",
             sigma="sqrt(sigma0**2 + m*sigma_bg**2)",
             namespace={
-                "g_bg_e": mod.bg_g_e_ns * ns,
-                "g_bg_i": mod.bg_g_i_ns * ns,
+                "g_bg_e": bg.g_e_ns * ns,
+                "g_bg_i": bg.g_i_ns * ns,
                 "e_e": mod.e_e_mv * mv,
                 "e_i": mod.e_i_mv * mv,
-                "sigma_bg": mod.bg_noise_mv * mv,
+                "sigma_bg": bg.noise_mv * mv,
             },
         )
     elif mechanism == "adaptation":
@@ -166,7 +294,7 @@ def lif_model(
     p = params or LIFParams()
     mod = modulation or ModulationParams()
     mv, ms = b2.mV, b2.ms
-    terms = _mechanism_terms(mechanism, mod)
+    terms = _mechanism_terms(mechanism, mod, p)
     namespace: dict[str, Any] = {
         "c_m": p.c_m_nf * b2.nF,
         "g_l": p.g_l_ns * b2.nS,

@@ -59,30 +59,56 @@ class ModulationParams:
     The modulator follows ``dm/dt = (u(t) - m) / tau_mod`` with ``u(t)`` the context schedule. The maps
     m -> effect (all linear in m):
 
-    * ``input_gain``: synaptic efficacy ``g(m) = 1 + (gain_max - 1) m`` multiplies the input current.
+    * ``input_gain``: synaptic efficacy ``g(m) = gain_min + (gain_max - gain_min) m`` multiplies the input
+      current (:func:`neuromod.spiking.input_gain_factor`). With the default ``gain_min = 1`` m = 0 is the
+      plain LIF and the gain only rises; ``gain_min < 1`` lets it fall below the unmodulated efficacy 1
+      (reached at ``m = (1 - gain_min) / (gain_max - gain_min)``).
     * ``leak``: leak conductance ``g_L(m) = g_L (1 - (1 - leak_scale_min) m)`` (neuromodulatory closure of K+
       leak channels, e.g. by acetylcholine or noradrenaline; McCormick 1992, Prog Neurobiol 39:337).
     * ``threshold``: effective threshold raised by ``dV(m) = threshold_shift_mv m``, realised as the
       subtractive current ``dI(m) = g_L dV(m)`` (see :func:`neuromod.spiking.drive_shift_na`).
-    * ``background``: balanced background conductances ``m g_bg_e`` (reversal ``e_e_mv``) and ``m g_bg_i``
-      (reversal ``e_i_mv``) plus current noise whose variance grows by ``m bg_noise_mv**2`` (Chance, Abbott &
-      Reyes 2002, Neuron 35:773-782). The conductance alone shifts the f-I curve to the right (subtractive),
-      the noise alone to the left and smooths it; the default ``bg_noise_mv = 4`` balances the two, so the
-      onset stays put and the slope falls by about 20 % at m = 1 (divisive; measured
-      by ``neuromod run gain-curves``: threshold shift within 0.03 nA, gain ratio 0.79-0.87 over seeds).
+    * ``background``: the balanced background of Chance, Abbott & Reyes (2002), Neuron 35:773-782:
+      excitatory and inhibitory Poisson synaptic input whose rates rise together with m. Each event opens a
+      conductance ``q`` decaying with ``tau`` (reversals ``e_e_mv``, ``e_i_mv``). Everything else follows
+      from these numbers (:func:`neuromod.spiking.mechanisms.background_input`): the mean conductances
+      ``G = m rate q tau`` (Campbell's theorem), the inhibitory rate that balances the excitation (the
+      background's mean current vanishes at ``bg_balance_mv``: it adds conductance and noise, no net
+      drive), and the current noise, whose variance grows in proportion to m and matches, at m = 1, the
+      free-membrane voltage variance that the Poisson conductances produce. No number is tuned to the f-I
+      curve it gives.
     * ``adaptation``: spike-triggered K+ conductance increment ``m adapt_dg_ns`` decaying with
       ``tau_adapt_ms`` (reversal ``e_k_mv``), as in Benda & Herz 2003, Neural Comput 15:2523.
 
-    Defaults of the reversal potentials are Wang (2002): E_E = 0 mV, E_I = -70 mV.
+    Background input, at m = 1. Chance et al. (2002) give the construction (Summary: a barrage of
+    excitatory and inhibitory synaptic conductances, injected by dynamic clamp, both background firing
+    rates increased together in a balanced manner); the numbers here are those of this cell's own synapses,
+    scaled to it by construction: the excitatory input is the background of the same cell in Wang (2002),
+    Neuron 36:955-968 (Methods), 800 external synapses at 3 Hz (2400 Hz in all) through AMPA synapses of
+    2.1 nS with a 2 ms decay; the inhibitory synapses are the cell's GABA_A synapses there (1.3 nS, 5 ms
+    decay). Their size sets the noise per unit of conductance (a Poisson conductance of mean G has variance
+    ``G q / 2``). The balance potential is the middle of the interspike trajectory, ``(V_reset + V_th) / 2``
+    of :class:`LIFParams` (-52.5 mV), so the background adds no mean current where the cell integrates
+    towards a spike. This gives G_E = 10.1 nS, G_I = 30.2 nS (4650 Hz of inhibition), a free membrane at
+    -59.2 mV with tau_eff = 7.7 ms and a background voltage SD of 1.4 mV. Defaults of the reversal
+    potentials are Wang (2002): E_E = 0 mV, E_I = -70 mV.
+
+    Measured with :func:`neuromod.spiking.fi_sweep` over 0.26-1.04 nA (``tests/spiking/test_background.py``):
+    at m = 1 the f-I slope falls by 13 % (ratio 0.87) and the onset moves 9 % of that range to the left:
+    for this LIF cell the background is mostly a leftward, smoothing shift, not the division Chance et al.
+    found in cortical neurons.
     """
 
     tau_mod_ms: float = 100.0
     gain_max: float = 2.0
+    gain_min: float = 1.0
     leak_scale_min: float = 0.5
     threshold_shift_mv: float = 5.0
-    bg_g_e_ns: float = 8.0
-    bg_g_i_ns: float = 32.0
-    bg_noise_mv: float = 4.0
+    bg_rate_e_hz: float = 2400.0
+    bg_q_e_ns: float = 2.1
+    bg_tau_e_ms: float = 2.0
+    bg_q_i_ns: float = 1.3
+    bg_tau_i_ms: float = 5.0
+    bg_balance_mv: float = -52.5
     e_e_mv: float = 0.0
     e_i_mv: float = -70.0
     adapt_dg_ns: float = 2.0
@@ -90,11 +116,38 @@ class ModulationParams:
     e_k_mv: float = -80.0
 
     def __post_init__(self) -> None:
-        for name in ("tau_mod_ms", "gain_max", "tau_adapt_ms"):
+        for name in (
+            "tau_mod_ms",
+            "gain_max",
+            "tau_adapt_ms",
+            "bg_q_e_ns",
+            "bg_q_i_ns",
+            "bg_tau_e_ms",
+            "bg_tau_i_ms",
+        ):
             check_positive(name, getattr(self, name))
-        for name in ("bg_g_e_ns", "bg_g_i_ns", "bg_noise_mv", "adapt_dg_ns"):
+        for name in ("gain_min", "bg_rate_e_hz", "adapt_dg_ns"):
             check_positive(name, getattr(self, name), allow_zero=True)
+        if self.gain_min > self.gain_max:
+            raise ValueError(f"gain_min={self.gain_min!r} must not exceed gain_max={self.gain_max!r}")
         check_range("leak_scale_min", self.leak_scale_min, 0.0, 10.0, low_inclusive=False)
+        for name in ("e_e_mv", "e_i_mv", "bg_balance_mv", "e_k_mv"):
+            check_range(name, getattr(self, name), -200.0, 200.0)
+        if not self.e_i_mv < self.bg_balance_mv < self.e_e_mv:
+            raise ValueError(
+                f"bg_balance_mv={self.bg_balance_mv!r} must lie between e_i_mv={self.e_i_mv!r} and "
+                f"e_e_mv={self.e_e_mv!r} (excitation and inhibition can only balance between their reversals)"
+            )
+
+    @property
+    def bg_rate_i_hz(self) -> float:
+        """Inhibitory background rate (Hz) at m = 1 that balances the excitation at ``bg_balance_mv``.
+
+        ``r_I q_I tau_I (E_I - V_bal) + r_E q_E tau_E (E_E - V_bal) = 0``.
+        """
+        g_e = self.bg_rate_e_hz * self.bg_q_e_ns * self.bg_tau_e_ms * 1e-3
+        g_i = g_e * (self.e_e_mv - self.bg_balance_mv) / (self.bg_balance_mv - self.e_i_mv)
+        return g_i / (self.bg_q_i_ns * self.bg_tau_i_ms * 1e-3)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 
 from neuromod.measures.gain import (
+    AIC_MARGIN,
     FORMS,
     classify_modulation,
     fit_and_classify,
@@ -16,10 +17,12 @@ from neuromod.measures.gain import (
 )
 
 DRIVE = np.linspace(0.0, 1.0, 41)
+Z = 3.0  # standard errors allowed by the statistical checks
 TRUE = {
     "threshold_linear": {"gain": 60.0, "threshold": 0.3},
     "softplus": {"gain": 60.0, "threshold": 0.3, "width": 0.04},
     "naka_rushton": {"saturation": 80.0, "threshold": 0.2, "semi_saturation": 0.25, "exponent": 2.0},
+    "saturating": {"gain": 100.0, "threshold": 0.3, "width": 0.05, "saturation": 100.0},
 }
 
 
@@ -168,3 +171,140 @@ def test_fit_is_identical_in_every_python_process():
         for h in (0, 1, 2, 3)
     }
     assert len(outputs) == 1, outputs
+
+
+def _experiment(form: str, params_by_level: list[dict], *, reference: dict | None = None, seed: int = 0):
+    """A one-condition gain-curve experiment (``fit_and_classify`` layout) drawn from `form` with noise
+    0.5 Hz; with `reference`, also the unmodulated curve's responses over (drive, repeat)."""
+    curves = _curves(form, [*params_by_level, *([reference] if reference else [])], seed=seed)
+    levels = np.arange(len(params_by_level), dtype=float)
+    response = curves.isel(level=slice(0, len(params_by_level))).transpose("level", "drive", "repeat")
+    ds = xr.Dataset(
+        {"response": (("condition", "level", "drive", "repeat"), response.values[None], {"units": "Hz"})},
+        coords={
+            "condition": ["c"],
+            "level": levels,
+            "drive": DRIVE,
+            "repeat": np.arange(curves.sizes["repeat"]),
+        },
+    )
+    if reference is None:
+        return ds, None
+    ref = curves.isel(level=-1, drop=True).transpose("drive", "repeat").drop_vars("drive")
+    return ds, ref.assign_coords(drive=DRIVE)
+
+
+def test_auto_keeps_threshold_linear_for_straight_curves_and_reports_the_form():
+    """Threshold-linear data: the richer forms gain nothing beyond the noise, so the simplest is kept
+    (the rule: the first candidate within AIC_MARGIN of the lowest summed AIC)."""
+    ds, _ = _experiment("threshold_linear", [{"gain": 50, "threshold": 0.3}, {"gain": 100, "threshold": 0.3}])
+    out = fit_and_classify(ds, form="auto")
+    assert out["fit_form"].values.tolist() == [["threshold_linear"] * 2]
+    assert out["aic_threshold_linear"].item() <= out["aic_saturating"].item() + AIC_MARGIN
+    assert out.attrs["fit_form"] == "auto" and np.isnan(out["fit_saturation"]).all()
+    assert out["modulation_class"].values.tolist() == [["none", "multiplicative"]]
+    ratio, se = float(out["gain_ratio"][0, 1]), float(out["gain_ratio_se"][0, 1])
+    assert abs(ratio - 2.0) < Z * se
+    # the fitted curves can be drawn from the dataset alone (gain_curve reads the chosen form)
+    row = {k[4:]: out[k].isel(condition=0, level=1).values for k in out.data_vars if k.startswith("fit_")}
+    np.testing.assert_allclose(
+        gain_curve(DRIVE, row, form="auto"), 100 * np.maximum(DRIVE - 0.3, 0), atol=1.0
+    )
+
+
+def test_auto_chooses_the_saturating_form_for_concave_curves_and_recovers_the_input_gain():
+    """Concave curves under an input gain k (r(I) = r0(k I)): a straight fit underestimates the gain ratio;
+    the saturating form (chosen by AIC) gives the ratio k within Z standard errors."""
+    base = TRUE["saturating"]
+    levels = [
+        {**base, "gain": k * base["gain"], "threshold": base["threshold"] / k, "width": base["width"] / k}
+        for k in (1.0, 1.5, 2.0)
+    ]
+    ds, _ = _experiment("saturating", levels)
+    out = fit_and_classify(ds, form="auto")
+    assert out["fit_form"].values.tolist() == [["saturating"] * 3]
+    assert out["aic_saturating"].item() < out["aic_threshold_linear"].item() - AIC_MARGIN
+    ratio, se = out["gain_ratio"].values[0], out["gain_ratio_se"].values[0]
+    np.testing.assert_array_less(np.abs(ratio - [1.0, 1.5, 2.0]), Z * se + 1e-12)
+    straight = fit_and_classify(ds, form="threshold_linear")["gain_ratio"].values[0]
+    assert straight[2] < 2.0 - 10 * se[2]  # what the straight fit made of it
+
+
+def test_classes_against_an_explicit_unmodulated_reference():
+    """Cued (level 0, gain x1.5) and uncued (level 1, gain x0.5) against the unmodulated curve: the cue
+    multiplies, its absence divides; against level 0 both changes would be one 'divisive'. Shifts are signed:
+    a falling threshold adds (curve moves left), a rising one subtracts."""
+    unmod = {"gain": 50.0, "threshold": 0.3}
+    ds, ref = _experiment(
+        "threshold_linear",
+        [{"gain": 75.0, "threshold": 0.3}, {"gain": 25.0, "threshold": 0.3}],
+        reference=unmod,
+    )
+    out = fit_and_classify(ds, form="threshold_linear", reference=ref, signed_shift=True)
+    assert out["modulation_class"].values.tolist() == [["multiplicative", "divisive"]]
+    np.testing.assert_array_less(
+        np.abs(out["gain_ratio"].values[0] - [1.5, 0.5]), Z * out["gain_ratio_se"].values[0]
+    )
+    assert int(out["reference_fit_ok"][0]) == 1 and out.attrs["reference"] == "explicit unmodulated curve"
+    assert fit_and_classify(ds, form="threshold_linear")["modulation_class"].values.tolist() == [
+        ["none", "divisive"]
+    ]
+    ds, ref = _experiment(
+        "threshold_linear",
+        [{"gain": 50.0, "threshold": 0.2}, {"gain": 50.0, "threshold": 0.45}],
+        reference=unmod,
+    )
+    out = fit_and_classify(ds, form="threshold_linear", reference=ref, signed_shift=True)
+    assert out["modulation_class"].values.tolist() == [["additive", "subtractive"]]
+    unsigned = fit_and_classify(ds, form="threshold_linear", reference=ref)  # the earlier naming
+    assert unsigned["modulation_class"].values.tolist() == [["additive", "additive"]]
+    # classify_modulation takes the reference's fit directly
+    fits = fit_gain_curve(ds["response"].isel(condition=0), reduce_dims="repeat")
+    ref_fit = fit_gain_curve(ref, reduce_dims="repeat")
+    cls = classify_modulation(fits, reference=ref_fit, signed_shift=True, threshold_tolerance=0.05)
+    assert cls["modulation_class"].values.tolist() == ["additive", "subtractive"]
+
+
+def test_a_failed_fit_is_never_classified():
+    """classify_modulation: a level (or the reference) whose fit failed (NaN, infinite standard error, zero
+    gain) is 'unfit' with NaN measures, never 'none'; fit_and_classify: a reference curve that cannot be
+    fitted leaves every level unfit."""
+    fit = fit_gain_curve(_curves("threshold_linear", [TRUE["threshold_linear"]] * 4), reduce_dims="repeat")
+    fit["gain"][1] = np.nan
+    fit["gain_se"][2] = np.inf
+    fit["gain"][3] = 0.0
+    cls = classify_modulation(fit, reference_level=0.0)
+    assert cls["modulation_class"].values.tolist() == ["none", "unfit", "unfit", "unfit"]
+    assert np.isnan(cls["gain_ratio"][1:]).all() and np.isnan(cls["threshold_shift"][1:]).all()
+    bad_ref = fit.copy(deep=True)
+    bad_ref["threshold"][0] = np.nan
+    cls = classify_modulation(bad_ref, reference_level=0.0)
+    assert set(cls["modulation_class"].values) == {"unfit"} and np.isnan(cls["gain_ratio"]).all()
+    drive = np.linspace(0.0, 2.0, 9)
+    ds = _two_levels(np.maximum(drive - 0.5, 0.0), 0.5 * np.maximum(drive - 0.5, 0.0), drive)
+    flat = xr.DataArray(np.full((9, 2), 3.0), dims=("drive", "repeat"), coords={"drive": drive})
+    out = fit_and_classify(ds, reference=flat)
+    assert out["modulation_class"].values.tolist() == [["unfit", "unfit"]]
+    assert int(out["reference_fit_ok"][0]) == 0 and np.isnan(out["gain_ratio"]).all()
+
+
+def test_fit_and_classify_new_options_check_their_input():
+    drive = np.linspace(0.0, 2.0, 9)
+    ds = _two_levels(np.maximum(drive - 0.5, 0.0), np.maximum(drive - 0.5, 0.0), drive)
+    ref = xr.DataArray(np.zeros((9, 2)), dims=("drive", "repeat"), coords={"drive": drive})
+    with pytest.raises(ValueError, match=r"form='sigmoid' is not one of"):
+        fit_and_classify(ds, form="sigmoid")
+    with pytest.raises(ValueError, match=r"candidates='linear' is not one of"):
+        fit_and_classify(ds, form="auto", candidates=["linear"])
+    with pytest.raises(ValueError, match="reference must have the drives of ds"):
+        fit_and_classify(ds, reference=ref.isel(drive=slice(0, 8)))
+    with pytest.raises(ValueError, match="must not have a 'level' dimension"):
+        fit_and_classify(ds, reference=ref.expand_dims(level=[0.0]))
+    with pytest.raises(ValueError, match=r"reference_level=0\.5 is not a value of 'level'"):
+        fit_and_classify(ds, reference_level=0.5)
+    with pytest.raises(TypeError, match="signed_shift must be a bool"):
+        classify_modulation(
+            fit_gain_curve(ds["response"].isel(condition=0), reduce_dims="repeat"), signed_shift=1
+        )
+    with pytest.raises(ValueError, match=r"params\[\"form\"\]"):
+        gain_curve(drive, {"gain": 1.0, "threshold": 0.0}, form="auto")
