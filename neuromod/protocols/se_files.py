@@ -22,7 +22,7 @@ from neuromod.protocols.se_task import check_model
 __all__ = ["load_se_model", "save_se_model", "se_model_files"]
 
 _FORMAT = "neuromod.SETaskModel"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2  # 2: pooled squeeze, fixed readout (issue 13)
 
 
 def se_model_files(path: str | os.PathLike[str]) -> tuple[Path, Path]:

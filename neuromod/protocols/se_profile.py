@@ -50,7 +50,7 @@ def _profile_gains(
         for k in range(cfg.contexts):
             context = torch.zeros(n_samples, cfg.contexts)
             context[:, k] = 1.0
-            out[k] = model.se.excite(x, context).gain.mean(0).double().numpy()
+            out[k] = model.steady_gate(x, context).mean(0).double().numpy()
     return out
 
 

@@ -3,11 +3,14 @@
 This module composes :class:`neuromod.gating.SETaskModel` (pure torch) with
 :class:`neuromod.tasks.CuedTaskSwitching`:
 
-* :func:`train_se_task_model` trains the model with Adam on batches of short continuous sessions with
-  random cue-stimulus intervals (CSI); the default run takes well under a minute on 2 cores;
-* :func:`run_se_session` runs one whole continuous session of a task (the gate state carries over from
-  trial to trial) and returns choice, correctness and RT per trial and the gain traces as xarray;
-* :func:`with_tau_ms` re-times a trained model's gate kinetics (same weights, another ``tau_ms``).
+* :func:`train_se_task_model` trains the model's excitation with Adam on batches of short closed-loop
+  sessions with random cue-stimulus intervals (CSI), at the gate time constant ``config.tau_ms`` it will
+  run with; the default run takes well under a minute on 2 cores;
+* :func:`run_se_session` runs one whole closed-loop session of a task (the stimulus ends at the response;
+  the gate state carries over from trial to trial) and returns choice, correctness and RT per trial and
+  the gain traces as xarray;
+* :func:`with_tau_ms` re-times a trained model's gate kinetics (same weights, another ``tau_ms``): for
+  what-if analyses only, since the excitation was trained at its own ``tau_ms``.
 
 :mod:`neuromod.protocols.se_profile` gives the model's steady-state gains per context (the gate profile the
 other families receive as their release pattern) and :mod:`neuromod.protocols.se_files` saves and loads
@@ -42,9 +45,9 @@ from neuromod.tasks.switching import CONTEXTS, POPULATIONS, CuedTaskSwitching
 
 __all__ = ["TRAIN_TASK", "check_model", "run_se_session", "train_se_task_model", "with_tau_ms"]
 
-#: Task settings of the training sessions (updated from ``task_kwargs``): the default coherences and CSI
-#: set of :class:`CuedTaskSwitching`, with a shorter response window and RSI so sessions are short.
-TRAIN_TASK: Mapping[str, Any] = {"rsi_ms": 200.0, "max_rt_ms": 800.0}
+#: Task settings of the training sessions (updated from ``task_kwargs``): those of :class:`CuedTaskSwitching`
+#: (mixed coherences, the default CSI set, RCI and deadline).
+TRAIN_TASK: Mapping[str, Any] = {}
 
 
 @contextlib.contextmanager
@@ -74,36 +77,34 @@ def _check_task(task: object) -> CuedTaskSwitching:
     return task
 
 
-def _session_tensors(task: CuedTaskSwitching, dt_ms: float) -> tuple[np.ndarray, ...]:
-    """(stimulus (T, 4), cue (T, 2), stim_on (T,), correct_choice (N,)) of one session."""
-    x = task.inputs(dt_ms)
+def session_tensors(task: CuedTaskSwitching, dt_ms: float) -> dict[str, np.ndarray | int]:
+    """One session's per-trial inputs of :meth:`SETaskModel.forward`: ``stimulus`` (N, 4), ``context``
+    (N, 2) one-hot, ``rci`` and ``csi`` (N,) steps, ``max_rt`` steps, ``target`` (N,) correct choice."""
     table = task.trials()
-    return (
-        x["stimulus"].values.astype(np.float32),
-        x["cue"].values.astype(np.float32),
-        x["stim_on"].values.astype(bool),
-        table["correct_choice"].values.astype(np.int64),
-    )
+    steps = task.steps(dt_ms)
+    fa, fb = table["feature_a"].values / 100.0, table["feature_b"].values / 100.0
+    return {
+        "stimulus": np.stack([1 + fa, 1 - fa, 1 + fb, 1 - fb], axis=1).astype(np.float32),
+        "context": np.eye(len(CONTEXTS), dtype=np.float32)[table["context"].values.astype(int)],
+        "rci": steps["rci"],
+        "csi": steps["csi"],
+        "max_rt": int(steps["max_rt"]),
+        "target": table["correct_choice"].values.astype(np.int64),
+    }
 
 
 def _pool(
     n_sessions: int, n_trials: int, task_kwargs: Mapping[str, Any], dt_ms: float, rng: np.random.Generator
-) -> tuple[torch.Tensor, ...]:
-    """Padded batch of training sessions: stimulus, cue, stim_on, target (B, N)."""
-    sessions = []
-    for seed in rng.integers(2**31, size=n_sessions):
-        task = CuedTaskSwitching(**task_kwargs, n_trials=n_trials, seed=int(seed))
-        sessions.append(_session_tensors(task, dt_ms))
-    t = max(s[0].shape[0] for s in sessions)
-    stim = np.zeros((n_sessions, t, 4), np.float32)
-    cue = np.zeros((n_sessions, t, 2), np.float32)
-    on = np.zeros((n_sessions, t), bool)
-    target = np.zeros((n_sessions, n_trials), np.int64)
-    for i, (s, c, o, y) in enumerate(sessions):
-        n = s.shape[0]
-        stim[i, :n], cue[i, :n], on[i, :n], target[i] = s, c, o, y
-        cue[i, n:] = c[-1]  # the last cue stays on through the padding
-    return tuple(torch.from_numpy(a) for a in (stim, cue, on, target))
+) -> dict[str, Any]:
+    """A batch of training sessions (stacked per-trial inputs)."""
+    sessions = [
+        session_tensors(CuedTaskSwitching(**task_kwargs, n_trials=n_trials, seed=int(seed)), dt_ms)
+        for seed in rng.integers(2**31, size=n_sessions)
+    ]
+    out: dict[str, Any] = {"max_rt": sessions[0]["max_rt"]}
+    for key in ("stimulus", "context", "rci", "csi", "target"):
+        out[key] = torch.from_numpy(np.stack([s[key] for s in sessions]))
+    return out
 
 
 def train_se_task_model(
@@ -113,8 +114,7 @@ def train_se_task_model(
     n_steps: int | None = None,
     batch_size: int = 32,
     n_trials: int = 10,
-    lr: float = 0.01,
-    late_ms: float = 300.0,
+    lr: float = 0.03,
     gain_cost: float = 0.0,
     quick: bool = False,
     progress: bool = True,
@@ -124,10 +124,13 @@ def train_se_task_model(
     """Train an :class:`SETaskModel` on sessions of cued task-switching trials.
 
     Each step draws `batch_size` sessions of `n_trials` continuous trials (random contexts, coherences and
-    CSIs from :class:`CuedTaskSwitching` with :data:`TRAIN_TASK` settings) from a fixed pool, runs them with
-    fresh sensory and accumulator noise, and takes an Adam step on :func:`decision_loss` (cross-entropy on
-    the accumulator difference over the late response window, plus a push of the correct accumulator to the
-    threshold).
+    CSIs from :class:`CuedTaskSwitching` with :data:`TRAIN_TASK` settings) from a fixed pool, runs them in
+    closed loop (each stimulus ends at the model's response) with fresh sensory and accumulator noise, and
+    takes an Adam step on :func:`~neuromod.gating.task_model.decision_loss` (over the whole response window:
+    cross-entropy on the accumulator difference, a penalty on the wrong accumulator nearing the threshold
+    at any time, early crossings included, and a push of the correct one to the threshold). Only the
+    excitation is trained (the readout is fixed), at the gate time constant ``config.tau_ms``, which is the
+    one the model then runs with (the SE family trains at the experiment's ``tau_ms``).
 
     Parameters
     ----------
@@ -135,15 +138,14 @@ def train_se_task_model(
         The model (default ``SETaskModelConfig(seed=seed)``).
     task_kwargs : mapping, optional
         Overrides of :data:`TRAIN_TASK` passed to :class:`CuedTaskSwitching` (``coherences_pct``, ``csi_ms``,
-        ``rsi_ms``, ``p_switch``, ``p_congruent``, ``max_rt_ms``); ``n_trials`` and ``seed`` are set here.
+        ``rci_ms``, ``p_switch``, ``p_congruent``, ``max_rt_ms``, ``cues_per_task``); ``n_trials`` and ``seed``
+        are set here.
     n_steps : int, optional
-        Adam steps; default 300 (``quick``: 60).
+        Adam steps of the closed-loop phase; default 100 (``quick``: 20).
     batch_size, n_trials : int
         Sessions per step and trials per session (``quick``: 16 sessions).
     lr : float
         Adam learning rate.
-    late_ms : float
-        The loss scores the accumulators from this time after stimulus onset (ms) to the window's end.
     gain_cost : float
         Weight of a cost on the mean gain over the session (a metabolic cost of neuromodulation, which
         favours turning irrelevant channels down).
@@ -184,11 +186,10 @@ def train_se_task_model(
     if not isinstance(quick, bool):
         raise TypeError(f"quick must be a bool, got {quick!r}")
     settings = {
-        "n_steps": (60 if quick else 300) if n_steps is None else check_int("n_steps", n_steps, low=1),
+        "n_steps": (20 if quick else 100) if n_steps is None else check_int("n_steps", n_steps, low=1),
         "batch_size": min(check_int("batch_size", batch_size, low=1), 16 if quick else batch_size),
         "n_trials": check_int("n_trials", n_trials, low=1),
         "lr": check_positive("lr", lr),
-        "late_ms": check_positive("late_ms", late_ms, allow_zero=True),
         "gain_cost": check_positive("gain_cost", gain_cost, allow_zero=True),
     }
     if num_threads is not None:
@@ -206,7 +207,7 @@ def train_se_task_model(
         attrs={
             "wall_time_s": time.perf_counter() - start,
             "seed": seed,
-            **{k: settings[k] for k in ("batch_size", "n_trials", "lr", "late_ms", "gain_cost")},
+            **{k: settings[k] for k in ("batch_size", "n_trials", "lr", "gain_cost")},
             "task_json": json.dumps(results._jsonable(task), sort_keys=True),
             "params_json": json.dumps(config.to_dict(), sort_keys=True),
         },
@@ -223,7 +224,7 @@ def _training_task(task_kwargs: Mapping[str, Any] | None, dt_ms: float) -> dict[
         raise ValueError(f"task_kwargs sets {sorted(reserved)!r}; these are set by train_se_task_model")
     kwargs = {**TRAIN_TASK, **(task_kwargs or {})}
     try:
-        CuedTaskSwitching(**kwargs, n_trials=1, seed=0).inputs(dt_ms)
+        CuedTaskSwitching(**kwargs, n_trials=1, seed=0).steps(dt_ms)
     except TypeError as err:
         raise TypeError(f"task_kwargs={dict(task_kwargs or {})!r}: {err}") from err
     return kwargs
@@ -239,7 +240,6 @@ def _train(
     batch_size: int,
     n_trials: int,
     lr: float,
-    late_ms: float,
     gain_cost: float,
 ) -> tuple[SETaskModel, np.ndarray, np.ndarray]:
     """The Adam loop: the trained model (eval mode), and the loss and batch accuracy of every step."""
@@ -247,27 +247,77 @@ def _train(
     gen = torch.Generator().manual_seed(seed)
     model = SETaskModel(config)
     model.train()
-    stim, cue, on, target = _pool(4 * batch_size, n_trials, task, config.dt_ms, rng)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    _pretrain_drift(model, task, rng, gain_cost=gain_cost, lr=lr)
+    pool = _pool(4 * batch_size, n_trials, task, config.dt_ms, rng)
+    opt = torch.optim.Adam(model.se.parameters(), lr=lr / 3)
     losses = np.zeros(n_steps)
     accuracy = np.zeros(n_steps)
     bar = tqdm(range(n_steps), desc="training SE task model", unit="step", disable=not progress)
     for step in bar:
-        idx = torch.from_numpy(rng.choice(stim.shape[0], size=batch_size, replace=False))
-        out = model(stim[idx], cue[idx], on[idx], generator=gen)
-        y = target[idx]
-        loss = decision_loss(out, y, dt_ms=config.dt_ms, late_ms=late_ms, threshold=config.threshold)
+        idx = torch.from_numpy(rng.choice(pool["target"].shape[0], size=batch_size, replace=False))
+        out = model(
+            pool["stimulus"][idx],
+            pool["context"][idx],
+            rci=pool["rci"][idx],
+            csi=pool["csi"][idx],
+            max_rt=pool["max_rt"],
+            generator=gen,
+        )
+        y = pool["target"][idx]
+        loss = decision_loss(out, y, threshold=config.threshold)
         if gain_cost:
-            loss = loss + gain_cost * out.gain.mean()
+            loss = loss + gain_cost * out.state[0].mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        choice, _ = model.decide(out)
         losses[step] = float(loss.detach())
-        accuracy[step] = float((choice == y).double().mean())
+        accuracy[step] = float((out.choice == y).double().mean())
         if step % 10 == 0 or step == n_steps - 1:
             bar.set_postfix(loss=f"{losses[step]:.3f}", acc=f"{accuracy[step]:.2f}")
     return model.eval(), losses, accuracy
+
+
+def _pretrain_drift(
+    model: SETaskModel,
+    task: Mapping[str, Any],
+    rng: np.random.Generator,
+    *,
+    gain_cost: float,
+    lr: float,
+    n_steps: int = 300,
+    batch: int = 256,
+    scale: float = 0.05,
+) -> None:
+    """Phase 1 of training: the steady-state drift of the accumulators, without noise or time.
+
+    For stimuli drawn like the task's (coherences from its set, random signs, half congruent) and a cued
+    context, the noise-free steady state gives the gated channels and the readout's drift difference
+    ``D = rho_1 - rho_2``; the loss ``softplus(-sign D / scale)`` (sign: the correct choice) plus the gain
+    cost makes ``D`` point to the correct choice. This deterministic objective sets up the
+    context-dependent gating in a fraction of a second; the closed-loop phase then fits the decisions
+    themselves (:func:`~neuromod.gating.task_model.decision_loss`). Without it the closed-loop objective,
+    whose gradient on the irrelevant feature's gate nearly cancels between congruent and incongruent
+    trials, learnt the gating for some seeds and not for others.
+    """
+    coh = np.asarray(task.get("coherences_pct", CuedTaskSwitching().coherences_pct), dtype=float) / 100.0
+    opt = torch.optim.Adam(model.se.parameters(), lr=lr)
+    k = model.config.contexts
+    for _ in range(n_steps):
+        mags = rng.choice(coh, size=(batch, 2))
+        sign_a = rng.choice([-1.0, 1.0], size=batch)
+        sign_b = np.where(rng.random(batch) < 0.5, sign_a, -sign_a)
+        f = mags * np.stack([sign_a, sign_b], axis=1)
+        ctx = rng.integers(k, size=batch)
+        stim = torch.as_tensor(np.stack([1 + f[:, 0], 1 - f[:, 0], 1 + f[:, 1], 1 - f[:, 1]], 1), dtype=torch.float32)
+        x = model.sensory(stim, noise=False)
+        g = model.steady_gate(x, torch.eye(k)[ctx])
+        rho = model.readout(g * x)
+        sign = torch.as_tensor(np.where(ctx == 0, f[:, 0], f[:, 1]) > 0, dtype=torch.float32) * 2 - 1
+        loss = torch.nn.functional.softplus(-sign * (rho[:, 0] - rho[:, 1]) / scale).mean()
+        loss = loss + gain_cost * g.mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
 
 
 def with_tau_ms(model: SETaskModel, tau_ms: float) -> SETaskModel:
@@ -285,6 +335,7 @@ def with_tau_ms(model: SETaskModel, tau_ms: float) -> SETaskModel:
     model = check_model(model)
     tau_ms = check_positive("tau_ms", tau_ms)
     out = SETaskModel(model.config.replace(tau_ms=tau_ms))
+    out.to(device=model.tuning.device, dtype=model.tuning.dtype)  # the same weights: dtype and device too
     out.load_state_dict(model.state_dict())
     out.train(model.training)
     return out
@@ -299,7 +350,10 @@ def run_se_session(
     decimate_ms: float = 50.0,
     noise: bool = True,
 ) -> xr.Dataset:
-    """Run one continuous session of `task` on the model (gate state carried from trial to trial).
+    """Run one closed-loop session of `task` on the model (gate state carried from trial to trial).
+
+    Each stimulus ends at the model's response, so the session's time axis is the model's own
+    (:meth:`CuedTaskSwitching.timeline` of its RTs).
 
     Parameters
     ----------
@@ -318,7 +372,7 @@ def run_se_session(
     -------
     xarray.Dataset
         Over ``trial``: ``choice`` (1, 2; 0 for no response within ``max_rt_ms``), ``correct``, ``rt`` (ms
-        from stimulus onset, NaN without a response); ``gain`` over (``time``, ``channel``) and
+        from stimulus onset, NaN without a response), ``stim_onset_ms``; ``gain`` over (``time``, ``channel``) and
         ``population_gain`` (mean over each population's channels) over (``time``, ``population``), sampled
         every `decimate_ms`; the channel's population as a coordinate (``channel_population``).
         ``attrs["params_json"]`` holds the model config.
@@ -340,26 +394,29 @@ def run_se_session(
             f"{len(POPULATIONS)} and {len(CONTEXTS)}"
         )
     dt = cfg.dt_ms
-    stim, cue, on, correct_choice = _session_tensors(task, dt)
+    inp = session_tensors(task, dt)
     gen = torch.Generator().manual_seed(0 if seed is None else seed)
     if seed is None:
         gen.seed()
     with torch.no_grad():
         out = model(
-            torch.from_numpy(stim)[None],
-            torch.from_numpy(cue)[None],
-            torch.from_numpy(on)[None],
+            torch.from_numpy(inp["stimulus"])[None],
+            torch.from_numpy(inp["context"])[None],
+            rci=torch.from_numpy(inp["rci"])[None],
+            csi=torch.from_numpy(inp["csi"])[None],
+            max_rt=inp["max_rt"],
             noise=noise,
             generator=gen,
+            record=True,
         )
         choice, rt = model.decide(out)
     choice = choice[0].numpy().astype(np.int8)
     rt = rt[0].numpy()
-    if choice.shape[0] != correct_choice.shape[0]:  # pragma: no cover - guarded by the task's inputs
-        raise RuntimeError(f"found {choice.shape[0]} stimulus windows for {correct_choice.shape[0]} trials")
+    correct_choice = inp["target"]
     step = max(1, round(decimate_ms / dt))
     gain = out.gain[0, ::step].numpy().astype(np.float64)
-    times = np.arange(stim.shape[0])[::step] * dt
+    times = np.arange(out.gain.shape[1])[::step] * dt
+    onset_ms = out.onset[0].numpy() * dt
     pop = model.channel_population.numpy()
     pop_gain = np.stack([gain[:, pop == p].mean(1) for p in range(cfg.populations)], axis=1)
     table = task.trials()
@@ -372,6 +429,7 @@ def run_se_session(
             ),
             "correct": ("trial", choice == correct_choice, _attrs("1", "choice was correct")),
             "rt": ("trial", rt, _attrs("ms", "reaction time from stimulus onset")),
+            "stim_onset_ms": ("trial", onset_ms, _attrs("ms", "stimulus onset on the session's time axis")),
             "gain": (("time", "channel"), gain, _attrs("1", "gain of each channel (SE gate)")),
             "population_gain": (
                 ("time", "population"),

@@ -46,7 +46,7 @@ from neuromod.results import var_attrs as _attrs
 from neuromod.tasks.switching import CONTEXTS, POPULATIONS, CuedTaskSwitching
 
 if TYPE_CHECKING:
-    from neuromod.gating.task_model import SETaskModel
+    from neuromod.gating.task_model import SETaskModel, SETaskModelConfig
 
 __all__ = ["SE_RELEASE_MAPPING", "SEConfig", "SEFamily", "se_release"]
 
@@ -69,6 +69,29 @@ class SEConfig(Config):
     quick: bool = param(False, doc="a few-second training (weaker gate profile), for tests and demos")
     train_steps: int | None = param(None, low=1, doc="Adam steps (default: train_se_task_model's)")
     noise: bool = param(True, doc="sensory and accumulator noise")
+    tau_ms: float = param(
+        400.0, low=0.0, low_inclusive=False, doc="gate time constant the model is trained and run at (ms)"
+    )
+    readout_gain: float = param(
+        0.2, low=0.0, low_inclusive=False, doc="weight of the fixed readout (calibrated, SETaskModelConfig)"
+    )
+    noise_sd: float = param(0.1, low=0.0, doc="accumulator noise (calibrated, SETaskModelConfig)")
+    threshold: float = param(
+        1.0, low=0.0, low_inclusive=False, doc="decision threshold (calibrated, SETaskModelConfig)"
+    )
+    gain_cost: float = param(0.05, low=0.0, doc="training: weight of the cost on the mean gate")
+
+    def model_config(self, seed: int) -> SETaskModelConfig:
+        """The :class:`~neuromod.gating.SETaskModelConfig` this family trains."""
+        from neuromod.gating.task_model import SETaskModelConfig
+
+        return SETaskModelConfig(
+            seed=seed,
+            tau_ms=self.tau_ms,
+            readout_gain=self.readout_gain,
+            noise_sd=self.noise_sd,
+            threshold=self.threshold,
+        )
 
 
 def se_release(
@@ -112,6 +135,7 @@ class SEFamily(FamilyBase):
     description = "context SE gate with kinetics -> competing accumulators (neuromod.gating.SETaskModel)"
     reference = "relative drive 1 = the relative input of a population during a 0 % coherence stimulus"
     provides_release = True
+    tau_field = "tau_ms"
     config: SEConfig
 
     def __init__(self, config: SEConfig | None = None) -> None:
@@ -148,8 +172,14 @@ class SEFamily(FamilyBase):
             self.model = load_se_model(Path(c.model_path).expanduser())
             self.origin = f"loaded from {c.model_path}"
             return xr.Dataset()
+        seed_int = int_seed(seed)
         self.model, history = train_se_task_model(
-            quick=c.quick, n_steps=c.train_steps, progress=progress, seed=int_seed(seed)
+            c.model_config(seed_int),
+            quick=c.quick,
+            n_steps=c.train_steps,
+            gain_cost=c.gain_cost,
+            progress=progress,
+            seed=seed_int,
         )
         self.origin = "trained here"
         out = xr.Dataset(
@@ -184,10 +214,16 @@ class SEFamily(FamilyBase):
         seed: np.random.SeedSequence,
         progress: bool = False,
     ) -> xr.Dataset:
-        """The session on the model re-timed to `tau_ms` (same weights); `release` is not used."""
-        from neuromod.protocols.se_task import run_se_session, with_tau_ms
+        """The closed-loop session; `release` is not used. The model runs at the gate time constant it was
+        trained at, which must be `tau_ms`."""
+        from neuromod.protocols.se_task import run_se_session
 
-        model = with_tau_ms(self._model(), max(float(tau_ms), 1e-3))
+        model = self._model()
+        if abs(model.config.tau_ms - float(tau_ms)) > 1e-9 * max(1.0, float(tau_ms)):
+            raise ValueError(
+                f"tau_ms={tau_ms!r}: this SE model was trained at tau_ms={model.config.tau_ms!r} and runs only "
+                "at the time constant it was trained at; train one at that tau (the se table's tau_ms)"
+            )
         ds = run_se_session(
             model, task, seed=int_seed(seed), decimate_ms=decimate_ms, noise=self.config.noise
         )
@@ -225,7 +261,7 @@ class SEFamily(FamilyBase):
             )
             for vec in dict.fromkeys(cues.values()):
                 cue = torch.tensor(vec, dtype=torch.float32).expand(x.shape[0], len(CONTEXTS))
-                g = model.se.excite(x, cue).gain
+                g = model.steady_gate(x, cue)
                 y = (g * x).numpy().reshape(n_pop, n_drive, n_repeats, -1)
                 gv = g.numpy().reshape(n_pop, n_drive, n_repeats, -1)
                 for (own, i), v in cues.items():
@@ -293,28 +329,29 @@ class SEFamily(FamilyBase):
         seed: np.random.SeedSequence,
         progress: bool = False,
     ) -> xr.Dataset:
-        """Feature a at each coherence, feature b at 0 %, task a cued from one step before the stimulus
-        (the gate starts in its cue-prepared state); every trial is its own session."""
+        """Feature a at each coherence, feature b at 0 %, task a cued: every trial is its own session that
+        starts with the gate in its steady state under cue a (prepared) and the stimulus one step later."""
         import torch
 
         model = self._model()
         dt = model.config.dt_ms
         coh = np.asarray(coherences_pct, dtype=float)
-        n_steps = 1 + round(max_rt_ms / dt)
         batch = coh.size * n_trials
         f = np.repeat(coh / 100.0, n_trials)
-        stim = np.zeros((batch, n_steps, len(POPULATIONS)), np.float32)
-        stim[:, 1:] = np.stack([1 + f, 1 - f, np.ones_like(f), np.ones_like(f)], axis=1)[:, None, :]
-        cue = np.zeros((batch, n_steps, len(CONTEXTS)), np.float32)
+        stim = np.stack([1 + f, 1 - f, np.ones_like(f), np.ones_like(f)], axis=1)[:, None, :]
+        cue = np.zeros((batch, 1, len(CONTEXTS)), np.float32)
         cue[..., 0] = 1.0
-        on = np.zeros((batch, n_steps), bool)
-        on[:, 1:] = True
+        ones = torch.ones((batch, 1), dtype=torch.long)
         gen = torch.Generator().manual_seed(int_seed(seed))
         with torch.no_grad():
+            state = model.initial_state(batch, torch.from_numpy(cue[:, 0]))
             out = model(
-                torch.from_numpy(stim),
+                torch.from_numpy(stim.astype(np.float32)),
                 torch.from_numpy(cue),
-                torch.from_numpy(on),
+                rci=0 * ones,
+                csi=ones,
+                max_rt=max(1, round(max_rt_ms / dt)),
+                state=state,
                 noise=self.config.noise,
                 generator=gen,
             )
