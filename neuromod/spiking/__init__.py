@@ -8,8 +8,10 @@ Entry points
 - :func:`fi_sweep`: f-I curves of one mechanism, every (level, drive, repeat) in one NeuronGroup, one run;
   :class:`StandaloneFISweep`: the same compiled once with ``cpp_standalone`` and rerun with new values.
 - :func:`simulate_session`: the Wang (2002) circuit with modulated sensory pools a+, a-, b+, b-, trials as
-  continuous sessions (signed coherences per trial, modulator release level per trial and pool from the cue;
-  choice, RT, modulator and pool-rate traces); :func:`simulate_decision`: the plain task.
+  closed-loop continuous sessions (response-cue interval, cue, stimulus until the network's response or the
+  deadline; signed coherences per trial, modulator release level per trial and pool from the cue; many
+  independent sessions side by side in one network; choice, RT, event times, modulator and rate traces);
+  :func:`simulate_decision`: the plain task.
 - :func:`codegen_context`: a context manager selecting the brian2 target (cython / numpy fallback, or the
   ``cpp_standalone`` device) and the per-worker compile cache for a block, restoring brian2's preferences and
   device on exit (every entry point above uses it; nothing is changed at import time).

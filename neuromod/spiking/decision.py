@@ -1,4 +1,4 @@
-"""Wang (2002) decision circuit with modulated sensory pools; trials as continuous sessions.
+"""Wang (2002) decision circuit with modulated sensory pools; trials as closed-loop continuous sessions.
 
 Many independent sessions run side by side as separate sub-networks of the same NeuronGroups (one brian2 run
 for all of them). Recurrent connections of the Wang circuit are all-to-all within and between pools, with a
@@ -8,11 +8,32 @@ of pool-level gating variables: each neuron projects to one "pool node" (AMPA/GA
 spikes, NMDA gating summed), and each neuron reads the pool nodes of its session through linked variables.
 This is exact for all-to-all connectivity and costs O(N) per step instead of O(N^2).
 
-Timeline of trial k in a session (all sessions in lockstep, times in ms)::
+Closed loop. Trial k of a session (times in ms, on the 1 ms grid of the controller)::
 
-    |-- reset_ms --|-- csi_ms --|------------- max_rt_ms -------------|
-    ^ decision pools inhibited  ^ stimulus on, RT measured from here
-                   ^ cue: modulator release level u switches to trial k's levels
+    response k-1 | rci_ms[k]: no cue, no stimulus | csi_ms[k]: cue k | stimulus k ... response k (or deadline)
+                 ^ decision pools inhibited (reset)  ^ release u -> release[k]  ^ sensory input on
+
+A controller (a brian2 ``NetworkOperation`` every 1 ms, before any group is updated) runs a state machine
+per session (phase RCI / CSI / STIM, trial index, end of the phase) and sets variables of the session's pool
+nodes, which the cells read through linked variables: the release level ``u`` of each sensory pool
+(``release[k]`` while cue k is on, ``release_off`` during the RCI), the Poisson input rate of each sensory
+pool (during the stimulus only) and the reset conductance of the excitatory decision cells (during the
+RCI). It detects the response online: the first 1 ms sample after stimulus onset (``1 <= rt <= max_rt_ms``)
+at which the low-pass filtered rate of a decision pool is at or above ``threshold_hz`` (pool 1 wins a tie);
+then the stimulus and the cue go off and the next trial's RCI begins at once. A stimulus without a crossing
+is switched off at the deadline, ``max_rt_ms`` after its onset (choice 0, RT NaN). Each session thus has
+its own time axis (all start at 0; they end at their own last response), and the run stops when every
+session has finished its trials. Nothing about a trial table, seed or release is written into generated
+code (they are values of variables), so the compiled code is reused across runs of the same network size.
+
+Independence of the sessions. A session's cells read only their own session's pool nodes, and the
+controller's state is per session; every random number is a counter-based hash of (neuron index, time step,
+seed) (:mod:`neuromod.spiking._noise`; the sensory Poisson counts too, by inversion of one hashed uniform,
+so a session that draws no input does not shift anyone else's stream); the initial membrane potentials come
+from a generator per session. So what a session does does not depend on the other sessions in the network:
+session 0 of a run gives the same numbers when run alone, and a session's results do not change when the
+inputs of the others do (tested). Because the hash uses the neuron's index in the whole network, the same
+inputs placed at another position draw other (equally distributed) noise.
 
 Background Poisson input of the decision cells (2.4 kHz on AMPA synapses) is simulated in the diffusion
 approximation (same mean and variance; noise from :mod:`neuromod.spiking._noise`); the sensory pools receive
@@ -35,6 +56,7 @@ from neuromod._checks import check_array, check_choice, check_int, check_positiv
 from neuromod._random import SeedLike
 
 from ._codegen import codegen_context
+from ._noise import _M1, _M2, _M3, _M4
 from ._seed import brian_seed
 from .mechanisms import MECHANISMS, lif_model
 from .params import DecisionParams, LIFParams, ModulationParams, params_json
@@ -44,15 +66,17 @@ __all__ = ["SENSORY_POOLS", "simulate_decision", "simulate_session"]
 #: Sensory pools, in the order of the ``population`` dimension and of ``release[..., k]``.
 SENSORY_POOLS: tuple[str, ...] = ("a+", "a-", "b+", "b-")
 _N_NODES = 8  # per session: E1, E2, NS, I, a+, a-, b+, b-
-_SCHED_DT_MS = 1.0
+_SENS_NODES = np.arange(4, 8)  # the nodes of the sensory pools within a session
+_TICK_MS = 1.0  # the controller's grid
 _MAX_DT_MS = 0.5
-_CHUNK_MS = 100.0  # the last trial runs in chunks of this length, to stop once every session has decided
+_MAX_EVENTS_PER_STEP = 50.0  # mean Poisson count per step that the inversion sampler accepts
+_U_TOKEN = "u_sched(t, col)"  # how lif_model's dynamic modulator reads its release level
 
 
 def _decision_equations(exc: bool) -> str:
     nmda = " + g_nmda*(v - e_e)/(1 + mg*exp(-0.062*v/mV)/3.57)*(w1*sn1 + w2*sn2 + w3*sn3)"
     sens = " + g_sens*ws*(sx + sy)" if exc else ""
-    reset = " + g_reset*reset_sched(t)" if exc else ""
+    reset = " + g_reset*reset_on" if exc else ""
     eqs = f"""
 dv/dt = int(r_left < 0.5*dt)*(g_l*(e_l - v) - i_syn)/c_m : volt
 dr_left/dt = -1 : second
@@ -76,24 +100,106 @@ sg : 1 (linked)
 ws : 1 (constant)
 sx : 1 (linked)
 sy : 1 (linked)
+reset_on : 1 (linked)
 ds_nmda/dt = -s_nmda/tau_nmda_d + alpha_nmda*x*(1 - s_nmda) : 1
 dx/dt = -x/tau_nmda_r : 1
 """
     return eqs
 
 
+# -- counter-based Poisson counts ----------------------------------------------------------------------------
+# One hashed uniform per (neuron, step, seed), as nm_noise (same SplitMix64 hash), turned into a Poisson
+# count by inversion (sequential search of the CDF, O(lam) work): exact up to rounding, and stateless, so a
+# session's draws never depend on what other sessions draw (brian2's ``poisson`` consumes a shared stream,
+# and nothing of it at rate 0).
+_POISSON_CYTHON = f"""
+cdef inline unsigned long long _nm_pmix(unsigned long long z):
+    z = z + {_M1}ULL
+    z = (z ^ (z >> 30)) * {_M2}ULL
+    z = (z ^ (z >> 27)) * {_M3}ULL
+    return z ^ (z >> 31)
+
+cdef inline double nm_poisson(double lam, long long i, long long step, long long seed):
+    cdef unsigned long long z = _nm_pmix(<unsigned long long>i * {_M4}ULL
+                                         + _nm_pmix(<unsigned long long>step
+                                                    + (<unsigned long long>seed << 40)))
+    cdef double u = <double>(<long long>(z >> 11)) * (1.0 / 9007199254740992.0)
+    cdef double p = exp(-lam)
+    cdef double f = p
+    cdef double k = 0.0
+    while u > f and p > 0.0:
+        k += 1.0
+        p *= lam / k
+        f += p
+    return k
+"""
+
+
+def _pmix(z: np.ndarray) -> np.ndarray:
+    z = z + np.uint64(_M1)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(_M2)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(_M3)
+    return z ^ (z >> np.uint64(31))
+
+
+def nm_poisson(lam: Any, i: Any, step: Any, seed: Any) -> np.ndarray:
+    """NumPy version of the counter-based Poisson count (the same algorithm as the compiled one)."""
+    lam, i, step, seed = np.broadcast_arrays(
+        np.asarray(lam, dtype=float), np.asarray(i), np.asarray(step), np.asarray(seed)
+    )
+    i64, s64, k64 = (np.asarray(a, dtype=np.int64).view(np.uint64) for a in (i, step, seed))
+    with np.errstate(over="ignore"):
+        z = _pmix(i64 * np.uint64(_M4) + _pmix(s64 + (k64 << np.uint64(40))))
+    u = (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+    p = np.exp(-lam)
+    f = p.copy()
+    k = np.zeros_like(p)
+    more = (u > f) & (p > 0.0)
+    while more.any():
+        k[more] += 1.0
+        p[more] *= lam[more] / k[more]
+        f[more] += p[more]
+        more &= (u > f) & (p > 0.0)
+    return k
+
+
+_POISSON_FUNCTION = None
+
+
+def _nm_poisson_function():  # -> brian2.Function
+    """The brian2 Function ``nm_poisson(lam, i, step, seed)`` (built once)."""
+    global _POISSON_FUNCTION
+    if _POISSON_FUNCTION is None:
+        from brian2 import Function
+
+        func = Function(
+            nm_poisson,
+            arg_units=[1, 1, 1, 1],
+            return_unit=1,
+            arg_types=["float", "integer", "integer", "integer"],
+            return_type="float",
+            stateless=True,
+        )
+        func.implementations.add_implementation("cython", _POISSON_CYTHON, name="nm_poisson")
+        _POISSON_FUNCTION = func
+    return _POISSON_FUNCTION
+
+
+# -- inputs --------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Session:
-    """Checked inputs of :func:`simulate_session` (arrays as documented there; ``csi`` per trial)."""
+    """Checked inputs of :func:`simulate_session` (arrays as documented there; intervals in whole ms over
+    (session, trial))."""
 
     fa: np.ndarray
     fb: np.ndarray
     release: np.ndarray
+    release_off: np.ndarray
     m0: np.ndarray
     mechanism: str
     csi: np.ndarray
-    reset_ms: float
-    max_rt_ms: float
+    rci: np.ndarray
+    max_rt: int
     params: DecisionParams
     lif: LIFParams
     modulation: ModulationParams
@@ -111,6 +217,11 @@ class _Session:
         """Number of trials per session."""
         return self.fa.shape[1]
 
+    @property
+    def longest_ms(self) -> int:
+        """Length of the longest possible session (every trial to its deadline), ms."""
+        return int((self.rci + self.csi).sum(axis=1).max()) + self.n_trial * self.max_rt
+
 
 def _check_features(name: str, value: Any) -> np.ndarray:
     return check_array(name, value, ndim=2, low=-100.0, high=100.0)
@@ -126,21 +237,20 @@ def _check_levels(name: str, value: Any | None, shape: tuple[int, ...]) -> np.nd
     return arr
 
 
-def _check_csi(csi_ms: Any, n_sess: int, n_trial: int) -> np.ndarray:
-    """The cue-stimulus interval of every trial, shape (n_trial,), whole ms, shared by the sessions."""
-    csi = check_array("csi_ms", csi_ms, ndim=(0, 1, 2), low=0.0)
-    if csi.ndim == 2:
-        if csi.shape != (n_sess, n_trial):
-            raise ValueError(f"csi_ms has shape {csi.shape}, expected {(n_sess, n_trial)} or ({n_trial},)")
-        if not np.all(csi == csi[:1]):
-            raise ValueError("csi_ms must be the same in every session (sessions run in lockstep)")
-        csi = csi[0]
-    csi = np.broadcast_to(csi, (n_trial,)).astype(float) if csi.ndim == 0 else csi
-    if csi.shape != (n_trial,):
-        raise ValueError(f"csi_ms has shape {csi.shape}, expected ({n_trial},)")
-    if np.any(np.abs(csi - np.rint(csi)) > 1e-9):
-        raise ValueError(f"csi_ms={csi_ms!r} must be whole numbers of ms")
-    return csi
+def _whole_ms(name: str, values: np.ndarray, shown: Any) -> np.ndarray:
+    if np.any(np.abs(values - np.rint(values)) > 1e-9):
+        raise ValueError(f"{name}={shown!r} must be whole numbers of ms (the controller's 1 ms grid)")
+    return np.rint(values).astype(np.int64)
+
+
+def _check_interval(name: str, value: Any, n_sess: int, n_trial: int) -> np.ndarray:
+    """An interval of every trial, whole ms >= 0: a scalar, one per trial (shared by the sessions) or one
+    per (session, trial); returned over (session, trial)."""
+    arr = check_array(name, value, ndim=(0, 1, 2), low=0.0)
+    expected = f"(), ({n_trial},) or ({n_sess}, {n_trial})"
+    if (arr.ndim == 1 and arr.shape != (n_trial,)) or (arr.ndim == 2 and arr.shape != (n_sess, n_trial)):
+        raise ValueError(f"{name} has shape {arr.shape}, expected {expected}")
+    return _whole_ms(name, np.broadcast_to(arr, (n_sess, n_trial)), value)
 
 
 def _check_param_type(name: str, value: Any, cls: type) -> Any:
@@ -152,15 +262,35 @@ def _check_param_type(name: str, value: Any, cls: type) -> Any:
     return value
 
 
+def _check_dt(dt_ms: Any, params: DecisionParams) -> float:
+    dt_ms = check_positive("dt_ms", dt_ms)
+    if dt_ms > _MAX_DT_MS:
+        raise ValueError(f"dt_ms={dt_ms!r} is too large: expected at most {_MAX_DT_MS} ms")
+    per_tick = _TICK_MS / dt_ms
+    if abs(per_tick - round(per_tick)) > 1e-9:
+        raise ValueError(
+            f"dt_ms={dt_ms!r} does not divide {_TICK_MS} ms: expected 1 ms / n (0.5, 0.25, 0.2, 0.1, ...), "
+            "so that the controller's 1 ms grid falls on time steps"
+        )
+    lam = 2.0 * params.sens_in_hz * dt_ms * 1e-3  # at 100 % coherence
+    if lam > _MAX_EVENTS_PER_STEP:
+        raise ValueError(
+            f"sens_in_hz={params.sens_in_hz!r} with dt_ms={dt_ms!r} gives up to {lam:.3g} input events per "
+            f"step; expected at most {_MAX_EVENTS_PER_STEP} (lower dt_ms)"
+        )
+    return dt_ms
+
+
 def _check_session(
     feature_a_pct: Any,
     feature_b_pct: Any | None,
     *,
     release: Any | None,
+    release_off: Any | None,
     m0: Any | None,
     mechanism: str,
     csi_ms: Any,
-    reset_ms: float,
+    rci_ms: Any,
     max_rt_ms: float,
     params: DecisionParams | None,
     lif: LIFParams | None,
@@ -176,98 +306,35 @@ def _check_session(
         raise ValueError(f"feature_b_pct has shape {fb.shape}, expected {fa.shape}")
     n_sess, n_trial = fa.shape
     u_in = _check_levels("release", release, (n_sess, n_trial, 4))
-    m_init = _check_levels("m0", m0, (n_sess, 4))
+    u_off = _check_levels("release_off", release_off, (n_sess, 4))
+    m_init = u_off.copy() if m0 is None else _check_levels("m0", m0, (n_sess, 4))
     check_choice("mechanism", mechanism, MECHANISMS)
     check_choice("target", target, ("cython", "numpy"))
-    csi = _check_csi(csi_ms, n_sess, n_trial)
-    reset_ms = check_positive("reset_ms", reset_ms, allow_zero=True)
-    max_rt_ms = check_positive("max_rt_ms", max_rt_ms)
-    for name, val in (("reset_ms", reset_ms), ("max_rt_ms", max_rt_ms)):
-        if abs(val - round(val)) > 1e-9:
-            raise ValueError(f"{name}={val!r} must be a whole number of ms")
-    dt_ms = check_positive("dt_ms", dt_ms)
-    if dt_ms > _MAX_DT_MS:
-        raise ValueError(f"dt_ms={dt_ms!r} is too large: expected at most {_MAX_DT_MS} ms")
+    csi = _check_interval("csi_ms", csi_ms, n_sess, n_trial)
+    rci = _check_interval("rci_ms", rci_ms, n_sess, n_trial)
+    max_rt = check_positive("max_rt_ms", max_rt_ms)
+    max_rt = int(_whole_ms("max_rt_ms", np.asarray(max_rt), max_rt_ms))
+    p = _check_param_type("params", params, DecisionParams)
     return _Session(
         fa=fa,
         fb=fb,
         release=u_in,
+        release_off=u_off,
         m0=m_init,
         mechanism=mechanism,
         csi=csi,
-        reset_ms=reset_ms,
-        max_rt_ms=max_rt_ms,
-        params=_check_param_type("params", params, DecisionParams),
+        rci=rci,
+        max_rt=max_rt,
+        params=p,
         lif=_check_param_type("lif", lif, LIFParams),
         modulation=_check_param_type("modulation", modulation, ModulationParams),
-        dt_ms=dt_ms,
+        dt_ms=_check_dt(dt_ms, p),
         record_dt_ms=check_positive("record_dt_ms", record_dt_ms),
         target=target,
     )
 
 
-@dataclass(frozen=True)
-class _Timeline:
-    """Trial timing on the 1 ms schedule grid (see the module docstring)."""
-
-    trial_ms: np.ndarray  #: (n_trial,) length of each trial
-    start_ms: np.ndarray  #: (n_trial,) trial starts (reset onset)
-    onset_ms: np.ndarray  #: (n_trial,) stimulus onsets
-    n_steps: int  #: session length (ms), one schedule row per ms
-    k_of_t: np.ndarray  #: (n_steps,) trial of each row
-    phase: np.ndarray  #: (n_steps,) ms since the start of that trial
-
-
-def _timeline(s: _Session) -> _Timeline:
-    trial_ms = np.rint(s.reset_ms + s.csi + s.max_rt_ms).astype(np.int64)
-    start_ms = np.concatenate([[0], np.cumsum(trial_ms)[:-1]])
-    onset_ms = start_ms + np.rint(s.reset_ms + s.csi).astype(np.int64)
-    n_steps = int(trial_ms.sum())
-    k_of_t = np.repeat(np.arange(s.n_trial), trial_ms)
-    phase = np.arange(n_steps) - start_ms[k_of_t]
-    return _Timeline(trial_ms, start_ms, onset_ms, n_steps, k_of_t, phase)
-
-
-def _schedules(s: _Session, tl: _Timeline) -> dict[str, Any]:
-    """TimedArrays on the 1 ms grid: release ``u_sched`` and input rate ``stim_sched`` (columns
-    ``session * 4 + pool``), and ``reset_sched`` (1 during each trial's reset period, else 0)."""
-    import brian2 as b2
-
-    k_of_t, phase = tl.k_of_t, tl.phase
-    stim_on = phase >= s.reset_ms + s.csi[k_of_t]
-    cue_on = phase >= s.reset_ms
-    # release: trial k's levels from its cue, trial k-1's before (m0 for k = 0)
-    u_prev = np.concatenate([s.m0[:, None, :], s.release[:, :-1, :]], axis=1)  # (sess, trial, 4)
-    u_t = np.where(cue_on[None, :, None], s.release[:, k_of_t, :], u_prev[:, k_of_t, :])
-    signs = np.array([1.0, -1.0, 1.0, -1.0])
-    coh = np.stack([s.fa, s.fa, s.fb, s.fb], axis=-1) * signs / 100.0  # (sess, trial, 4)
-    rate_t = s.params.sens_in_hz * (1.0 + coh[:, k_of_t, :]) * stim_on[None, :, None]
-    # brian2 writes a TimedArray's shape into the generated code, so every new session length would
-    # recompile (tens of seconds). The schedules are padded to a power-of-two number of rows (the padding
-    # is never read: the run ends at n_steps), so sessions of similar length share compiled code.
-    n_steps = tl.n_steps
-    n_rows = 1 << max(n_steps - 1, 1).bit_length()
-
-    def padded(values: np.ndarray) -> np.ndarray:
-        out = np.zeros((n_rows, *values.shape[1:]))
-        out[:n_steps] = values
-        out[n_steps:] = values[-1]
-        return out
-
-    grid = _SCHED_DT_MS * b2.ms
-    return {
-        "u_sched": b2.TimedArray(
-            padded(u_t.transpose(1, 0, 2).reshape(n_steps, -1)), dt=grid, name="nm_u_sched"
-        ),
-        "stim_sched": b2.TimedArray(
-            padded(rate_t.transpose(1, 0, 2).reshape(n_steps, -1)) * b2.Hz, dt=grid, name="nm_stim_sched"
-        ),
-        "reset_sched": b2.TimedArray(
-            padded((phase < s.reset_ms).astype(float)), dt=grid, name="nm_reset_sched"
-        ),
-    }
-
-
+# -- the network ---------------------------------------------------------------------------------------------
 def _pool_sizes(p: DecisionParams) -> dict[str, int]:
     """Cells per session: excitatory and inhibitory decision cells, each selective pool, non-selective."""
     n_e = round(p.n_total * p.frac_exc)
@@ -275,7 +342,7 @@ def _pool_sizes(p: DecisionParams) -> dict[str, int]:
     return {"e": n_e, "i": p.n_total - n_e, "sel": n_sel, "ns": n_e - 2 * n_sel, "s": p.n_sensory}
 
 
-def _decision_namespaces(s: _Session, reset_sched: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def _decision_namespaces(s: _Session) -> tuple[dict[str, Any], dict[str, Any]]:
     """brian2 namespaces of the excitatory and the inhibitory decision cells."""
     import brian2 as b2
 
@@ -291,7 +358,6 @@ def _decision_namespaces(s: _Session, reset_sched: Any) -> tuple[dict[str, Any],
         "ext_rate": p.ext_rate_hz * hz,
         "mg": p.mg_mm / 1.0,
         "nm_noise": nm_noise_function(),
-        "reset_sched": reset_sched,
     }
     ns_e = {
         **common,
@@ -327,14 +393,39 @@ def _decision_namespaces(s: _Session, reset_sched: Any) -> tuple[dict[str, Any],
     return ns_e, ns_i
 
 
-def _neuron_groups(s: _Session, schedules: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+def _sensory_model(s: _Session) -> tuple[str, str, dict[str, Any]]:
+    """The sensory cells' model of :func:`~neuromod.spiking.lif_model` (dynamic modulator, synaptic drive),
+    with the release level read from the session's pool node (``u_rel``, linked) instead of a schedule,
+    and the input rate and Poisson seed that the input code reads."""
+    eqs, reset, namespace = lif_model(
+        s.mechanism,
+        noise=s.lif.noise_mv > 0,
+        drive="synaptic",
+        modulator="dynamic",
+        params=s.lif,
+        modulation=s.modulation,
+    )
+    if _U_TOKEN not in eqs:
+        raise RuntimeError(
+            f"lif_model(modulator='dynamic') no longer reads its release level as {_U_TOKEN!r}; "
+            "neuromod.spiking.decision must follow its interface"
+        )
+    eqs = eqs.replace(_U_TOKEN, "u_rel") + (
+        "\nu_rel : 1 (linked)\nrate_in : Hz (linked)\npoisson_seed : integer (constant, shared)"
+    )
+    namespace["nm_poisson"] = _nm_poisson_function()
+    return eqs, reset, namespace
+
+
+def _neuron_groups(s: _Session) -> tuple[Any, Any, Any, Any]:
     """The NeuronGroups of all sessions: excitatory and inhibitory decision cells, sensory cells (with
-    their Poisson input) and the pool nodes (gating traces and filtered rate of every pool)."""
+    their Poisson input) and the pool nodes (gating traces, filtered rate and the controller's variables of
+    every pool)."""
     import brian2 as b2
 
     p, n_sess, n = s.params, s.n_sess, _pool_sizes(s.params)
     ms, dt = b2.ms, s.dt_ms * b2.ms
-    ns_e, ns_i = _decision_namespaces(s, schedules["reset_sched"])
+    ns_e, ns_i = _decision_namespaces(s)
     groups = []
     for exc, size, reset, namespace, name in (
         (True, n["e"], "v = v_reset\nr_left = t_ref - dt\nx += 1", ns_e, "decision_exc*"),
@@ -352,15 +443,8 @@ def _neuron_groups(s: _Session, schedules: dict[str, Any]) -> tuple[Any, Any, An
                 name=name,
             )
         )
-    s_eqs, s_reset, s_ns = lif_model(
-        s.mechanism,
-        noise=s.lif.noise_mv > 0,
-        drive="synaptic",
-        modulator="dynamic",
-        params=s.lif,
-        modulation=s.modulation,
-    )
-    s_ns.update(u_sched=schedules["u_sched"], stim_sched=schedules["stim_sched"], tau_in=p.tau_ampa_ms * ms)
+    s_eqs, s_reset, s_ns = _sensory_model(s)
+    s_ns["tau_in"] = p.tau_ampa_ms * ms
     sensory = b2.NeuronGroup(
         n_sess * 4 * n["s"],
         s_eqs,
@@ -371,7 +455,9 @@ def _neuron_groups(s: _Session, schedules: dict[str, Any]) -> tuple[Any, Any, An
         dt=dt,
         name="sensory*",
     )
-    sensory.run_regularly("s_in += poisson(stim_sched(t, col)*dt)", dt=dt, when="before_groups")
+    sensory.run_regularly(
+        "s_in += nm_poisson(rate_in*dt, i, t_in_timesteps, poisson_seed)", dt=dt, when="before_groups"
+    )
     nodes = b2.NeuronGroup(
         n_sess * _N_NODES,
         """
@@ -380,6 +466,9 @@ def _neuron_groups(s: _Session, schedules: dict[str, Any]) -> tuple[Any, Any, An
             s_nmda_tot : 1
             drate/dt = -rate/tau_r : Hz
             inv_n : 1 (constant)
+            u_rel : 1
+            rate_in : Hz
+            reset_on : 1
             """,
         method="exact",
         namespace={
@@ -426,20 +515,31 @@ def _connect_pools(s: _Session, groups: tuple[Any, Any, Any, Any], bseed: int) -
     # sensory: pool 1 reads a+ (4) and b+ (6); pool 2 reads a- (5) and b- (7); NS has ws = 0
     E.sx = b2.linked_var(P, "s_ampa", index=base_e + np.where(e_pool_all == 1, 5, 4))
     E.sy = b2.linked_var(P, "s_ampa", index=base_e + np.where(e_pool_all == 1, 7, 6))
+    # the controller's variables: reset on node 0 of the session, release and input rate on the sensory nodes
+    E.reset_on = b2.linked_var(P, "reset_on", index=base_e)
+    s_node = s_sess * _N_NODES + 4 + s_pool
+    S.u_rel = b2.linked_var(P, "u_rel", index=s_node)
+    S.rate_in = b2.linked_var(P, "rate_in", index=s_node)
     S.col = s_sess * 4 + s_pool
     S.w_in = p.sens_w_na * b2.nA
     S.m = s.m0[s_sess, s_pool]
+    # initial potentials: one generator per session, so a session's start does not depend on the others
+    v0 = {"e": [], "i": [], "s": []}
+    for k in range(n_sess):
+        rng = np.random.default_rng([bseed, k])
+        for key, size in (("e", n["e"]), ("i", n["i"]), ("s", 4 * n["s"])):
+            v0[key].append(rng.uniform(0.0, 5.0, size))
     mv = b2.mV
-    rng = np.random.default_rng(bseed)
-    E.v = lif.e_l_mv * mv + rng.uniform(0.0, 5.0, E.N) * mv
-    inh.v = lif.e_l_mv * mv + rng.uniform(0.0, 5.0, inh.N) * mv
-    S.v = lif.e_l_mv * mv + rng.uniform(0.0, 5.0, S.N) * mv
+    E.v = (lif.e_l_mv + np.concatenate(v0["e"])) * mv
+    inh.v = (lif.e_l_mv + np.concatenate(v0["i"])) * mv
+    S.v = (lif.e_l_mv + np.concatenate(v0["s"])) * mv
     E.s_ext = p.ext_rate_hz * p.tau_ampa_ms * 1e-3
     inh.s_ext = p.ext_rate_hz * p.tau_ampa_ms * 1e-3
     E.noise_seed = (bseed + 1) % (2**31)
     inh.noise_seed = (bseed + 2) % (2**31)
     S.noise_seed = (bseed + 3) % (2**31)
-    targets = (base_e + e_pool_all, base_i + 3, s_sess * _N_NODES + 4 + s_pool)
+    S.poisson_seed = (bseed + 4) % (2**31)
+    targets = (base_e + e_pool_all, base_i + 3, s_node)
     return _pool_synapses(s, groups, targets)
 
 
@@ -462,24 +562,138 @@ def _pool_synapses(s: _Session, groups: tuple[Any, Any, Any, Any], targets: tupl
     return out
 
 
+# -- the closed loop -----------------------------------------------------------------------------------------
+_RCI, _CSI, _STIM, _DONE = 0, 1, 2, 3
+
+
+class _Controller:
+    """The per-session state machine of the closed loop (see the module docstring), called every 1 ms.
+
+    It writes the pool nodes' ``u_rel`` (release level), ``rate_in`` (Poisson input rate, Hz) and
+    ``reset_on`` in place (the arrays the compiled code reads), and records per trial the cue onset, the
+    stimulus onset, the response (end of the stimulus), choice and RT. Times are ticks = ms since 0.
+    """
+
+    def __init__(self, s: _Session, nodes: Any) -> None:
+        n_sess, n_trial = s.n_sess, s.n_trial
+        self.s = s
+        self.threshold_hz = s.params.threshold_hz
+        # the state arrays of the pool nodes themselves (brian2's runtime device hands out the array the
+        # compiled code reads; writing into it in place is seen by the next step)
+        self.rate = nodes.variables["rate"].get_value()
+        self.u_rel = nodes.variables["u_rel"].get_value()
+        self.rate_in = nodes.variables["rate_in"].get_value()
+        self.reset_on = nodes.variables["reset_on"].get_value()
+        sess = np.arange(n_sess)
+        self.dec_nodes = (sess[:, None] * _N_NODES + np.array([0, 1])[None, :]).ravel()
+        self.sens_nodes = sess[:, None] * _N_NODES + _SENS_NODES[None, :]  # (session, pool)
+        self.reset_nodes = sess * _N_NODES
+        coh = np.stack([s.fa, -s.fa, s.fb, -s.fb], axis=-1) / 100.0  # (session, trial, pool)
+        self.stim_hz = s.params.sens_in_hz * (1.0 + coh)
+        self.phase = np.full(n_sess, _RCI, dtype=np.int8)
+        self.k = np.zeros(n_sess, dtype=np.int64)
+        self.end = s.rci[:, 0].copy()  # tick at which the current RCI or CSI ends
+        self.onset = np.zeros(n_sess, dtype=np.int64)
+        self.choice = np.zeros((n_sess, n_trial), dtype=np.int8)
+        self.rt = np.full((n_sess, n_trial), np.nan)
+        self.cue_ms = np.full((n_sess, n_trial), -1, dtype=np.int64)
+        self.stim_ms = np.full((n_sess, n_trial), -1, dtype=np.int64)
+        self.response_ms = np.full((n_sess, n_trial), -1, dtype=np.int64)
+        self.tick = 0
+        self.net: Any = None  # the Network to stop once every session is done
+        self._apply(sess)
+        self.stim_nodes = self.dec_nodes[:0]  # the decision-pool nodes of the sessions in the stimulus phase
+        self.next_event = self._next_event()
+
+    def _apply(self, idx: np.ndarray) -> None:
+        """Set the node variables of sessions `idx` for their current phase."""
+        s, ph = self.s, self.phase[idx]
+        k = np.minimum(self.k[idx], s.n_trial - 1)
+        cued = ((ph == _CSI) | (ph == _STIM))[:, None]
+        self.u_rel[self.sens_nodes[idx]] = np.where(cued, s.release[idx, k], s.release_off[idx])
+        self.rate_in[self.sens_nodes[idx]] = np.where((ph == _STIM)[:, None], self.stim_hz[idx, k], 0.0)
+        self.reset_on[self.reset_nodes[idx]] = ((ph == _RCI) | (ph == _DONE)).astype(float)
+
+    def _next_event(self) -> int:
+        """The first tick at which some session changes phase without a response (an RCI or CSI ends,
+        a deadline)."""
+        ends = np.where(self.phase == _STIM, self.onset + self.s.max_rt, self.end)
+        ends = ends[self.phase != _DONE]
+        return int(ends.min()) if ends.size else np.iinfo(np.int64).max
+
+    def __call__(self) -> None:
+        n, s = self.tick, self.s
+        self.tick += 1
+        # fast path (most ticks): no phase ends now and no decision pool at threshold
+        if n < self.next_event and not (self.rate[self.stim_nodes] >= self.threshold_hz).any():
+            return
+        phase = self.phase
+        changed = np.zeros(phase.size, dtype=bool)
+        stim = phase == _STIM
+        if stim.any():
+            up = self.rate[self.dec_nodes].reshape(-1, 2) >= self.threshold_hz
+            j = n - self.onset
+            resp = stim & (j >= 1) & up.any(axis=1)
+            ended = resp | (stim & (j >= s.max_rt))
+            if ended.any():
+                idx = np.flatnonzero(ended)
+                k, r = self.k[idx], resp[idx]
+                self.choice[idx, k] = np.where(r, np.where(up[idx, 0], 1, 2), 0)
+                self.rt[idx, k] = np.where(r, j[idx], np.nan)
+                self.response_ms[idx, k] = n
+                self.k[idx] += 1
+                last = self.k[idx] >= s.n_trial
+                phase[idx[last]] = _DONE
+                nxt = idx[~last]
+                phase[nxt] = _RCI
+                self.end[nxt] = n + s.rci[nxt, self.k[nxt]]
+                changed[idx] = True
+        cue = (phase == _RCI) & (self.end <= n)
+        if cue.any():
+            idx = np.flatnonzero(cue)
+            phase[idx] = _CSI
+            self.cue_ms[idx, self.k[idx]] = n
+            self.end[idx] = n + s.csi[idx, self.k[idx]]
+            changed[idx] = True
+        go = (phase == _CSI) & (self.end <= n)
+        if go.any():
+            idx = np.flatnonzero(go)
+            phase[idx] = _STIM
+            self.onset[idx] = n
+            self.stim_ms[idx, self.k[idx]] = n
+            changed[idx] = True
+        if changed.any():
+            self._apply(np.flatnonzero(changed))
+            self.stim_nodes = self.dec_nodes.reshape(-1, 2)[phase == _STIM].ravel()
+            self.next_event = self._next_event()
+            if self.net is not None and np.all(phase == _DONE):
+                self.net.stop()
+
+
 @dataclass(frozen=True)
 class _Network:
-    """A built session network and its monitors."""
+    """A built session network, its controller and its monitors."""
 
     net: Any  #: brian2.Network
-    rate_mon: Any  #: filtered rate of decision pools 1 and 2 of every session, every 1 ms
+    controller: _Controller
     mod_mon: Any  #: modulator of every sensory pool (its first cell), every ``record_dt_ms``
+    node_mon: Any  #: rate and input rate of the pool nodes E1, E2, a+, a-, b+, b-, every ``record_dt_ms``
 
 
-def _build_network(s: _Session, schedules: dict[str, Any], bseed: int) -> _Network:
-    """All sessions as sub-networks of one brian2 Network (see the module docstring)."""
+def _build_network(s: _Session, bseed: int) -> _Network:
+    """All sessions as sub-networks of one brian2 Network, with the controller (see the module docstring)."""
     import brian2 as b2
 
-    groups = _neuron_groups(s, schedules)
+    groups = _neuron_groups(s)
     synapses = _connect_pools(s, groups, bseed)
     E, inh, S, P = groups
-    rec_nodes = (np.arange(s.n_sess)[:, None] * _N_NODES + np.array([0, 1])[None, :]).ravel()
-    rate_mon = b2.StateMonitor(P, "rate", record=rec_nodes, dt=1.0 * b2.ms, name="rate_mon*")
+    ctrl = _Controller(s, P)
+    # before every group and monitor of the tick (order -1 in the 'start' slot)
+    op = b2.NetworkOperation(ctrl, dt=_TICK_MS * b2.ms, when="start", order=-1, name="controller*")
+    rec = np.arange(s.n_sess)[:, None] * _N_NODES + np.array([0, 1, 4, 5, 6, 7])[None, :]
+    node_mon = b2.StateMonitor(
+        P, ["rate", "rate_in"], record=rec.ravel(), dt=s.record_dt_ms * b2.ms, name="node_mon*"
+    )
     mod_mon = b2.StateMonitor(
         S,
         "m",
@@ -487,136 +701,100 @@ def _build_network(s: _Session, schedules: dict[str, Any], bseed: int) -> _Netwo
         dt=s.record_dt_ms * b2.ms,
         name="mod_mon*",
     )
-    net = b2.Network(E, inh, S, P, *synapses, rate_mon, mod_mon)
-    return _Network(net, rate_mon, mod_mon)
+    net = b2.Network(E, inh, S, P, *synapses, op, node_mon, mod_mon)
+    ctrl.net = net
+    return _Network(net, ctrl, mod_mon, node_mon)
 
 
-def _run(nw: _Network, s: _Session, tl: _Timeline, *, stop_when_decided: bool, progress: bool) -> None:
-    """Run all trials but the last in one go, the last in chunks (stopping early once all have decided)."""
+def _run(nw: _Network, s: _Session, *, progress: bool) -> None:
+    """Run until every session has done its trials (the controller stops the network), at most the
+    longest possible session (every trial to its deadline) plus the tick that detects the last deadline."""
     import brian2 as b2
 
-    last_start = int(tl.start_ms[-1])
-    onset = float(tl.onset_ms[-1] - last_start)
-    total_s = round(tl.n_steps / 1000.0, 3)
+    longest_ms = s.longest_ms + _TICK_MS
+    total_s = round(longest_ms / 1000.0, 3)
     bar = tqdm(
         total=total_s,
         desc="spiking session",
         unit="s simulated",
         disable=not progress,
-        bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s simulated [{elapsed}<{remaining}]",
+        bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s simulated (at most) [{elapsed}]",
     )
 
-    def run(duration_ms: float) -> None:
-        """net.run, reporting simulated seconds to the progress bar (brian2's report hook)."""
-        base = bar.n
+    def report(elapsed: Any, completed: float, start: Any, duration: Any) -> None:
+        bar.update(min(total_s, float(completed) * total_s) - bar.n)
 
-        def report(elapsed: Any, completed: float, start: Any, duration: Any) -> None:
-            bar.update(min(total_s, base + float(completed) * duration_ms / 1000.0) - bar.n)
-
+    try:
         nw.net.run(
-            duration_ms * b2.ms,
+            longest_ms * b2.ms,
             namespace={},
             report=report if progress else None,
             report_period=2.0 * b2.second,
         )
-
-    try:
-        if s.n_trial > 1:
-            run(last_start)
-        run(onset)
-        remaining = s.max_rt_ms
-        while remaining > 0:
-            step = min(_CHUNK_MS, remaining)
-            run(step)
-            remaining -= step
-            if stop_when_decided and remaining > 0:
-                r = np.asarray(nw.rate_mon.rate / b2.Hz)
-                t_idx = round(last_start + onset)
-                crossed = (r[:, t_idx:] > s.params.threshold_hz).any(axis=1).reshape(s.n_sess, 2).any(axis=1)
-                if crossed.all():
-                    break
+        if not np.all(nw.controller.phase == _DONE):  # pragma: no cover (the bound holds by construction)
+            raise RuntimeError("the session run ended before every session had finished its trials")
     finally:
         bar.close()
 
 
-def _choices(r: np.ndarray, tl: _Timeline, threshold_hz: float) -> tuple[np.ndarray, np.ndarray]:
-    """Choice (1, 2; 0 = none) and RT (ms; NaN without a choice) over (session, trial).
-
-    The pool rates `r` (session, pool, ms) are sampled every 1 ms from stimulus onset; RT is the time of the
-    first sample at or above threshold (the same rule as the rate model: first step at/after onset with
-    r >= threshold).
-    """
-    n_sess, _, n_rec = r.shape
-    n_trial = tl.trial_ms.size
-    choice = np.zeros((n_sess, n_trial), dtype=np.int64)
-    rt = np.full((n_sess, n_trial), np.nan)
-    never = np.iinfo(np.int64).max
-    for k in range(n_trial):
-        a = int(tl.onset_ms[k])
-        b = min(int(tl.start_ms[k] + tl.trial_ms[k]), n_rec)
-        above = r[:, :, a:b] >= threshold_hz  # (sess, 2, time)
-        first = np.where(above.any(axis=2), above.argmax(axis=2), never)
-        decided = first.min(axis=1) < never
-        choice[:, k] = np.where(decided, np.where(first[:, 0] <= first[:, 1], 1, 2), 0)
-        rt[:, k] = np.where(decided, first.min(axis=1).astype(float), np.nan)
-    return choice, rt
-
-
 def _read_out(
-    s: _Session,
-    tl: _Timeline,
-    traces: dict[str, np.ndarray],
-    attrs: dict[str, Any],
+    s: _Session, ctrl: _Controller, traces: dict[str, np.ndarray], attrs: dict[str, Any]
 ) -> xr.Dataset:
-    """The dataset of :func:`simulate_session` from the recorded `traces` (``rate``: pool rates in Hz,
-    (session * 2, ms); ``m``: modulator, (session * 4, record); ``t``: record times in ms)."""
-    r = traces["rate"].reshape(s.n_sess, 2, -1)
-    choice, rt = _choices(r, tl, s.params.threshold_hz)
-    m_trace = traces["m"].reshape(s.n_sess, 4, -1)
-    n_t = m_trace.shape[-1]
-    step_rec = max(1, round(s.record_dt_ms))
-    r_dec = r[:, :, ::step_rec][:, :, :n_t]
-    if r_dec.shape[-1] < n_t:
-        r_dec = np.concatenate([r_dec, np.full((*r_dec.shape[:2], n_t - r_dec.shape[-1]), np.nan)], axis=-1)
+    """The dataset of :func:`simulate_session` from the controller's records and the recorded `traces`
+    (``m``: modulator, (session * 4, record); ``rate``, ``rate_in``: (session * 6, record), nodes E1, E2,
+    a+, a-, b+, b-; ``t``: record times in ms). Samples after a session's end are NaN."""
+    t = traces["t"]
+    end = ctrl.response_ms[:, -1].astype(float)
+    after = t[None, None, :] > end[:, None, None]  # (session, 1, time)
+    rate = np.where(after, np.nan, traces["rate"].reshape(s.n_sess, 6, -1))
+    rate_in = np.where(after, np.nan, traces["rate_in"].reshape(s.n_sess, 6, -1)[:, 2:])
+    m = np.where(after, np.nan, traces["m"].reshape(s.n_sess, 4, -1))
     st, tr, pop = ("session", "trial", "population")
+
+    def var(dims: tuple[str, ...], values: Any, units: str, long_name: str) -> tuple:
+        return (dims, values, {"units": units, "long_name": long_name})
+
     return xr.Dataset(
         {
-            "choice": ((st, tr), choice, {"units": "1", "long_name": "choice (1, 2; 0 = no decision)"}),
-            "rt": ((st, tr), rt, {"units": "ms", "long_name": "reaction time from stimulus onset"}),
-            "feature_a": ((st, tr), s.fa, {"units": "%", "long_name": "signed coherence of feature a"}),
-            "feature_b": ((st, tr), s.fb, {"units": "%", "long_name": "signed coherence of feature b"}),
-            "release": (
-                (st, tr, pop),
-                s.release,
-                {"units": "1", "long_name": "modulator release level u (target of m)"},
+            "choice": var((st, tr), ctrl.choice.astype(np.int64), "1", "choice (1, 2; 0 = no decision)"),
+            "rt": var((st, tr), ctrl.rt, "ms", "reaction time from stimulus onset"),
+            "cue_onset_ms": var((st, tr), ctrl.cue_ms.astype(float), "ms", "cue onset"),
+            "stim_onset_ms": var((st, tr), ctrl.stim_ms.astype(float), "ms", "stimulus onset"),
+            "response_ms": var(
+                (st, tr),
+                ctrl.response_ms.astype(float),
+                "ms",
+                "response or deadline (end of stimulus and cue)",
             ),
-            "pool_rate": (
-                (st, "pool", "time"),
-                r_dec,
-                {"units": "Hz", "long_name": "decision-pool rate (low-pass filtered)"},
+            "feature_a": var((st, tr), s.fa, "%", "signed coherence of feature a"),
+            "feature_b": var((st, tr), s.fb, "%", "signed coherence of feature b"),
+            "csi_ms": var((st, tr), s.csi.astype(float), "ms", "cue-stimulus interval"),
+            "rci_ms": var((st, tr), s.rci.astype(float), "ms", "response-cue interval before the cue"),
+            "release": var((st, tr, pop), s.release, "1", "modulator release level u (target of m)"),
+            "release_off": var((st, pop), s.release_off, "1", "release level u without a cue (RCI)"),
+            "modulator": var((st, pop, "time"), m, "1", "modulator level m"),
+            "input_rate": var((st, pop, "time"), rate_in, "Hz", "Poisson input rate of the sensory pool"),
+            "sensory_rate": var(
+                (st, pop, "time"), rate[:, 2:], "Hz", "sensory-pool rate (low-pass filtered)"
             ),
-            "modulator": ((st, pop, "time"), m_trace, {"units": "1", "long_name": "modulator level m"}),
+            "pool_rate": var(
+                (st, "pool", "time"), rate[:, :2], "Hz", "decision-pool rate (low-pass filtered)"
+            ),
         },
         coords={
-            "session": (st, np.arange(s.n_sess), {"units": "1", "long_name": "session"}),
-            "trial": (tr, np.arange(s.n_trial), {"units": "1", "long_name": "trial"}),
+            st: (st, np.arange(s.n_sess), {"units": "1", "long_name": "session"}),
+            tr: (tr, np.arange(s.n_trial), {"units": "1", "long_name": "trial"}),
             pop: (pop, list(SENSORY_POOLS), {"units": "1", "long_name": "sensory population"}),
             "pool": ("pool", np.array([1, 2]), {"units": "1", "long_name": "decision pool"}),
-            "time": ("time", traces["t"], {"units": "ms", "long_name": "time"}),
-            "stimulus_onset_ms": (
-                tr,
-                tl.onset_ms.astype(float),
-                {"units": "ms", "long_name": "stimulus onset"},
-            ),
-            "csi_ms": (tr, s.csi, {"units": "ms", "long_name": "cue-stimulus interval"}),
+            "time": ("time", t, {"units": "ms", "long_name": "time in the session"}),
         },
         attrs={
-            "title": "Wang (2002) decision circuit, modulated sensory pools",
+            "title": "Wang (2002) decision circuit, modulated sensory pools, closed-loop sessions",
             "model": "spiking",
             "mechanism": s.mechanism,
-            "reset_ms": s.reset_ms,
-            "max_rt_ms": s.max_rt_ms,
+            "max_rt_ms": float(s.max_rt),
             "dt_ms": s.dt_ms,
+            "record_dt_ms": s.record_dt_ms,
             **attrs,
             "params_json": params_json(decision=s.params, lif=s.lif, modulation=s.modulation),
         },
@@ -642,51 +820,61 @@ def simulate_session(
     feature_b_pct: Any | None = None,
     *,
     release: Any | None = None,
+    release_off: Any | None = None,
     m0: Any | None = None,
     mechanism: str = "input_gain",
     csi_ms: float | Any = 200.0,
-    reset_ms: float = 300.0,
+    rci_ms: float | Any = 300.0,
     max_rt_ms: float = 1500.0,
     params: DecisionParams | None = None,
     lif: LIFParams | None = None,
     modulation: ModulationParams | None = None,
     dt_ms: float = 0.1,
     seed: SeedLike = None,
-    stop_when_decided: bool = True,
     record_dt_ms: float = 10.0,
     target: str = "cython",
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = False,
 ) -> xr.Dataset:
-    """Run sessions of trials on the decision circuit; the modulator carries over between trials.
+    """Run closed-loop sessions of trials on the decision circuit; the modulator carries over between trials.
+
+    Every session runs its trials one after the other (see the module docstring): response-cue interval
+    (no cue, no stimulus, decision pools reset), cue (release level ``release[k]``) for the cue-stimulus
+    interval, then the stimulus until the response (the first threshold crossing of a decision pool's rate)
+    or the deadline; the next RCI starts at the response. The sessions of one call run side by side in one
+    network and do not influence each other.
 
     Parameters
     ----------
     feature_a_pct, feature_b_pct : array-like, shape (n_session, n_trial)
         Signed coherence (%) of features a and b per trial. Pool ``a+`` receives input rate
-        ``sens_in_hz (1 + c_a/100)``, ``a-`` ``sens_in_hz (1 - c_a/100)`` (likewise b); a+ and b+ feed
-        decision pool 1, a- and b- pool 2. ``feature_b_pct=None`` means 0 (uninformative).
+        ``sens_in_hz (1 + c_a/100)``, ``a-`` ``sens_in_hz (1 - c_a/100)`` (likewise b) during the stimulus,
+        none otherwise; a+ and b+ feed decision pool 1, a- and b- pool 2. ``feature_b_pct=None`` means 0.
     release : array-like, shape (n_session, n_trial, 4), optional
-        Modulator release level u in [0, 1] of each sensory pool (a+, a-, b+, b-), set by each trial's cue:
-        from the cue of trial k on (until the next cue) the modulator m follows
-        ``dm/dt = (u(t) - m) / tau_mod``. Default 0 (unmodulated).
+        Modulator release level u in [0, 1] of each sensory pool (a+, a-, b+, b-) while trial k's cue is on
+        (from the cue to the response); the modulator m follows ``dm/dt = (u(t) - m) / tau_mod``.
+        Default 0 (unmodulated).
+    release_off : array-like, shape (n_session, 4), optional
+        Release level during the response-cue intervals, when no cue is on (default 0).
     m0 : array-like, shape (n_session, 4), optional
-        Modulator level m at time 0, also the release level before the first cue (default 0).
+        Modulator level m at time 0 (default `release_off`: the session starts at the RCI's equilibrium).
     mechanism : str
         How the modulator acts on the sensory cells (:data:`neuromod.spiking.MECHANISMS`).
-    csi_ms : float or array-like, shape (n_trial,) or (n_session, n_trial)
-        Cue-stimulus interval of every trial, or one for all (whole ms). Sessions run in lockstep, so a
-        per-trial CSI must be the same in every session (rows of a 2-D array must be equal).
-    reset_ms, max_rt_ms : float
-        Reset (inter-trial) period and stimulus duration (the RT deadline); whole ms.
+    csi_ms, rci_ms : float or array-like, shape (n_trial,) or (n_session, n_trial)
+        Cue-stimulus and response-cue interval of every trial (the RCI precedes trial k's cue; the first
+        trial's counts from time 0), or one value for all; whole ms >= 0. With an RCI of 0 the decision
+        pools are not reset before that trial.
+    max_rt_ms : float
+        Deadline (whole ms): the stimulus of a trial without response lasts exactly this long.
     params, lif, modulation : DecisionParams, LIFParams, ModulationParams, optional
-        Circuit, sensory-neuron and mechanism parameters (``modulation.tau_mod_ms`` is tau_mod).
-    dt_ms, record_dt_ms : float
-        Time step (at most 0.5 ms); sampling interval of the returned modulator and pool-rate traces.
+        Circuit, sensory-neuron and mechanism parameters (``modulation.tau_mod_ms`` is tau_mod;
+        ``params.threshold_hz`` the response threshold).
+    dt_ms : float
+        Time step: at most 0.5 ms and a divisor of 1 ms (the controller's grid).
+    record_dt_ms : float
+        Sampling interval of the returned traces.
     seed : int, numpy.random.SeedSequence or None
         Same seed, bit-identical dataset (recorded in ``attrs``; None draws fresh entropy).
-    stop_when_decided : bool
-        End the last trial as soon as every session has decided (saves time; no effect on results).
     target, cache_dir : {"cython", "numpy"}, path, optional
         Code-generation target and base of the per-worker compile cache, as in
         :func:`neuromod.spiking.codegen_context` (brian2's preferences are restored afterwards).
@@ -696,11 +884,15 @@ def simulate_session(
     Returns
     -------
     xarray.Dataset
-        ``choice`` (1 or 2; 0 when no pool reached threshold before the deadline) and ``rt`` (ms after
-        stimulus onset; NaN without a choice) over (``session``, ``trial``); ``feature_a``/``feature_b``;
-        ``release`` over (``session``, ``trial``, ``population``); ``modulator`` over (``session``,
-        ``population``, ``time``) and ``pool_rate`` (Hz, filtered rate of decision pools 1 and 2) over
-        (``session``, ``pool``, ``time``), every ``record_dt_ms``.
+        Over (``session``, ``trial``): ``choice`` (1 or 2; 0 when no pool reached threshold before the
+        deadline), ``rt`` (ms after stimulus onset, in (0, max_rt_ms]; NaN without a choice),
+        ``cue_onset_ms``, ``stim_onset_ms`` and ``response_ms`` (the end of stimulus and cue: the response,
+        or the deadline), all on the session's own time axis, and the inputs ``feature_a``, ``feature_b``,
+        ``csi_ms``, ``rci_ms``, ``release`` (with ``population``); ``release_off``. Traces every
+        ``record_dt_ms`` over ``time`` (from 0; NaN after the session's last response): ``modulator``,
+        ``input_rate`` (Poisson input rate, Hz) and ``sensory_rate`` (filtered rate, Hz) over (``session``,
+        ``population``, ``time``), ``pool_rate`` (filtered rate of decision pools 1 and 2, Hz) over
+        (``session``, ``pool``, ``time``).
 
     Raises
     ------
@@ -711,10 +903,11 @@ def simulate_session(
         feature_a_pct,
         feature_b_pct,
         release=release,
+        release_off=release_off,
         m0=m0,
         mechanism=mechanism,
         csi_ms=csi_ms,
-        reset_ms=reset_ms,
+        rci_ms=rci_ms,
         max_rt_ms=max_rt_ms,
         params=params,
         lif=lif,
@@ -728,15 +921,15 @@ def simulate_session(
 
     with codegen_context(target, cache_dir=cache_dir) as used, _numpy_global_state_kept():
         b2.seed(bseed)
-        tl = _timeline(s)
-        nw = _build_network(s, _schedules(s, tl), bseed)
-        _run(nw, s, tl, stop_when_decided=bool(stop_when_decided), progress=bool(progress))
+        nw = _build_network(s, bseed)
+        _run(nw, s, progress=bool(progress))
         traces = {
-            "rate": np.asarray(nw.rate_mon.rate / b2.Hz),
             "m": np.asarray(nw.mod_mon.m),
-            "t": np.asarray(nw.mod_mon.t / b2.ms),
+            "rate": np.asarray(nw.node_mon.rate / b2.Hz),
+            "rate_in": np.asarray(nw.node_mon.rate_in / b2.Hz),
+            "t": np.round(np.asarray(nw.mod_mon.t / b2.ms), 6),  # multiples of record_dt_ms
         }
-    return _read_out(s, tl, traces, {**seed_attrs, "target": used})
+    return _read_out(s, nw.controller, traces, {**seed_attrs, "target": used})
 
 
 def simulate_decision(
@@ -753,8 +946,9 @@ def simulate_decision(
 ) -> xr.Dataset:
     """The plain random-dot task: ``n_trials`` independent trials per coherence (feature a only).
 
-    Every trial is its own session (sub-network) starting from rest, with ``settle_ms`` of reset before the
-    stimulus; all trials of all coherences run in parallel in one brian2 run. Pool 1 is correct for
+    Every trial is its own one-trial session (sub-network) starting from rest, with ``settle_ms`` of reset
+    (its response-cue interval) before the stimulus; all trials of all coherences run in parallel in one
+    brian2 run, which ends when every trial has responded or reached the deadline. Pool 1 is correct for
     coherence >= 0 (at 0 % either choice is a guess, scored against pool 1).
 
     Parameters
@@ -782,6 +976,9 @@ def simulate_decision(
         ds.correct.mean("trial")
     """
     n_trials = check_int("n_trials", n_trials, low=1)
+    settle_ms = float(
+        _whole_ms("settle_ms", np.asarray(check_positive("settle_ms", settle_ms, allow_zero=True)), settle_ms)
+    )
     coh = check_array("coherence_pct", coherence_pct, ndim=(0, 1), low=-100.0, high=100.0)
     scalar = coh.ndim == 0
     coh = np.atleast_1d(coh)
@@ -791,11 +988,12 @@ def simulate_decision(
         None,
         mechanism="none",
         csi_ms=0.0,
-        reset_ms=settle_ms,
+        rci_ms=settle_ms,
         max_rt_ms=max_rt_ms,
         params=params,
         dt_ms=dt_ms,
         seed=seed,
+        record_dt_ms=max_rt_ms + settle_ms,
         target=target,
         cache_dir=cache_dir,
     )
@@ -817,7 +1015,7 @@ def simulate_decision(
             "coherence": ("coherence", coh, {"units": "%", "long_name": "motion coherence"}),
             "trial": ("trial", np.arange(n_trials), {"units": "1", "long_name": "trial"}),
         },
-        attrs={k: v for k, v in ds.attrs.items() if k != "title"}
+        attrs={k: v for k, v in ds.attrs.items() if k not in ("title", "record_dt_ms")}
         | {"title": "Wang (2002) decision circuit, plain task"},
     )
     return out.isel(coherence=0) if scalar else out

@@ -1,4 +1,7 @@
-"""Decision circuit: psychometric and chronometric curves, sessions, modulator kinetics, seeds, input checks.
+"""Decision circuit: psychometric and chronometric curves, sessions (schema, seeds, m0), input checks.
+
+The closed loop of a session (event times, stimulus, response rule, modulator kinetics, independence of the
+sessions) is tested in ``test_session_loop.py``.
 
 Statistical checks allow ``Z`` standard errors (one-sided false-alarm rate 0.13 % per comparison), so they
 hold for (almost) every seed, not for a chosen one.
@@ -66,65 +69,19 @@ def test_chronometric_curve(psychometric: xr.Dataset) -> None:
 def session() -> tuple[xr.Dataset, dict]:
     kw = dict(
         release=np.array([[[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]]] * 2),
+        release_off=np.full((2, 4), 0.5),
         mechanism="input_gain",
         csi_ms=np.array([100.0, 40.0, 160.0]),
-        reset_ms=200.0,
+        rci_ms=200.0,
         max_rt_ms=300.0,
         params=DecisionParams(n_total=100, n_sensory=10),
         dt_ms=0.2,
         seed=11,
-        stop_when_decided=False,
         record_dt_ms=5.0,
     )
     fa = np.array([[51.2, -51.2, 25.6], [0.0, 12.8, -25.6]])
     fb = np.array([[0.0, 0.0, 0.0], [-51.2, 25.6, 12.8]])
     return simulate_session(fa, fb, **kw), kw
-
-
-def _release_per_ms(kw: dict, n_ms: int) -> np.ndarray:
-    """The release level u (session, ms, pool) on the 1 ms grid: trial k's levels from its cue on, trial
-    k-1's before (m0 = 0 before the first cue)."""
-    u = kw["release"]
-    trial_ms = kw["reset_ms"] + kw["csi_ms"] + kw["max_rt_ms"]
-    start = np.concatenate([[0.0], np.cumsum(trial_ms)[:-1]])
-    t = np.arange(n_ms, dtype=float)
-    k = np.clip(np.searchsorted(start, t, side="right") - 1, 0, u.shape[1] - 1)
-    cue = (t - start[k]) >= kw["reset_ms"]
-    prev = np.concatenate([np.zeros((u.shape[0], 1, 4)), u[:, :-1]], axis=1)
-    return np.where(cue[None, :, None], u[:, k], prev[:, k])
-
-
-def test_modulator_follows_first_order_kinetics_across_trials(session) -> None:
-    """m(t) solves dm/dt = (u(t) - m)/tau for the release schedule set by the cues, carried over from trial
-    to trial (the modulator is never reset); brian2 integrates it with forward Euler."""
-    ds, kw = session
-    tau, dt = ModulationParams().tau_mod_ms, kw["dt_ms"]
-    trial_ms = kw["reset_ms"] + kw["csi_ms"] + kw["max_rt_ms"]  # per trial (the CSI varies)
-    start = np.concatenate([[0.0], np.cumsum(trial_ms)[:-1]])
-    np.testing.assert_array_equal(ds.stimulus_onset_ms.values, start + kw["reset_ms"] + kw["csi_ms"])
-    np.testing.assert_array_equal(ds.csi_ms.values, kw["csi_ms"])
-    idx = np.round(ds.time.values / dt).astype(int)  # recorded samples, in steps
-    per_ms = round(1.0 / dt)
-    target = _release_per_ms(kw, idx[-1] // per_ms + 1)
-    m = np.zeros((2, 4))
-    ref = np.empty((2, 4, idx[-1] + 1))
-    decay = np.exp(-dt / tau)
-    for n in range(ref.shape[-1]):  # exact solution: u is constant over each step
-        ref[:, :, n] = m
-        u = target[:, n // per_ms]
-        m = u + (m - u) * decay
-    # Euler's error: after a step du of u from equilibrium, du [(1 - x)^n - exp(-n x)] n steps later
-    # (x = dt / tau); the ODE is linear, so the errors of the steps of u add up. Plus rounding of n steps.
-    x = dt / tau
-    n = np.arange(1, 20 * round(tau / dt))
-    per_unit_step = np.max(np.abs((1.0 - x) ** n - np.exp(-n * x)))
-    total_du = np.abs(np.diff(target, axis=1)).sum(axis=1).max()  # m0 = 0 = u before the first cue
-    atol = per_unit_step * total_du + ref.shape[-1] * np.finfo(float).eps
-    np.testing.assert_allclose(ds.modulator.values, ref[:, :, idx], rtol=0.0, atol=atol)
-    # carried over: at the second cue, a+ (u = 1 since the first cue, from m = 0) is at 1 - exp(-600/tau)
-    t_cue1, t_cue2 = kw["reset_ms"], start[1] + kw["reset_ms"]
-    carried = ds.modulator.sel(population="a+", time=t_cue2).values
-    np.testing.assert_allclose(carried, 1.0 - np.exp(-(t_cue2 - t_cue1) / tau), rtol=0.0, atol=atol)
 
 
 def test_session_schema_and_choices(session) -> None:
@@ -139,8 +96,15 @@ def test_session_schema_and_choices(session) -> None:
     assert list(ds.population.values) == ["a+", "a-", "b+", "b-"]
     assert ds.release.dims == ("session", "trial", "population")
     np.testing.assert_array_equal(ds.release.values, kw["release"])
+    np.testing.assert_array_equal(ds.release_off.values, kw["release_off"])
     assert ds.release.attrs["long_name"] == "modulator release level u (target of m)"
-    assert ds.attrs["seed"] == 11
+    for name in ("csi_ms", "rci_ms", "stim_onset_ms", "cue_onset_ms", "response_ms"):
+        assert ds[name].dims == ("session", "trial"), name
+    np.testing.assert_array_equal(ds.csi_ms.values, np.broadcast_to(kw["csi_ms"], (2, 3)))
+    for name in ("modulator", "input_rate", "sensory_rate"):
+        assert ds[name].dims == ("session", "population", "time"), name
+    assert ds.pool_rate.dims == ("session", "pool", "time")
+    assert ds.attrs["seed"] == 11 and ds.attrs["max_rt_ms"] == 300.0
 
 
 def test_session_same_seed_bit_identical(session) -> None:
@@ -162,10 +126,19 @@ def test_session_seed_sequence_is_its_int_seed(session) -> None:
 def test_m0_is_the_modulator_at_time_zero(session) -> None:
     ds, kw = session
     m0 = np.array([[0.2, 0.4, 0.6, 0.8]])
-    release = np.broadcast_to(m0[:, None, :], (1, 3, 4))  # u = m0 throughout
-    out = simulate_session(ds.feature_a.values[:1], **{**kw, "release": release, "m0": m0})
+    release = np.broadcast_to(m0[:, None, :], (1, 3, 4))  # u = m0 throughout, with and without a cue
+    out = simulate_session(ds.feature_a.values[:1], **{**kw, "release": release, "release_off": m0, "m0": m0})
     # Euler keeps the fixed point m = u exactly (m + dt (u - m) / tau with u - m = 0)
     np.testing.assert_array_equal(out.modulator.values, np.broadcast_to(m0[..., None], out.modulator.shape))
+
+
+def test_m0_defaults_to_release_off(session) -> None:
+    ds, kw = session
+    off = np.array([[0.1, 0.3, 0.5, 0.7]])
+    out = simulate_session(
+        ds.feature_a.values[:1], **{**kw, "release": kw["release"][:1], "release_off": off}
+    )
+    np.testing.assert_array_equal(out.modulator.values[:, :, 0], off)
 
 
 @pytest.mark.parametrize(
@@ -176,9 +149,28 @@ def test_m0_is_the_modulator_at_time_zero(session) -> None:
         (dict(m0=np.zeros((1, 3))), ValueError, r"m0 has shape \(1, 3\), expected \(1, 4\)"),
         (dict(m0=np.full((1, 4), -0.5)), ValueError, r"m0=.*outside the valid range"),
         (dict(mechanism="gain"), ValueError, r"mechanism='gain' is not one of"),
+        (
+            dict(release_off=np.zeros((1, 3))),
+            ValueError,
+            r"release_off has shape \(1, 3\), expected \(1, 4\)",
+        ),
+        (dict(release_off=np.full((1, 4), 1.5)), ValueError, r"release_off=.*outside the valid range"),
         (dict(dt_ms=1.0), ValueError, r"dt_ms=1.0 is too large"),
+        (dict(dt_ms=0.3), ValueError, r"dt_ms=0.3 does not divide 1.0 ms"),
+        (
+            dict(params=DecisionParams(sens_in_hz=1e5), dt_ms=0.5),
+            ValueError,
+            r"sens_in_hz=100000.0 with dt_ms=0.5 gives up to 100 input events per step",
+        ),
         (dict(csi_ms=0.5), ValueError, r"csi_ms=0.5 must be whole numbers of ms"),
-        (dict(csi_ms=[100.0, 200.0, 300.0]), ValueError, r"csi_ms has shape \(3,\), expected \(2,\)"),
+        (dict(csi_ms=[100.0, 200.0, 300.0]), ValueError, r"csi_ms has shape \(3,\), expected"),
+        (dict(csi_ms=np.zeros((2, 2))), ValueError, r"csi_ms has shape \(2, 2\), expected .*\(1, 2\)"),
+        (dict(rci_ms=-1.0), ValueError, r"rci_ms=.*outside the valid range"),
+        (dict(rci_ms=[0.5, 1.0]), ValueError, r"rci_ms=\[0.5, 1.0\] must be whole numbers of ms"),
+        (dict(rci_ms=np.zeros((1, 3))), ValueError, r"rci_ms has shape \(1, 3\), expected"),
+        (dict(max_rt_ms=100.5), ValueError, r"max_rt_ms=100.5 must be whole numbers of ms"),
+        (dict(max_rt_ms=0.0), ValueError, r"max_rt_ms=0.0 must be"),
+        (dict(record_dt_ms=0.0), ValueError, r"record_dt_ms=0.0 must be"),
         (dict(target="cpp_standalone"), ValueError, r"target='cpp_standalone' is not one of"),
         (dict(modulation=DecisionParams()), TypeError, r"modulation must be a ModulationParams"),
         (dict(params=ModulationParams()), TypeError, r"params must be a DecisionParams"),
@@ -191,16 +183,13 @@ def test_session_bad_input(kwargs: dict, exc: type, match: str) -> None:
         simulate_session(np.zeros((1, 2)), **kwargs)
 
 
-def test_session_csi_must_be_shared_by_sessions() -> None:
-    with pytest.raises(ValueError, match=r"csi_ms must be the same in every session"):
-        simulate_session(np.zeros((2, 2)), csi_ms=[[100.0, 200.0], [100.0, 300.0]])
-
-
 def test_decision_bad_input() -> None:
     with pytest.raises(ValueError, match=r"coherence_pct=.*outside the valid range"):
         simulate_decision(150.0, n_trials=2)
     with pytest.raises(ValueError, match=r"n_trials=0 is outside"):
         simulate_decision(0.0, n_trials=0)
+    with pytest.raises(ValueError, match=r"settle_ms=50.5 must be whole numbers of ms"):
+        simulate_decision(0.0, n_trials=2, settle_ms=50.5)
     with pytest.raises(ValueError, match=r"n_total=10 must be an integer >= 50"):
         DecisionParams(n_total=10)
 
@@ -215,7 +204,8 @@ def test_session_leaves_global_state_untouched(session) -> None:
     np.random.seed(123)  # noqa: NPY002 (the global state is what this test checks)
     expected = np.random.random(3)  # noqa: NPY002
     np.random.seed(123)  # noqa: NPY002
-    simulate_session(ds.feature_a.values[:1], ds.feature_b.values[:1], **{**kw, "release": kw["release"][:1]})
+    one = {**kw, "release": kw["release"][:1], "release_off": kw["release_off"][:1]}
+    simulate_session(ds.feature_a.values[:1], ds.feature_b.values[:1], **one)
     np.testing.assert_array_equal(np.random.random(3), expected)  # noqa: NPY002
     assert {key: brian2.prefs[key] for key in prefs} == prefs
     assert get_device() is device

@@ -31,19 +31,19 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import xarray as xr
 
+from neuromod._checks import check_array, check_positive
 from neuromod.config import Config, ConfigError, param
 from neuromod.protocols.families._common import (
     CUE_LEVEL,
     cue_levels,
     decision_dataset,
     gain_dataset,
-    task_timing,
     trials_dataset,
 )
 from neuromod.protocols.family import FamilyBase, register_family
 from neuromod.results import var_attrs as _attrs
 from neuromod.spiking.mechanisms import Mechanism
-from neuromod.tasks.switching import POPULATIONS, CuedTaskSwitching
+from neuromod.tasks.switching import CONTEXTS, POPULATIONS, CuedTaskSwitching
 
 if TYPE_CHECKING:
     from neuromod.spiking import DecisionParams, ModulationParams
@@ -62,7 +62,10 @@ class SpikingConfig(Config):
 
     mechanism: Mechanism = param("input_gain", doc="how the modulator acts on the sensory cells")
     gain_max: float = param(
-        2.0, low=0.0, low_inclusive=False, doc="input_gain: synaptic efficacy 1 + (gain_max - 1) m at m"
+        2.0, low=0.0, low_inclusive=False, doc="input_gain: synaptic efficacy at full release (m = 1)"
+    )
+    gain_min: float = param(
+        1.0, low=0.0, doc="input_gain: efficacy at m = 0 (gain_min + (gain_max - gain_min) m; < 1: below unmodulated)"
     )
     sens_in_hz: float = param(
         2000.0, low=0.0, low_inclusive=False, doc="sensory Poisson input at 0 % coherence (Hz), unmodulated"
@@ -75,6 +78,8 @@ class SpikingConfig(Config):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.gain_min > self.gain_max:
+            raise ConfigError(f"gain_min={self.gain_min!r} must not exceed gain_max={self.gain_max!r}")
         if self.fi_transient_ms >= self.fi_duration_ms:
             raise ConfigError(
                 f"fi_transient_ms={self.fi_transient_ms} must be shorter than "
@@ -92,13 +97,29 @@ class SpikingConfig(Config):
         from neuromod.spiking import ModulationParams
 
         extra = {} if tau_ms is None else {"tau_mod_ms": tau_ms}
-        return ModulationParams(gain_max=self.gain_max, **extra)
+        return ModulationParams(gain_max=self.gain_max, gain_min=self.gain_min, **extra)
 
     @property
     def reference_na(self) -> float:
         """Relative drive 1 in nA: the mean synaptic current of a sensory cell at 0 % coherence."""
         p = self.params()
         return p.sens_in_hz * p.sens_w_na * p.tau_ampa_ms * 1e-3
+
+
+def _session_times(task: CuedTaskSwitching) -> dict[str, float | tuple[float, ...]]:
+    """The times (ms) of the closed-loop task that must lie on the 1 ms grid."""
+    return {"csi_ms": task.csi_ms, "rci_ms": task.timing["rci_ms"], "max_rt_ms": task.timing["max_rt_ms"]}
+
+
+def _check_release(release: object) -> np.ndarray:
+    """The release pattern: shape (context, population) = (2, 4), levels in [0, 1]."""
+    arr = check_array("release", release, ndim=2, low=0.0, high=1.0)
+    if arr.shape != (len(CONTEXTS), len(POPULATIONS)):
+        raise ValueError(
+            f"release has shape {arr.shape}, expected {(len(CONTEXTS), len(POPULATIONS))}: "
+            "a level per (context, population)"
+        )
+    return arr
 
 
 def _whole_ms(name: str, values: object) -> None:
@@ -141,27 +162,45 @@ class SpikingFamily(FamilyBase):
         seed: np.random.SeedSequence,
         progress: bool = False,
     ) -> xr.Dataset:
+        """Run the task's session in closed loop (:func:`neuromod.spiking.simulate_session`, one session).
+
+        Trial k: the response-cue interval (no cue: release ``release.mean(axis=0)``, the decision pools
+        reset), cue k (release ``release[context[k]]``) for the CSI, then the stimulus until the network's
+        response or the deadline; the next RCI starts at the response. The modulator starts at the RCI's
+        release level. Returns the layout of every family (``choice``, ``rt``; ``modulator`` and, for
+        ``input_gain``, ``gain`` over (``time``, ``population``) every `decimate_ms` rounded to whole ms, on
+        the task's time axis: trial 0's RCI starts at 0) plus ``stim_onset_ms`` per trial.
+
+        Raises
+        ------
+        ValueError
+            A task time off the 1 ms grid, `release` not of shape (2, 4) in [0, 1], or `tau_ms` < 0.
+        """
         from neuromod.spiking import input_gain_factor, simulate_session
 
-        self.check_timing(task_timing(task))
+        self.check_timing(_session_times(task))
+        release = _check_release(release)
+        tau_ms = check_positive("tau_ms", tau_ms, allow_zero=True)
+        decimate_ms = check_positive("decimate_ms", decimate_ms)
         c = self.config
         # the modulator is Euler-integrated: below one step it would overshoot; tau = dt_ms relaxes it to
         # its target in one step (instantaneous on the 1 ms schedule grid)
-        tau_eff = max(float(tau_ms), c.dt_ms)
+        tau_eff = max(tau_ms, c.dt_ms)
         modulation = c.modulation(tau_eff)
         table = task.trials()
         context = table["context"].values.astype(int)
-        rsi = float(round(task.timing["rsi_ms"]))
+        off = release.mean(axis=0)  # no cue: neither context's levels
         record_ms = float(max(1, round(decimate_ms)))
         out = simulate_session(
             table["feature_a"].values[None],
             table["feature_b"].values[None],
             release=release[context][None],
-            m0=release[context[0]][None],
+            release_off=off[None],
+            m0=off[None],
             mechanism=c.mechanism,
-            csi_ms=np.rint(table["csi_ms"].values),
-            reset_ms=rsi,
-            max_rt_ms=float(round(task.timing["max_rt_ms"])),
+            csi_ms=table["csi_ms"].values,
+            rci_ms=table["rci_ms"].values,
+            max_rt_ms=task.timing["max_rt_ms"],
             params=c.params(),
             modulation=modulation,
             dt_ms=c.dt_ms,
@@ -170,11 +209,10 @@ class SpikingFamily(FamilyBase):
             target=c.target,
             progress=progress,
         )
-        # the spiking timeline puts the inter-trial reset (= RSI) before each cue: shift it onto the task's
+        end = float(out["response_ms"].values[0, -1])
         m = out["modulator"].isel(session=0).transpose("time", "population")
-        t = np.round(m["time"].values - rsi, 6)
-        keep = t >= 0
-        mod = m.values[keep]
+        keep = m["time"].values <= end  # the session's own time axis ends at its last response
+        t, mod = m["time"].values[keep], m.values[keep]
         data = {"modulator": (("time", "population"), mod, _attrs("1", "modulator level m"))}
         if c.mechanism == "input_gain":
             gain = input_gain_factor(np.clip(mod.reshape(-1), 0.0, 1.0), modulation=modulation)
@@ -183,7 +221,12 @@ class SpikingFamily(FamilyBase):
                 gain.reshape(mod.shape),
                 _attrs("1", "input-gain factor of each sensory pool"),
             )
-        ds = trials_dataset(table, out["choice"].values[0], out["rt"].values[0], t[keep], data)
+        ds = trials_dataset(table, out["choice"].values[0], out["rt"].values[0], t, data)
+        ds["stim_onset_ms"] = (
+            "trial",
+            out["stim_onset_ms"].values[0],
+            _attrs("ms", "stimulus onset on the session's time axis"),
+        )
         return ds.assign_attrs(
             params_json=out.attrs["params_json"],
             mechanism=c.mechanism,
