@@ -82,7 +82,7 @@ class SETaskModelConfig(Config):
     rd_ratio: float = param(0.5, low=0.0, low_inclusive=False, doc="SE reduction ratio (hidden/channels)")
     gain_max: float = param(2.0, low=0.0, low_inclusive=False, doc="upper end of the gate range (1)")
     gain_min: float = param(
-        0.25, low=0.0, doc="lower end of the gate range (1): the gate spans (gain_min, gain_max)"
+        0.5, low=0.0, doc="lower end of the gate range (1): the gate spans (gain_min, gain_max)"
     )
     tuning_range: tuple[float, ...] = param(
         (0.5, 1.5), low=0.0, doc="[low, high] of the channels' random tuning gains (1)"

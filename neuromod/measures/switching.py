@@ -83,7 +83,8 @@ def trial_data(data: xr.Dataset | xr.DataTree, model: str | None = None) -> xr.D
     ----------
     data : xarray.DataTree or xarray.Dataset
         The protocol's tree (trial table at the root, ``choice``/``correct``/``rt`` in the model's group),
-        or a Dataset that already has both (returned unchanged, after checks).
+        or a Dataset that already has both (returned unchanged, after checks). A group with a boolean
+        ``ran`` over ``trial`` ran only those trials of the table; the others are left out.
     model : str, optional
         The group to take from a tree; may be omitted when the tree has exactly one model group.
 
@@ -106,6 +107,8 @@ def trial_data(data: xr.Dataset | xr.DataTree, model: str | None = None) -> xr.D
         node = data[model].to_dataset(inherit=False)
         merged = table.merge(node[list(_TRIAL_VARS)], compat="override", join="exact")
         merged.attrs = {}
+        if "ran" in node:  # a model that ran only some trials of the table (e.g. the first ones)
+            merged = merged.isel(trial=node["ran"].values.astype(bool))
         return merged
     if isinstance(data, xr.Dataset):
         if model is not None:

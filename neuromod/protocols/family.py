@@ -16,7 +16,9 @@ An adapter is a class with
   the modulation mechanism and its values, e.g. the rate model's ``mode``; ``None`` and ``()`` when there
   is none), ``reference`` (what relative drive 1 means), ``uses_release`` (whether the cue acts through
   a release pattern that the protocol sets) and ``provides_release`` (whether the family can propose a
-  release pattern for the others, :meth:`ModelFamily.release_pattern`);
+  release pattern for the others, :meth:`ModelFamily.release_pattern`), ``tau_field`` (the config field
+  that fixes the modulator time constant a model is built or trained at, which an experiment sets to its
+  own ``tau_ms``; ``None`` when the time constant is only an argument of the operations);
 * a constructor taking its config (``Family(config)``, ``config=None`` for the defaults);
 * the operations of :class:`ModelFamily`. An operation a family cannot do raises
   :class:`NotImplementedError`; experiments check :func:`supports` before any work.
@@ -98,6 +100,7 @@ class ModelFamily(Protocol):
     reference: ClassVar[str]
     uses_release: ClassVar[bool]
     provides_release: ClassVar[bool]
+    tau_field: ClassVar[str | None]
 
     config: Config
 
@@ -218,9 +221,10 @@ def _check_adapter(cls: type) -> None:
     config_cls = getattr(cls, "config_cls", None)
     if not (isinstance(config_cls, type) and issubclass(config_cls, Config)):
         problems.append("class attribute 'config_cls' (a neuromod.config.Config subclass)")
-    variant_field = getattr(cls, "variant_field", "")
-    if variant_field is not None and not isinstance(variant_field, str):
-        problems.append("class attribute 'variant_field' (str or None)")
+    for attr in ("variant_field", "tau_field"):
+        value = getattr(cls, attr, "")
+        if value is not None and not isinstance(value, str):
+            problems.append(f"class attribute {attr!r} (str or None)")
     for op in (*OPERATIONS, "provenance", "check_timing", "quick_config"):
         if not callable(getattr(cls, op, None)):
             problems.append(f"method {op!r}")
@@ -335,6 +339,7 @@ class FamilyBase:
     reference: ClassVar[str] = "relative drive 1: the input of a population during a 0 % coherence stimulus"
     uses_release: ClassVar[bool] = False
     provides_release: ClassVar[bool] = False
+    tau_field: ClassVar[str | None] = None
 
     def __init__(self, config: Config | None = None) -> None:
         if config is None:

@@ -118,8 +118,9 @@ def task_json(task: CuedTaskSwitching) -> dict[str, Any]:
     return {
         "coherences_pct": list(task.coherences_pct),
         "csi_ms": list(task.csi_ms),
-        "rsi_ms": task.timing["rsi_ms"],
+        "rci_ms": task.timing["rci_ms"],
         "max_rt_ms": task.timing["max_rt_ms"],
+        "cues_per_task": task.cues_per_task,
         "p_switch": task.p_switch,
         "p_congruent": task.p_congruent,
         "n_trials": task.n_trials,

@@ -99,14 +99,14 @@ class CuedTaskSwitching:
     """
 
     #: Default timing of a trial, in ms; copied and updated from the constructor's arguments.
-    default_timing: Mapping[str, float] = {"rci_ms": 300.0, "max_rt_ms": 2000.0}
+    default_timing: Mapping[str, float] = {"rci_ms": 100.0, "max_rt_ms": 2000.0}
 
     def __init__(
         self,
         *,
         coherences_pct: Sequence[float] = (3.2, 6.4, 12.8, 25.6, 51.2),
         csi_ms: Sequence[float] = (50.0, 150.0, 300.0, 600.0, 1200.0),
-        rci_ms: float = 300.0,
+        rci_ms: float = 100.0,
         p_switch: float = 0.5,
         p_congruent: float = 0.5,
         max_rt_ms: float = 2000.0,

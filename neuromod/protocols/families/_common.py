@@ -19,7 +19,7 @@ CUE_LEVEL = "cue: 0 = the population's feature is relevant, 1 = irrelevant"
 
 def task_timing(task: CuedTaskSwitching) -> dict[str, float | tuple[float, ...]]:
     """The times (ms) of a task that a family's time grid must hold (``ModelFamily.check_timing``)."""
-    return {"csi_ms": task.csi_ms, "rsi_ms": task.timing["rsi_ms"], "max_rt_ms": task.timing["max_rt_ms"]}
+    return {"csi_ms": task.csi_ms, "rci_ms": task.timing["rci_ms"], "max_rt_ms": task.timing["max_rt_ms"]}
 
 
 def cue_levels(release: np.ndarray) -> np.ndarray:

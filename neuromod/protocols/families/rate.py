@@ -44,6 +44,7 @@ from neuromod.tasks.switching import POPULATIONS, CuedTaskSwitching
 
 if TYPE_CHECKING:
     from neuromod.rate import Modulation, Transfer
+    from neuromod.rate.params import WongWang2006
 
 __all__ = ["RateConfig", "RateFamily"]
 
@@ -79,6 +80,15 @@ class RateConfig(Config):
         0.5, low=0.0, low_inclusive=False, high=1.0, doc="integration step (ms), at most tau_AMPA / 2"
     )
     noise: bool = param(True, doc="the decision circuit's input noise (Wong & Wang 2006)")
+    noise_na: float = param(
+        0.02, low=0.0, doc="sd of that noise (nA; Wong & Wang 2006: 0.02), calibrated for task switching"
+    )
+
+    def circuit_params(self) -> WongWang2006:
+        """The decision circuit's parameters (Wong & Wang 2006, with the noise sd ``noise_na``)."""
+        from neuromod.rate.params import WongWang2006
+
+        return WongWang2006(sigma_noise_na=self.noise_na)
 
     def transfer_function(self) -> Transfer:
         """The sensory populations' transfer function (current in nA -> rate in Hz)."""
@@ -159,6 +169,7 @@ class RateFamily(FamilyBase):
             release=release,
             off_release=off,
             sensory=sensory,
+            params=c.circuit_params(),
             dt_ms=dt,
             noise=c.noise,
             m0=off,
