@@ -64,13 +64,17 @@ def gain_by_level(
     silent = mean.max("drive") <= 1e-3 * float(mean.max())  # no response over the range: gain 0
     gain = xr.where(silent, 0.0, gain.where(ok))
     top = float(gain.isel(level=-1))
-    return xr.Dataset(
+    out = xr.Dataset(
         {
             "gain": gain.assign_attrs(_attrs("1", "fitted f-I gain")),
-            "fit_ok": ok.astype(np.int8),
+            "fit_ok": ok.astype(np.int8).assign_attrs(_attrs("1", "the f-I curve was fitted (1) or not (0)")),
             "ratio": (gain / top).assign_attrs(_attrs("1", "gain / gain at full release")),
         }
     )
+    for name in out.coords:  # xr.where and the fit drop the coordinates' attributes: take them from the sweep
+        if name in curves.coords:
+            out[name].attrs.update(curves[name].attrs)
+    return out
 
 
 def match_release(
@@ -117,6 +121,9 @@ def match_release(
     )
     ratio = table["ratio"].values
     good = np.isfinite(ratio)
+    silent = np.flatnonzero(good & (ratio == 0))
+    if silent.size:  # of the levels silent over the whole range keep the highest (the onset of the gain)
+        good[: silent[-1]] = False
     lv, rv = levels[good], ratio[good]
     if lv.size < 2 or np.any(np.diff(rv) <= 0):
         raise ValueError(
@@ -129,7 +136,7 @@ def match_release(
     for p, own in enumerate(RELEVANT_CONTEXT):
         release[1 - own, p] = matched[p]
     da = context_population(release, "gain-matched release level").assign_attrs(mapping=MATCH_MAPPING)
-    pop = ("population", ["a+", "a-", "b+", "b-"])
+    pop = ("population", ["a+", "a-", "b+", "b-"], _attrs("1", "sensory population"))
     table = table.assign(
         target_ratio=(pop[0], target, _attrs("1", "SE gate ratio irrelevant / relevant")),
         matched_level=(pop[0], matched, _attrs("1", "release level matched to the target")),

@@ -193,15 +193,14 @@ def _gain_measures(
         return gains[m][name].sel(level=1.0).values
 
     ratio = np.stack([level1("gain_ratio", m) for m in models])
-    sources = [str(releases[m].attrs.get("source", "")) for m in models]
-    ref = next((m for m in models if any(src.endswith(f"to {m}") for src in sources)), None)
-    if ref is not None:  # the gate ratio of the source, irrelevant / relevant (the matching target)
-        pops = np.arange(len(RELEVANT_CONTEXT))
-        prof = np.asarray(profiles[ref], dtype=float)
-        target = prof[1 - RELEVANT_CONTEXT, pops] / prof[RELEVANT_CONTEXT, pops]
+    # the matching target: the source's gate ratio irrelevant / relevant, stored with a matched release
+    targets = [releases[m].attrs["target_ratio"] for m in models if "target_ratio" in releases[m].attrs]
+    if targets:
+        target = np.asarray(targets[0], dtype=float)
         match = ratio / target - 1.0
     else:
-        target = match = np.full_like(ratio, np.nan)
+        target = np.full(len(RELEVANT_CONTEXT), np.nan)
+        match = np.full_like(ratio, np.nan)
     profile = np.stack([profiles[m] for m in models])
     top = np.nanmax(profile.reshape(len(models), -1), axis=1)
     dims_g = ("model", "population")
@@ -235,7 +234,7 @@ def _gain_measures(
         ),
         "gain_match_target": (
             "population",
-            target if target.ndim == 1 else np.full(len(RELEVANT_CONTEXT), np.nan),
+            target,
             _attrs("1", "gate ratio irrelevant / relevant of the release source (the matching target)"),
         ),
         "gain_profile": (dims_p, profile, _attrs("1", "steady-state gain of each population per context")),
@@ -252,6 +251,23 @@ def _gain_measures(
     }
 
 
+def _shared(tree: xr.DataTree, a: str, b: str) -> xr.DataTree:
+    """The tree with models `a` and `b` only, each restricted to the trials both ran (``ran``)."""
+    n = tree.to_dataset(inherit=False).sizes["trial"]
+    ran = [
+        tree[m]["ran"].values.astype(bool) if "ran" in tree[m].data_vars else np.ones(n, dtype=bool)
+        for m in (a, b)
+    ]
+    both = ran[0] & ran[1]
+    if both.all():
+        return tree
+    nodes = {"/": tree.to_dataset(inherit=False)}
+    for m in (a, b):
+        ds = tree[m].to_dataset(inherit=False)[["choice", "correct", "rt"]]
+        nodes[f"/{m}"] = ds.assign(ran=("trial", both, _attrs("1", "trial run by both models")))
+    return xr.DataTree.from_dict(nodes)
+
+
 def _contrasts(tree: xr.DataTree, models: tuple[str, ...], tau_ms: float, margin_ms: float) -> xr.Dataset:
     """Paired contrasts of the RT switch cost between every pair of models, with equivalence tests."""
     quantities = ["rt_cost_shortest", "rt_cost_drop"]
@@ -259,7 +275,8 @@ def _contrasts(tree: xr.DataTree, models: tuple[str, ...], tau_ms: float, margin
     pairs = []
     for i, a in enumerate(models):
         for b in models[i + 1 :]:
-            c = model_contrast(tree, a, b, tau_ms=tau_ms, quantity=quantities, margin=margin_ms)
+            shared = _shared(tree, a, b)  # paired: the trials both models ran
+            c = model_contrast(shared, a, b, tau_ms=tau_ms, quantity=quantities, margin=margin_ms)
             rows.append(c)
             pairs.append(f"{a} - {b}")
     keep = ["difference", "difference_low", "difference_high", "verdict"]

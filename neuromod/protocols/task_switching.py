@@ -52,7 +52,7 @@ from neuromod.protocols.experiment import (
 from neuromod.protocols.families._common import RELEVANT_CONTEXT, task_timing
 from neuromod.protocols.family import ModelFamily, family_names, get_family
 from neuromod.protocols.gain_match import match_release
-from neuromod.protocols.sessions import resolve_release, session_groups, session_root
+from neuromod.protocols.sessions import check_family_tau, resolve_release, session_groups, session_root
 from neuromod.protocols.switching_report import plot, summarize
 from neuromod.protocols.switching_summary import summary
 from neuromod.results import var_attrs as _attrs
@@ -150,6 +150,14 @@ class TaskSwitchingConfig(ExperimentConfig):
                     f"{name}.{field}={value!r} differs from tau_ms={self.tau_ms!r}: the {name!r} family is built "
                     f"at the run's modulator time constant; set tau_ms instead"
                 )
+        # a table that equals the defaults built at tau_ms runs what the defaults run (e.g. the se table that
+        # to_dict writes at a tau_ms other than the default's): not stored, so to_dict / from_dict round-trip
+        explicit = {
+            name: cfg
+            for name, cfg in self.families.items()
+            if get_family(name).tau_field is None or cfg != self.family_at_tau(name, self._default(name))
+        }
+        object.__setattr__(self, "families", FrozenMap(explicit))
         try:
             task = self.task()
             for name in self.models:
@@ -160,7 +168,10 @@ class TaskSwitchingConfig(ExperimentConfig):
     def family(self, name: str) -> Config:
         """The resolved settings of family `name`, built at this run's ``tau_ms`` where the family has a
         time constant of its own (``tau_field``)."""
-        cfg = super().family(name)
+        return self.family_at_tau(name, super().family(name))
+
+    def family_at_tau(self, name: str, cfg: Config) -> Config:
+        """`cfg` (settings of family `name`) with its ``tau_field`` set to this run's ``tau_ms``."""
         field = get_family(name).tau_field
         return cfg if field is None else cfg.replace(**{field: self.tau_ms})
 
@@ -244,7 +255,9 @@ def _releases(
             settings=config.gain,
         )
         releases[name] = rel.assign_attrs(
-            _attrs("1", "modulator release level per context and population"), source=f"gain-matched to {source}"
+            _attrs("1", "modulator release level per context and population"),
+            source=f"gain-matched to {source}",
+            target_ratio=[float(v) for v in target],
         )
         tables[name] = table
     return releases, tables
@@ -303,6 +316,9 @@ def run_task_switching(
         raise TypeError(f"config must be a TaskSwitchingConfig, got {type(config).__name__}")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be a bool, got {progress!r}")
+    for name, family in (families or {}).items():  # a model trained at another tau: refused before any work
+        if name in config.models:
+            check_family_tau(family, config.tau_ms)
     root = seed_sequence(config.seed)
     task_seed = int_seed(child(root, "task"))
     task = config.task(seed=task_seed)
