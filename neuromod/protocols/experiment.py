@@ -174,18 +174,42 @@ class ExperimentConfig(Config):
 @dataclasses.dataclass(frozen=True)
 class ClassifySettings(Config):
     """How gain curves are fitted, screened and classified (:func:`neuromod.measures.fit_and_classify`);
-    shared by every experiment that classifies gain curves."""
+    shared by every experiment that classifies gain curves.
 
-    form: Form = param("softplus", doc="fitted form: threshold_linear, softplus or naka_rushton")
+    ``form = "auto"`` (the default) fits every candidate form (threshold-linear, softplus, saturating) and
+    keeps, per condition, the simplest one within 2 AIC units of the best, so curves that saturate are
+    fitted with the saturating form and straight ones with a straight line; the chosen form is the result's
+    ``fit_form``.
+    """
+
+    form: Form = param(
+        "auto",
+        doc="fitted form: auto (chosen per condition by AIC), threshold_linear, softplus, saturating or "
+        "naka_rushton",
+    )
     z: float = param(2.0, low=0.0, low_inclusive=False, doc="standard errors a change must exceed")
     gain_tolerance: float = param(0.1, low=0.0, low_inclusive=False, doc="smallest relative gain change")
     threshold_tolerance: float = param(
         0.05, low=0.0, low_inclusive=False, doc="smallest threshold shift, as a fraction of the drive range"
     )
     min_r2: float = param(0.9, low=0.0, high=1.0, doc="smallest R^2 (mean curve) of a classified curve")
+    signed_shift: bool = param(
+        False, doc="name a threshold-only change by its direction: additive (left) or subtractive (right)"
+    )
 
-    def classify(self, curves: xr.Dataset) -> xr.Dataset:
-        """`curves` fitted, screened and classified with these settings."""
+    def classify(
+        self,
+        curves: xr.Dataset,
+        *,
+        reference: xr.DataArray | xr.Dataset | None = None,
+        reference_level: float = 0.0,
+    ) -> xr.Dataset:
+        """`curves` fitted, screened and classified with these settings.
+
+        Every level is classified against `reference`, the *unmodulated* response over (``drive``,
+        ``repeat``) or (``condition``, ``drive``, ``repeat``), when given; else against the curve at
+        `reference_level` (:func:`neuromod.measures.fit_and_classify`).
+        """
         return fit_and_classify(
             curves,
             form=self.form,
@@ -193,6 +217,9 @@ class ClassifySettings(Config):
             gain_tolerance=self.gain_tolerance,
             threshold_tolerance=self.threshold_tolerance,
             min_r2=self.min_r2,
+            reference_level=reference_level,
+            reference=reference,
+            signed_shift=self.signed_shift,
         )
 
 

@@ -3,7 +3,8 @@
 One measurement protocol on every model family: the steady-state response of a modulated population
 against its relative drive (1 = the input during the task's stimulus at 0 % coherence, the family's
 ``reference``), at the same modulation levels, fitted and classified the same way
-(:func:`neuromod.measures.fit_and_classify`: curves the fitted form does not describe are reported as
+(:func:`neuromod.measures.fit_and_classify`: by default the form is chosen per condition by AIC, so curves
+that saturate are fitted with the saturating form; curves the fitted form does not describe are reported as
 "unfit" or "suppressed", never classified). For each family it sweeps the modulation variants it has
 (:attr:`~neuromod.protocols.family.ModelFamily.variants`: the rate model's modes, the spiking network's
 mechanisms), or those listed in ``variants``:
@@ -15,14 +16,35 @@ mechanisms), or those listed in ``variants``:
   population's own task (the SE gate reads its input through the squeeze, so its curves need not be purely
   multiplicative).
 
+The reference of the classification. Every level is classified against the family's *unmodulated*
+response where it has one (:data:`UNMODULATED`), so a gain above it is multiplicative and one below it
+divisive:
+
+* ``rate``: the population's own transfer function ``phi(I)``, i.e. gain ``g = 1`` and shift 0
+  (:class:`neuromod.rate.Modulation`: ``g(m) = gain_at_zero + gain_per_level m``, ``dtheta(m) =
+  shift_na_per_level m``). In this experiment ``gain_at_zero = 1``, so level 0 (m = 0) is that curve; with
+  another ``gain_at_zero`` (a gain mode) the curve at ``g = 1`` is swept separately;
+* ``spiking``: the plain LIF cell, which every mechanism is at m = 0 (:class:`neuromod.spiking.
+  ModulationParams`), except ``input_gain`` with ``gain_min`` != 1 (efficacy ``gain_min`` at m = 0),
+  whose unmodulated curve (efficacy 1) is swept separately;
+* ``se`` (and a family not in :data:`UNMODULATED`): no unmodulated state (the gate is always on), so the
+  levels are compared with level 0, the population's own task cued.
+
+Where the unmodulated curve is level 0 of the sweep, the levels are compared with that level
+(``reference_level``); where it is swept separately, it is passed to the classifier as the explicit
+``reference`` (it is not passed twice: the form's AIC would count it twice).
+
 The result is an ``xr.DataTree`` with one group per family: ``response`` over (``condition``, ``level``,
-``drive``, ``repeat``), the fits (``fit_*``) and the classification.
+``drive``, ``repeat``), the fits (``fit_*``, the chosen form ``fit_form``), the classification, and the
+reference used: ``reference_response`` over (``condition``, ``drive``, ``repeat``), ``reference_level``
+(the level it is, NaN for a separate sweep), its fit ``reference_fit_*`` and the group attribute
+``reference``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
@@ -31,7 +53,7 @@ from tqdm.auto import tqdm
 
 from neuromod import registry, results
 from neuromod._random import seed_sequence
-from neuromod.config import ConfigError, FrozenMap, param
+from neuromod.config import Config, ConfigError, FrozenMap, param
 from neuromod.protocols.experiment import (
     ClassifySettings,
     ExperimentConfig,
@@ -44,7 +66,7 @@ from neuromod.protocols.family import ModelFamily, get_family
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["GainCurvesConfig", "plot", "quick", "run_gain_curves", "summarize"]
+__all__ = ["UNMODULATED", "GainCurvesConfig", "plot", "quick", "run_gain_curves", "summarize"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +81,7 @@ class GainCurvesConfig(ExperimentConfig, ClassifySettings):
     experiment: str = "gain-curves"
     models: tuple[str, ...] = ("se", "rate", "spiking")
     levels: tuple[float, ...] = param(
-        (0.0, 0.5, 1.0), low=0.0, high=1.0, doc="modulation levels (0: the reference curve)"
+        (0.0, 0.5, 1.0), low=0.0, high=1.0, doc="modulation levels (0: m = 0, the unmodulated curve here)"
     )
     drive_min: float = param(0.5, low=0.0, doc="smallest relative drive (1 = input at 0 % coherence)")
     drive_max: float = param(2.0, low=0.0, low_inclusive=False, doc="largest relative drive")
@@ -104,13 +126,105 @@ class GainCurvesConfig(ExperimentConfig, ClassifySettings):
         return tuple(self.variants.get(name, cls.variants))
 
 
+def _rate_unmodulated(config: Config) -> Config:
+    # g(0) = gain_at_zero, dtheta(0) = 0: with gain_at_zero = 1 level 0 fires phi(I) in every mode
+    if config.mode == "threshold" or config.gain_at_zero == 1.0:  # type: ignore[attr-defined]
+        return config
+    return config.replace(gain_at_zero=1.0)
+
+
+def _spiking_unmodulated(config: Config) -> Config:
+    # m = 0 is the plain LIF for every mechanism except input_gain with an efficacy gain_min != 1 there
+    if config.mechanism != "input_gain" or config.gain_min == 1.0:  # type: ignore[attr-defined]
+        return config
+    return config.replace(gain_min=1.0, gain_max=max(config.gain_max, 1.0))  # type: ignore[attr-defined]
+
+
+#: Per family, the unmodulated response: a function of the swept member's config that returns the config
+#: whose level 0 (m = 0) is the unmodulated curve (the member's own config when its level 0 is), and what
+#: that curve is. A family not listed has no unmodulated state: its levels are compared with level 0.
+UNMODULATED: dict[str, tuple[Callable[[Config], Config], str]] = {
+    "rate": (
+        _rate_unmodulated,
+        "unmodulated: the transfer function phi(I) itself (gain g = 1, threshold shift 0)",
+    ),
+    "spiking": (
+        _spiking_unmodulated,
+        "unmodulated: the plain LIF cell (every mechanism at m = 0, input_gain at efficacy 1)",
+    ),
+}
+
+
+def _reference_curves(
+    config: GainCurvesConfig,
+    name: str,
+    member: ModelFamily,
+    ds: xr.Dataset,
+    seed: np.random.SeedSequence,
+    progress: bool,
+) -> tuple[xr.DataArray, float]:
+    """The curve that `member`'s levels are classified against, over (condition, drive, repeat), and the
+    level it is (NaN: swept separately, the unmodulated curve being no level of the sweep)."""
+    level0 = ds["response"].sel(level=0.0, drop=True)
+    if name not in UNMODULATED:
+        return level0, 0.0
+    unmodulated, _ = UNMODULATED[name]
+    ref_config = unmodulated(member.config)
+    if ref_config == member.config:
+        return level0, 0.0
+    curves = type(member)(ref_config).fi_curves(  # type: ignore[call-arg]
+        drives=ds["drive"].values,
+        levels=np.array([0.0]),
+        n_repeats=config.n_repeats,
+        seed=seed,
+        progress=progress,
+    )
+    return curves["response"].isel(level=0, drop=True).assign_coords(condition=ds["condition"].values), np.nan
+
+
+def _classify(
+    config: GainCurvesConfig, ds: xr.Dataset, reference: xr.DataArray, ref_level: xr.DataArray
+) -> xr.Dataset:
+    """Fit, screen and classify each condition against its reference: the level ``ref_level`` of the sweep,
+    or the separately swept `reference` curve (NaN level). The reference's fit is stored as
+    ``reference_fit_*`` for every condition."""
+    parts = []
+    for cond in ds["condition"].values:
+        sub = ds.sel(condition=[cond])
+        level = float(ref_level.sel(condition=cond))
+        if np.isnan(level):
+            part = config.classify(sub, reference=reference.sel(condition=[cond]))
+        else:
+            part = config.classify(sub, reference_level=level)
+            for var in [v for v in part.data_vars if v.startswith("fit_") and "level" in part[v].dims]:
+                if var == "fit_form":
+                    continue
+                part[f"reference_{var}"] = part[var].sel(level=level, drop=True)
+        parts.append(part)
+    out = parts[0] if len(parts) == 1 else xr.concat(parts, "condition", combine_attrs="drop_conflicts")
+    for key in ("reference_level", "reference"):  # per condition: reference_level (the variable) below
+        out.attrs.pop(key, None)
+    if "fit_form" not in out:  # a fixed form: stored all the same
+        out["fit_form"] = xr.full_like(out["fit_ok"], config.form, dtype=object).astype(str)
+    out["fit_form"] = out["fit_form"].assign_attrs(
+        units="1", long_name=out["fit_form"].attrs.get("long_name", "fitted form")
+    )
+    out["reference_fit_ok"] = out["reference_fit_ok"].astype(np.int8)
+    for var in [v for v in out.data_vars if v.startswith("reference_fit_")]:
+        attrs = dict(out[var.removeprefix("reference_")].attrs)
+        attrs["long_name"] = f"reference curve: {attrs.get('long_name', var)}"
+        out[var] = out[var].assign_attrs(attrs)
+    return out
+
+
 def _family_curves(
     config: GainCurvesConfig, name: str, family: ModelFamily, root: np.random.SeedSequence, progress: bool
 ) -> xr.Dataset:
-    """One family's curves over all its swept variants, along ``condition``."""
+    """One family's curves over all its swept variants, along ``condition``, classified against the
+    family's unmodulated curve (or level 0 where it has none)."""
     drives = np.linspace(config.drive_min, config.drive_max, config.n_drives)
     levels = np.asarray(config.levels, dtype=float)
-    parts = []
+    parts, refs, ref_levels = [], [], []
     variants = config.variants_of(name)
     bar = tqdm(
         variants, desc=f"gain curves: {name}", unit="variant", disable=not progress or len(variants) < 2
@@ -121,13 +235,35 @@ def _family_curves(
             field = type(family).variant_field
             member = type(family)(family.config.replace(**{field: variant}))  # type: ignore[call-arg]
         seed = family_stream(root, name, f"fi_curves:{variant or ''}")
-        parts.append(
-            member.fi_curves(
-                drives=drives, levels=levels, n_repeats=config.n_repeats, seed=seed, progress=progress
-            )
+        curves = member.fi_curves(
+            drives=drives, levels=levels, n_repeats=config.n_repeats, seed=seed, progress=progress
         )
+        ref_seed = family_stream(root, name, f"fi_curves_unmodulated:{variant or ''}")
+        ref, ref_level = _reference_curves(config, name, member, curves, ref_seed, progress)
+        parts.append(curves)
+        refs.append(ref)
+        ref_levels.append(np.full(curves.sizes["condition"], ref_level))
     ds = parts[0] if len(parts) == 1 else xr.concat(parts, dim="condition", combine_attrs="override")
-    return config.classify(ds)
+    reference = xr.concat(refs, dim="condition") if len(refs) > 1 else refs[0]
+    reference = reference.transpose("condition", "drive", "repeat").assign_attrs(
+        units=ds["response"].attrs.get("units", "1"),
+        long_name=f"reference curve of the classification: {ds['response'].attrs.get('long_name', '')}",
+    )
+    ref_level = xr.DataArray(
+        np.concatenate(ref_levels),
+        dims="condition",
+        coords={"condition": ds["condition"]},
+        attrs={"units": "1", "long_name": "level whose curve is the reference (NaN: an unmodulated sweep)"},
+    )
+    out = _classify(config, ds, reference, ref_level)
+    out["reference_response"] = reference
+    out["reference_level"] = ref_level
+    if name in UNMODULATED:
+        what = UNMODULATED[name][1]
+    else:
+        level_name = str(ds["level"].attrs.get("long_name", "modulation level"))
+        what = f"level 0 ({level_name} = 0): no unmodulated curve for this family (gain_curves.UNMODULATED)"
+    return out.assign_attrs(reference=what, fit_form=config.form)
 
 
 def run_gain_curves(
@@ -153,7 +289,11 @@ def run_gain_curves(
     xarray.DataTree
         Root: provenance (``config_json`` is the resolved config). One group per family with ``response``
         over (``condition``, ``level``, ``drive``, ``repeat``), ``fit_*`` over (``condition``, ``level``)
-        and the classification (``modulation_class``, ``gain_ratio``, ``threshold_shift``, ``fit_ok``).
+        with the form of each curve (``fit_form``; ``aic_*`` per condition with ``form="auto"``), the
+        classification against the reference curve (``modulation_class``, ``gain_ratio``,
+        ``threshold_shift``, with ``_se``, ``fit_ok``) and that curve: ``reference_response`` over
+        (``condition``, ``drive``, ``repeat``), ``reference_level`` (NaN: a separate unmodulated sweep),
+        ``reference_fit_*``, and the group attribute ``reference`` (what it is; see the module docstring).
 
     Examples
     --------
@@ -183,22 +323,32 @@ def run_gain_curves(
 # experiment registration: table, figure, quick mode
 # ------------------------------------------------------------------------------------------------------
 def summarize(tree: xr.DataTree) -> str:
-    """Table: model, condition, level, gain ratio, threshold shift, class."""
-    header = f"{'model':<8} {'condition':<15} {'level':>6} {'gain ratio':>11} {'thr shift':>10} {'class':<15}"
+    """Table: model, condition, level, fitted form, gain ratio and threshold shift (with standard errors)
+    against the reference curve, class; then what each model's reference is."""
+    header = (
+        f"{'model':<8} {'condition':<15} {'level':>6} {'form':<16} {'gain ratio':>13} "
+        f"{'thr shift':>15} {'class':<15}"
+    )
     lines = [header, "-" * len(header)]
+    references = []
     for model in tree.children:
         ds = tree[model].to_dataset()
         for cond in ds["condition"].values:
+            ref_level = float(ds["reference_level"].sel(condition=cond)) if "reference_level" in ds else 0.0
             for level in ds["level"].values:
-                if level == ds.attrs.get("reference_level", 0.0):
+                if level == ref_level:  # the reference itself
                     continue
                 row = ds.sel(condition=cond, level=level)
+                form = str(row["fit_form"].values) if "fit_form" in row else str(ds.attrs.get("fit_form", ""))
+                ratio = f"{float(row.gain_ratio):.2f}±{float(row.gain_ratio_se):.2f}"
+                shift = f"{float(row.threshold_shift):+.3f}±{float(row.threshold_shift_se):.3f}"
                 lines.append(
-                    f"{model:<8} {cond!s:<15} {level:>6.2f} {float(row.gain_ratio):>11.2f} "
-                    f"{float(row.threshold_shift):>+10.3f} {row.modulation_class.item()!s:<15}"
+                    f"{model:<8} {cond!s:<15} {level:>6.2f} {form:<16} {ratio:>13} {shift:>15} "
+                    f"{row.modulation_class.item()!s:<15}"
                 )
+        references.append(f"{model}: against {ds.attrs.get('reference', 'level 0')}")
     lines.append("threshold shift in relative drive; nan: the curve is not classified (see fit_ok)")
-    return "\n".join(lines)
+    return "\n".join([*lines, *references])
 
 
 def plot(tree: xr.DataTree) -> Figure:

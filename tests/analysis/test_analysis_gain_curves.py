@@ -36,8 +36,14 @@ def test_script_writes_figures_and_tables(saved, tmp_path):
     assert set(df["condition"]) == {"response_gain", "input_gain", "threshold"}
     top = df[(df.condition == "response_gain") & (df.level == 1.0)].iloc[0]
     assert top["modulation_class"] == "multiplicative" and abs(top["gain_ratio"] - 2.0) < 0.04
+    # the form of each curve and the reference it is classified against (level 0: the unmodulated curve)
+    assert set(df["fit_form"]) <= {"threshold_linear", "softplus", "saturating"}
+    assert (df["reference_level"] == 0.0).all() and (df["reference_fit_ok"] == 1).all()
     table = (tmp_path / "gain_curves_table.md").read_text()
-    assert "| rate | threshold | 1 |" in table and "additive" in table
+    form = df[(df.condition == "threshold") & (df.level == 1.0)].iloc[0]["fit_form"]
+    assert f"| rate | threshold | 1 | {form} |" in table and "additive" in table
+    assert "| rate | threshold | 0 |" not in table  # the reference itself is not a row
+    assert "rate: against unmodulated: the transfer function phi(I) itself" in table
 
 
 def test_script_refuses_other_results(tmp_path, result_ds):
