@@ -56,7 +56,8 @@ def main() -> None:
     shift, shift_se = (t1 - t0) / SPAN, np.hypot(t0se, t1se) / SPAN
     divisive = ratio <= 0.8 and abs(shift) < 0.05
     print(
-        f"slope ratio {ratio:.3f} +- {ratio_se:.3f}; onset shift {100 * shift:+.1f} +- {100 * shift_se:.1f} % of "
+        f"slope ratio {ratio:.3f} +- {ratio_se:.3f}; onset shift {100 * shift:+.1f} +- "
+        f"{100 * shift_se:.1f} % of "
         f"the drive range; divisive by the criterion (ratio <= 0.8, |shift| < 5 %): {divisive}"
     )
     fig, ax = plt.subplots(figsize=(5.5, 4))

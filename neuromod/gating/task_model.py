@@ -1,4 +1,4 @@
-"""SETaskModel: sensory channels -> ContextSE gate (pooled squeeze) -> fixed readout -> competing accumulators.
+"""SETaskModel: sensory channels -> ContextSE gate (pooled squeeze) -> fixed readout -> accumulators.
 
 The SE task model of cued task switching, in pure torch: it knows nothing of tasks or protocols and takes
 tensors. Per time step (step ``dt_ms``)::
@@ -63,7 +63,8 @@ class SETaskModelConfig(Config):
     113:700), time constant 100 ms. The gate follows the SE block of Hu et al. (2018) with a sigmoid gate
     scaled to (``gain_min``, ``gain_max``) and first-order kinetics ``tau_ms``: like the biological
     mechanisms (e.g. the spiking ``input_gain`` efficacy, :class:`neuromod.spiking.ModulationParams`), the
-    gate scales a population's gain within a bounded range and cannot silence it. ``readout_gain`` and ``noise_sd`` are
+    gate scales a population's gain within a bounded range and cannot silence it. ``readout_gain`` and
+    ``noise_sd`` are
     the values calibrated for the task-switching experiment (repeat-trial accuracy 0.90-0.97, mean
     correct RT 450-750 ms at 12.8 % coherence; :mod:`neuromod.protocols.calibration`).
     """
@@ -108,7 +109,9 @@ class SETaskModelConfig(Config):
             if len(lo_hi) != 2 or lo_hi[0] > lo_hi[1]:
                 raise ValueError(f"{name}={lo_hi!r} must be [low, high] with low <= high")
         if self.squeeze_by == "feature" and self.populations % 2:
-            raise ValueError(f"squeeze_by='feature' pools populations in pairs; populations={self.populations} is odd")
+            raise ValueError(
+                f"squeeze_by='feature' pools populations in pairs; populations={self.populations} is odd"
+            )
         if self.gain_min >= self.gain_max:
             raise ValueError(f"gain_min={self.gain_min!r} must be below gain_max={self.gain_max!r}")
 
@@ -298,7 +301,9 @@ class SETaskModel(nn.Module):
         """Instantaneous gates ``g*`` ``(..., C)`` from population summaries `s` ``(..., P)`` and context."""
         lead = s.shape[:-1]
         desc = s.index_select(-1, self.channel_population)
-        g = self.se.excite(desc.reshape(-1, self.channels), context.reshape(-1, context.shape[-1]).to(s.dtype))
+        g = self.se.excite(
+            desc.reshape(-1, self.channels), context.reshape(-1, context.shape[-1]).to(s.dtype)
+        )
         g = g.gain.reshape(*lead, self.channels)
         lo, hi = self.config.gain_min, self.config.gain_max
         return g if lo == 0 else lo + (1.0 - lo / hi) * g  # (0, hi) -> (lo, hi)
@@ -500,9 +505,7 @@ class SETaskModel(nn.Module):
     def decide(self, output: SETaskOutput) -> tuple[Tensor, Tensor]:
         """Choice and reaction time (ms from stimulus onset; NaN without a response) of every trial."""
         choice = output.choice
-        rt = torch.where(
-            choice > 0, (output.response + 1).to(torch.float64) * self.config.dt_ms, math.nan
-        )
+        rt = torch.where(choice > 0, (output.response + 1).to(torch.float64) * self.config.dt_ms, math.nan)
         return choice, rt
 
 

@@ -119,7 +119,13 @@ def calibrate(
         acc, rt = float(row["repeat_accuracy"]), float(row["repeat_mean_rt"])
         ok, dist = _score(acc, rt)
         candidates.append(
-            {"settings": settings, "repeat_accuracy": acc, "repeat_mean_rt_ms": rt, "in_criteria": ok, "distance": dist}
+            {
+                "settings": settings,
+                "repeat_accuracy": acc,
+                "repeat_mean_rt_ms": rt,
+                "in_criteria": ok,
+                "distance": dist,
+            }
         )
     good = [c for c in candidates if c["in_criteria"]]
     chosen = min(good, key=lambda c: c["distance"])["settings"] if good else None

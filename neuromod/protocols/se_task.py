@@ -138,7 +138,8 @@ def train_se_task_model(
         The model (default ``SETaskModelConfig(seed=seed)``).
     task_kwargs : mapping, optional
         Overrides of :data:`TRAIN_TASK` passed to :class:`CuedTaskSwitching` (``coherences_pct``, ``csi_ms``,
-        ``rci_ms``, ``p_switch``, ``p_congruent``, ``max_rt_ms``, ``cues_per_task``); ``n_trials`` and ``seed``
+        ``rci_ms``, ``p_switch``, ``p_congruent``, ``max_rt_ms``, ``cues_per_task``); ``n_trials`` and
+        ``seed``
         are set here.
     n_steps : int, optional
         Adam steps of the closed-loop phase; default 100 (``quick``: 20).
@@ -308,7 +309,9 @@ def _pretrain_drift(
         sign_b = np.where(rng.random(batch) < 0.5, sign_a, -sign_a)
         f = mags * np.stack([sign_a, sign_b], axis=1)
         ctx = rng.integers(k, size=batch)
-        stim = torch.as_tensor(np.stack([1 + f[:, 0], 1 - f[:, 0], 1 + f[:, 1], 1 - f[:, 1]], 1), dtype=torch.float32)
+        stim = torch.as_tensor(
+            np.stack([1 + f[:, 0], 1 - f[:, 0], 1 + f[:, 1], 1 - f[:, 1]], 1), dtype=torch.float32
+        )
         x = model.sensory(stim, noise=False)
         g = model.steady_gate(x, torch.eye(k)[ctx])
         rho = model.readout(g * x)
@@ -372,7 +375,8 @@ def run_se_session(
     -------
     xarray.Dataset
         Over ``trial``: ``choice`` (1, 2; 0 for no response within ``max_rt_ms``), ``correct``, ``rt`` (ms
-        from stimulus onset, NaN without a response), ``stim_onset_ms``; ``gain`` over (``time``, ``channel``) and
+        from stimulus onset, NaN without a response), ``stim_onset_ms``; ``gain`` over (``time``,
+        ``channel``) and
         ``population_gain`` (mean over each population's channels) over (``time``, ``population``), sampled
         every `decimate_ms`; the channel's population as a coordinate (``channel_population``).
         ``attrs["params_json"]`` holds the model config.

@@ -37,11 +37,11 @@ from typing import Any, ClassVar
 
 import numpy as np
 import xarray as xr
-from tqdm.auto import tqdm
 
 from neuromod import registry, results
 from neuromod._random import child, int_seed, seed_sequence
 from neuromod.config import Config, ConfigError, FrozenMap, param
+from neuromod.protocols.calibration import CALIBRATION_SEED, CRITERIA
 from neuromod.protocols.experiment import (
     ClassifySettings,
     ExperimentConfig,
@@ -73,9 +73,121 @@ class CueGainConfig(ClassifySettings):
     match_levels: int = param(9, low=3, doc="modulator levels of the gain-matching f-I sweep")
 
 
-#: The calibration of the default run (:mod:`neuromod.protocols.calibration`, ``neuromod calibrate``): per
-#: family the calibrated setting, its value, and what the calibration table gave at that value.
-CALIBRATION: Mapping[str, Mapping[str, Any]] = {}
+#: The calibration of the defaults (:func:`neuromod.protocols.calibration.calibrate`, on the calibration
+#: table:
+#: seed ``CALIBRATION_SEED``, ``n_trials`` trials, criteria ``CRITERIA``): per family the chosen settings and
+#: every candidate run with what it gave. The spiking candidates were run with the SE settings before its own
+#: calibration (threshold 1.0, noise_sd 0.1), which set the release target only through the SE gate ratio.
+CALIBRATION: Mapping[str, Mapping[str, Any]] = {
+    "se": {
+        "value": {"threshold": 1.5, "noise_sd": 0.085, "readout_gain": 0.2},
+        "n_trials": 1000,
+        "candidates": [
+            {
+                "settings": {"threshold": 1.5, "noise_sd": 0.085, "readout_gain": 0.2},
+                "repeat_accuracy": 0.936,
+                "repeat_mean_rt_ms": 729.3,
+                "in_criteria": True,
+            },
+            {
+                "settings": {"threshold": 1.5, "noise_sd": 0.085, "readout_gain": 0.22},
+                "repeat_accuracy": 0.898,
+                "repeat_mean_rt_ms": 772.0,
+                "in_criteria": False,
+            },
+            {
+                "settings": {"threshold": 1.5, "noise_sd": 0.095, "readout_gain": 0.2},
+                "repeat_accuracy": 0.921,
+                "repeat_mean_rt_ms": 720.6,
+                "in_criteria": True,
+            },
+            {
+                "settings": {"threshold": 1.5, "noise_sd": 0.095, "readout_gain": 0.22},
+                "repeat_accuracy": 0.89,
+                "repeat_mean_rt_ms": 744.7,
+                "in_criteria": False,
+            },
+        ],
+    },
+    "rate": {
+        "value": {"noise_na": 0.028, "drive_na": 0.27},
+        "n_trials": 1000,
+        "candidates": [
+            {
+                "settings": {"noise_na": 0.026, "drive_na": 0.27},
+                "repeat_accuracy": 0.981,
+                "repeat_mean_rt_ms": 665.8,
+                "in_criteria": False,
+            },
+            {
+                "settings": {"noise_na": 0.026, "drive_na": 0.29},
+                "repeat_accuracy": 0.979,
+                "repeat_mean_rt_ms": 592.0,
+                "in_criteria": False,
+            },
+            {
+                "settings": {"noise_na": 0.026, "drive_na": 0.31},
+                "repeat_accuracy": 0.979,
+                "repeat_mean_rt_ms": 499.7,
+                "in_criteria": False,
+            },
+            {
+                "settings": {"noise_na": 0.028, "drive_na": 0.27},
+                "repeat_accuracy": 0.936,
+                "repeat_mean_rt_ms": 567.8,
+                "in_criteria": True,
+            },
+            {
+                "settings": {"noise_na": 0.028, "drive_na": 0.29},
+                "repeat_accuracy": 0.95,
+                "repeat_mean_rt_ms": 505.1,
+                "in_criteria": True,
+            },
+            {
+                "settings": {"noise_na": 0.028, "drive_na": 0.31},
+                "repeat_accuracy": 0.933,
+                "repeat_mean_rt_ms": 435.8,
+                "in_criteria": False,
+            },
+        ],
+    },
+    "spiking": {
+        "value": {"sens_in_hz": 1080.0},
+        "n_trials": 200,
+        "candidates": [
+            {
+                "settings": {"sens_in_hz": 1000},
+                "repeat_accuracy": 0.942,
+                "repeat_mean_rt_ms": 757.0,
+                "in_criteria": False,
+            },
+            {
+                "settings": {"sens_in_hz": 1250},
+                "repeat_accuracy": 0.933,
+                "repeat_mean_rt_ms": 391.2,
+                "in_criteria": False,
+            },
+            {
+                "settings": {"sens_in_hz": 1600},
+                "repeat_accuracy": 0.894,
+                "repeat_mean_rt_ms": 225.1,
+                "in_criteria": False,
+            },
+            {
+                "settings": {"sens_in_hz": 1080},
+                "repeat_accuracy": 0.904,
+                "repeat_mean_rt_ms": 647.1,
+                "in_criteria": True,
+            },
+            {
+                "settings": {"sens_in_hz": 1150},
+                "repeat_accuracy": 0.952,
+                "repeat_mean_rt_ms": 466.3,
+                "in_criteria": True,
+            },
+        ],
+    },
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,10 +205,12 @@ class TaskSwitchingConfig(ExperimentConfig):
 
     experiment: str = "task-switching"
     models: tuple[str, ...] = ("se", "rate", "spiking")
-    tau_ms: float = param(400.0, low=0.0, low_inclusive=False, doc="modulator time constant of every model (ms)")
+    tau_ms: float = param(
+        400.0, low=0.0, low_inclusive=False, doc="modulator time constant of every model (ms)"
+    )
     n_trials: int = param(6000, low=8, doc="trials in the shared session")
     max_trials: Mapping[str, int] = param(
-        default_factory=lambda: FrozenMap({"spiking": 300}),
+        default_factory=lambda: FrozenMap({"spiking": 150}),
         low=8,
         doc="families limited to the table's first trials (name -> trials)",
     )
@@ -110,20 +224,26 @@ class TaskSwitchingConfig(ExperimentConfig):
     max_rt_ms: float = param(2000.0, low=0.0, low_inclusive=False, doc="response deadline (ms)")
     p_switch: float = param(0.5, low=0.0, high=1.0, doc="probability of a task switch")
     p_congruent: float = param(0.5, low=0.0, high=1.0, doc="probability of a congruent stimulus")
-    cues_per_task: int = param(1, low=1, high=2, doc="cues per task (2: cue switches apart from task switches)")
+    cues_per_task: int = param(
+        1, low=1, high=2, doc="cues per task (2: cue switches apart from task switches)"
+    )
     release: str = param(
         "se", doc="release pattern: 'default', or the name of a family that provides one (e.g. 'se')"
     )
     match_gain: bool = param(True, doc="gain-matched release per family (else the SE pattern itself)")
     equivalence_margin_ms: float = param(
-        20.0, low=0.0, low_inclusive=False, doc="margin of the equivalence tests of RT costs between models (ms)"
+        20.0,
+        low=0.0,
+        low_inclusive=False,
+        doc="margin of the equivalence tests of RT costs between models (ms)",
     )
     decimate_ms: float = param(20.0, low=0.0, low_inclusive=False, doc="sampling of the gain traces (ms)")
     gain: CueGainConfig = param(default_factory=CueGainConfig)
 
     family_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        "rate": {"noise_na": 0.027, "drive_na": 0.29},
-        "spiking": {"sens_in_hz": 1250.0, "dt_ms": 0.2, "gain_min": 0.25},
+        "se": {"threshold": 1.5, "noise_sd": 0.085},
+        "rate": {"noise_na": 0.028, "drive_na": 0.27},
+        "spiking": {"sens_in_hz": 1080.0, "dt_ms": 0.2, "gain_min": 0.25},
     }
     operations: ClassVar[tuple[str, ...]] = ("run_trials", "cue_gain_curves", "gain_profile")
 
@@ -147,7 +267,8 @@ class TaskSwitchingConfig(ExperimentConfig):
             value = None if field is None else getattr(self.families[name], field)
             if value is not None and value != self.tau_ms and value != getattr(self._default(name), field):
                 raise ConfigError(
-                    f"{name}.{field}={value!r} differs from tau_ms={self.tau_ms!r}: the {name!r} family is built "
+                    f"{name}.{field}={value!r} differs from tau_ms={self.tau_ms!r}: the {name!r} family is "
+                    "built "
                     f"at the run's modulator time constant; set tau_ms instead"
                 )
         # a table that equals the defaults built at tau_ms runs what the defaults run (e.g. the se table that
@@ -238,7 +359,7 @@ def _releases(
     if not config.match_gain or config.release == "default":
         return releases, tables
     source = config.release
-    profile = np.asarray(instances[source].gain_profile(base.values, ()), dtype=float)
+    profile = np.asarray(instances[source].gain_profile(base.values, config.coherences_pct), dtype=float)
     pops = np.arange(len(RELEVANT_CONTEXT))
     target = profile[1 - RELEVANT_CONTEXT, pops] / profile[RELEVANT_CONTEXT, pops]
     for name in config.models:
@@ -303,7 +424,9 @@ def run_task_switching(
     Raises
     ------
     TypeError, ValueError
-        Bad arguments, or a saved SE model that cannot be loaded, before any session runs.
+        Bad arguments, a saved SE model that cannot be loaded, or a passed family built (trained) at another
+        time constant than ``tau_ms`` (:func:`~neuromod.protocols.sessions.check_family_tau`), before any
+        session runs.
 
     Examples
     --------
@@ -332,7 +455,7 @@ def run_task_switching(
     releases, match_tables = _releases(config, instances, base, gains, root, progress)
     run = {name: instances[name] for name in config.models}
     groups = {}
-    for name in tqdm(list(run), desc="task switching", unit="model", disable=not progress):
+    for name in run:  # one family at a time: a family limited by max_trials runs the table's first trials
         n = config.trials_of(name)
         sub = task if n == config.n_trials else config.task(seed=task_seed, n_trials=n)
         groups.update(
@@ -352,7 +475,11 @@ def run_task_switching(
         if n < config.n_trials:  # the table's first n trials: pad to the table, marked by `ran`
             ds = groups[name].reindex(trial=full, fill_value={"choice": 0, "correct": 0})
             ds["trial"].attrs.update(task.trials()["trial"].attrs)
-            ds["ran"] = ("trial", full < n, _attrs("1", "the family ran this trial (the table's first trials)"))
+            ds["ran"] = (
+                "trial",
+                full < n,
+                _attrs("1", "the family ran this trial (the table's first trials)"),
+            )
             groups[name] = ds
     for name in config.models:
         if name not in gains:
@@ -366,7 +493,12 @@ def run_task_switching(
     provenance = {
         **results.provenance(config, title=title),
         "seed_entropy": str(root.entropy),
-        "calibration_json": json.dumps(results._jsonable(dict(CALIBRATION)), sort_keys=True),
+        "calibration_json": json.dumps(
+            results._jsonable(
+                {"criteria": dict(CRITERIA), "seed": CALIBRATION_SEED, "families": dict(CALIBRATION)}
+            ),
+            sort_keys=True,
+        ),
     }
     nodes: dict[str, xr.Dataset] = {"/": session_root(task, base, provenance)}
     for name in config.models:

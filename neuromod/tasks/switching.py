@@ -172,7 +172,9 @@ class CuedTaskSwitching:
         mags = rng.choice(self.coherences_pct, size=2)
         sign_a = 1.0 if rng.random() < 0.5 else -1.0
         sign_b = sign_a if rng.random() < self.p_congruent else -sign_a
-        cue = context * self.cues_per_task + (int(rng.integers(self.cues_per_task)) if self.cues_per_task > 1 else 0)
+        cue = context * self.cues_per_task + (
+            int(rng.integers(self.cues_per_task)) if self.cues_per_task > 1 else 0
+        )
         return {
             "context": context,
             "cue": cue,
@@ -223,12 +225,20 @@ class CuedTaskSwitching:
         return xr.Dataset(
             {
                 "context": ("trial", col["context"].astype(np.int8), _attrs("1", "task context", **flag)),
-                "cue": ("trial", col["cue"].astype(np.int8), _attrs("1", "cue shown (context * cues_per_task + k)")),
+                "cue": (
+                    "trial",
+                    col["cue"].astype(np.int8),
+                    _attrs("1", "cue shown (context * cues_per_task + k)"),
+                ),
                 "feature_a": ("trial", col["feature_a"], _attrs("%", "signed coherence of feature a")),
                 "feature_b": ("trial", col["feature_b"], _attrs("%", "signed coherence of feature b")),
                 "csi_ms": ("trial", col["csi_ms"], _attrs("ms", "cue-stimulus interval")),
                 "rci_ms": ("trial", col["rci_ms"], _attrs("ms", "response-cue interval before the cue")),
-                "is_switch": ("trial", col["is_switch"].astype(bool), _attrs("1", "task differs from last trial")),
+                "is_switch": (
+                    "trial",
+                    col["is_switch"].astype(bool),
+                    _attrs("1", "task differs from last trial"),
+                ),
                 "is_cue_switch": (
                     "trial",
                     col["is_cue_switch"].astype(bool),
@@ -239,7 +249,11 @@ class CuedTaskSwitching:
                     col["trial"] == 0,
                     _attrs("1", "first trial of the session (neither switch nor repeat)"),
                 ),
-                "is_congruent": ("trial", col["is_congruent"].astype(bool), _attrs("1", "features agree in sign")),
+                "is_congruent": (
+                    "trial",
+                    col["is_congruent"].astype(bool),
+                    _attrs("1", "features agree in sign"),
+                ),
                 "correct_choice": (
                     "trial",
                     col["correct_choice"].astype(np.int8),

@@ -41,9 +41,7 @@ def test_fixed_tau_and_trial_level_amplitudes_are_resolved(rate_run):
     assert float(s["rt_cost_drop_low"]) > 0
     # the two estimates of A agree within their combined uncertainty
     a1, a2 = float(s["rt_prep_fixed_amplitude"]), float(s["rt_amplitude"])
-    half = max(
-        float(s["rt_prep_fixed_amplitude_high"]) - a1, float(s["rt_amplitude_high"]) - a2
-    )
+    half = max(float(s["rt_prep_fixed_amplitude_high"]) - a1, float(s["rt_amplitude_high"]) - a2)
     assert abs(a1 - a2) < 2 * half, (a1, a2, half)
 
 

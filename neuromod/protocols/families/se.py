@@ -221,7 +221,8 @@ class SEFamily(FamilyBase):
         model = self._model()
         if abs(model.config.tau_ms - float(tau_ms)) > 1e-9 * max(1.0, float(tau_ms)):
             raise ValueError(
-                f"tau_ms={tau_ms!r}: this SE model was trained at tau_ms={model.config.tau_ms!r} and runs only "
+                f"tau_ms={tau_ms!r}: this SE model was trained at tau_ms={model.config.tau_ms!r} and runs "
+                "only "
                 "at the time constant it was trained at; train one at that tau (the se table's tau_ms)"
             )
         ds = run_se_session(
