@@ -65,7 +65,9 @@ class SpikingConfig(Config):
         2.0, low=0.0, low_inclusive=False, doc="input_gain: synaptic efficacy at full release (m = 1)"
     )
     gain_min: float = param(
-        1.0, low=0.0, doc="input_gain: efficacy at m = 0 (gain_min + (gain_max - gain_min) m; < 1: below unmodulated)"
+        1.0,
+        low=0.0,
+        doc="input_gain: efficacy at m = 0 (gain_min + (gain_max - gain_min) m; < 1: below unmodulated)",
     )
     sens_in_hz: float = param(
         2000.0, low=0.0, low_inclusive=False, doc="sensory Poisson input at 0 % coherence (Hz), unmodulated"
