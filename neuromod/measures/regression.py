@@ -785,6 +785,14 @@ def model_contrast(
             fits[o] = (None, "; ".join(bad), set(), blocks, 0)
             continue
         res, status, unstable = _fit(blocks, o, "cluster", cluster=True)
+        if o == "error" and res is not None:
+            # cluster-robust errors can stay small for terms that diverge under quasi-separation: a term
+            # that is not estimable in its own model's fit (model-based errors) is not estimable here either
+            for b in blocks:
+                _, _, own = _fit([b], o, "nonrobust", cluster=False)
+                unstable |= own
+            if unstable and status == "ok":
+                status = f"{len(unstable)} terms not estimable (quasi-separation in a model's own fit)"
         n_rows = sum(b.n for b in blocks)
         fits[o] = (res, status, unstable, blocks, n_rows)
     rows = []

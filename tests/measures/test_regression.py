@@ -385,3 +385,20 @@ def test_tau_defaults_to_the_run_config(sim):
     xr.testing.assert_identical(fit, explicit)
     c = model_contrast(data, "a", "b", quantity="rt_residual")
     assert c.attrs["tau_ms_a"] == 250.0
+
+
+def test_model_contrast_refuses_terms_separated_in_a_models_own_fit(sim):
+    # model a errs on 2 of 30 trials: its own error GLM is quasi-separated (terms not estimable); the joint
+    # fit's cluster-robust errors must not turn that into a finite, "different" contrast
+    t = sim.table(30, 5)
+    a = sim.behave(t, 1, errors=False)
+    wrong = np.flatnonzero(a["choice"].values > 0)[:2]
+    a["correct"].values[wrong] = 0
+    a["choice"].values[wrong] = 3 - a["choice"].values[wrong]
+    b = sim.behave(t, 2)
+    data = sim.tree(t, a=a, b=b)
+    own = switch_regression(data, 300.0, model="a")
+    assert not np.isfinite(float(own["error_cost_shortest"]))
+    c = model_contrast(data, "a", "b", tau_ms=300.0, quantity="error_cost_shortest", margin=1.0)
+    assert not np.isfinite(float(c["difference"])), c
+    assert str(c["verdict"].values) != "different"
