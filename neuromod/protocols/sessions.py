@@ -1,14 +1,22 @@
-"""One cued task-switching trial table run, trial for trial, on several model families.
+"""One cued task-switching trial table run, trial for trial and in closed loop, on several model families.
 
-Every family runs the same session (:meth:`neuromod.tasks.CuedTaskSwitching.trials`) through
-:meth:`~neuromod.protocols.family.ModelFamily.run_trials`, with one modulator time constant ``tau_ms`` and
-one release pattern: ``release[context][population]`` in [0, 1], the level of neuromodulator release that
-the cue of each context sets on each sensory population (default :data:`DEFAULT_RELEASE`: high release on
-the cued feature's populations, low on the other's), or the pattern that a family proposes
-(``release="se"``: the SE gate's per-context population gains, divided by their largest value). Families
-that gate by themselves (the SE model) ignore the pattern. The modulator state carries over from trial to
-trial (continuous sessions): after a switch the gains need time ``~tau`` to reconfigure, which is what
-produces switch costs that shrink with the cue-stimulus interval (Meiran 1996; Monsell 2003).
+Every family runs the same session (:meth:`neuromod.tasks.CuedTaskSwitching.trials`: contexts, cues,
+stimuli, intervals) through :meth:`~neuromod.protocols.family.ModelFamily.run_trials`, with one modulator
+time constant ``tau_ms`` and one release pattern: ``release[context][population]`` in [0, 1], the level of
+neuromodulator release that the cue of each context sets on each sensory population (default
+:data:`DEFAULT_RELEASE`: high release on the cued feature's populations, low on the other's), or the pattern
+that a family proposes (``release="se"``: the SE gate's per-context population gains, divided by their
+largest value). During the response-cue interval no task is cued and the release is the mean of the two
+contexts' rows (the no-cue level, also the modulator's initial level). Families that gate by themselves
+(the SE model) ignore the pattern. A family whose model is built at a time constant of its own
+(``tau_field``, e.g. the SE model, trained at its gate's ``tau_ms``) is built at the run's ``tau_ms``.
+
+The sessions run in closed loop: each stimulus ends at the family's response (or the deadline), and the next
+trial's response-cue interval starts there, so every family has its own time axis; its ``stim_onset_ms``
+are :meth:`~neuromod.tasks.CuedTaskSwitching.timeline` of its own reaction times. The modulator state
+carries over from trial to trial (continuous sessions): after a switch the gains need time ``~tau`` to
+reconfigure, which is what produces switch costs that shrink with the cue-stimulus interval (Meiran 1996;
+Monsell 2003).
 
 References
 ----------
@@ -36,7 +44,15 @@ from neuromod.protocols.family import ModelFamily, create_family, get_family, su
 from neuromod.results import var_attrs as _attrs
 from neuromod.tasks.switching import CONTEXTS, POPULATIONS, CuedTaskSwitching
 
-__all__ = ["DEFAULT_RELEASE", "resolve_release", "run_sessions", "session_groups", "task_json"]
+__all__ = [
+    "DEFAULT_RELEASE",
+    "build_family",
+    "check_family_tau",
+    "resolve_release",
+    "run_sessions",
+    "session_groups",
+    "task_json",
+]
 
 #: Default release pattern (dimensionless, in [0, 1]) over (context, population): the cue of task a releases
 #: the modulator strongly onto a+ and a- and weakly onto b+ and b-, and the reverse for task b.
@@ -89,8 +105,9 @@ def session_groups(
     root: np.random.SeedSequence,
     progress: bool = False,
 ) -> dict[str, xr.Dataset]:
-    """Each (prepared) family's session: per-trial ``choice``, ``correct``, ``rt`` and gain traces; the
-    release pattern in the groups of the families that use one."""
+    """Each (prepared) family's closed-loop session: per-trial ``choice``, ``correct`` (scored against the
+    task's table), ``rt`` and ``stim_onset_ms`` (on the family's own time axis), gain traces; the release
+    pattern in the groups of the families that use one."""
     table = task.trials()
     groups: dict[str, xr.Dataset] = {}
     bar = tqdm(list(families), desc="task switching", unit="model", disable=not progress)
@@ -114,7 +131,10 @@ def session_groups(
 
 
 def task_json(task: CuedTaskSwitching) -> dict[str, Any]:
-    """The task's settings as plain data."""
+    """The task's settings as plain data (enough to rebuild it: ``CuedTaskSwitching(**task_json(task))``).
+
+    No event times: in closed loop they depend on each model's responses (``stim_onset_ms`` of every
+    family's group, :meth:`~neuromod.tasks.CuedTaskSwitching.timeline`)."""
     return {
         "coherences_pct": list(task.coherences_pct),
         "csi_ms": list(task.csi_ms),
@@ -126,6 +146,60 @@ def task_json(task: CuedTaskSwitching) -> dict[str, Any]:
         "n_trials": task.n_trials,
         "seed": task.seed,
     }
+
+
+def _tau_of(family: ModelFamily) -> float | None:
+    """The time constant `family` is built at (its ``tau_field``), None for a family without one: that of
+    the model it holds when it has one (e.g. a passed-in trained SE model), else its config's."""
+    field = type(family).tau_field
+    if field is None:
+        return None
+    model_config = getattr(getattr(family, "model", None), "config", None)
+    value = getattr(model_config, field, None)
+    if value is None:
+        value = getattr(family.config, field)
+    return float(value)
+
+
+def check_family_tau(family: ModelFamily, tau_ms: float) -> None:
+    """Refuse a family instance built (trained) at a time constant other than the run's `tau_ms`.
+
+    Raises
+    ------
+    ValueError
+        Naming the family, the time constant it was built at, and how to build it at `tau_ms`.
+    """
+    built = _tau_of(family)
+    if built is None or abs(built - float(tau_ms)) <= 1e-9 * max(1.0, abs(float(tau_ms))):
+        return
+    name, field, tau = type(family).name, type(family).tau_field, float(tau_ms)
+    raise ValueError(
+        f"the {name!r} family was built at {field}={built!r}, but this run's tau_ms={tau!r}: it runs only at "
+        "the time constant it was built (trained) at. Pass it by name (it is then built at tau_ms), or build "
+        f"it at tau_ms (its config.replace({field}={tau!r}), or a model trained at it)"
+    )
+
+
+def build_family(name: str, tau_ms: float) -> ModelFamily:
+    """Family `name` with its default settings, built at the run's `tau_ms` where it has a ``tau_field``.
+
+    Raises
+    ------
+    KeyError
+        Unknown family.
+    ValueError
+        A `tau_ms` the family cannot be built at (e.g. 0 for the SE model, whose gate needs tau_ms > 0).
+    """
+    cls = get_family(name)
+    config = cls.config_cls()
+    if cls.tau_field is not None:
+        try:
+            config = config.replace(**{cls.tau_field: float(tau_ms)})
+        except ValueError as err:
+            raise ValueError(
+                f"tau_ms={float(tau_ms)!r}: the {name!r} family is built at the run's tau_ms ({err})"
+            ) from None
+    return create_family(name, config)
 
 
 def session_root(task: CuedTaskSwitching, release: xr.DataArray, provenance: dict[str, str]) -> xr.Dataset:
@@ -169,19 +243,23 @@ def run_sessions(
     task : CuedTaskSwitching, optional
         The session (default ``CuedTaskSwitching(seed=seed)``); its trial table is shared by all families.
     families : sequence of family names or ModelFamily instances
-        Each at most once. A name gets the family's default settings; an instance (e.g.
-        ``SEFamily.from_model(trained)`` or a family built with your own config) is used as it is. Every
-        family is prepared (:meth:`~neuromod.protocols.family.ModelFamily.prepare`: the SE model is trained
-        when it has none) before any session runs.
+        Each at most once. A name gets the family's default settings, built at `tau_ms` where the family
+        has a time constant of its own (``tau_field``: the SE model is trained at it); an instance (e.g.
+        ``SEFamily.from_model(trained)`` or a family built with your own config) is used as it is, and
+        refused if it was built (trained) at another time constant. Every family is prepared
+        (:meth:`~neuromod.protocols.family.ModelFamily.prepare`: the SE model is trained when it has none)
+        before any session runs.
     tau_ms : float
-        Modulator time constant of every family (ms); 0 is instantaneous.
+        Modulator time constant of every family (ms); 0 is instantaneous (not for the SE model, whose gate
+        needs tau_ms > 0).
     seed : int, SeedSequence or None
         Seed of every random stream of the run (one stream per family, derived from its name); same seed,
         task and families -> identical result. None: fresh entropy (recorded in ``seed_entropy``).
     release : array-like (2, 4), family name, ModelFamily, or None
         Release level per (context, population) in [0, 1]; None: :data:`DEFAULT_RELEASE`; a family name
-        (``"se"``) or instance (``SEFamily.from_model(trained)``): the pattern that family proposes (it is
-        prepared, and run only if it is in `families`).
+        (``"se"``, built at `tau_ms`) or instance (``SEFamily.from_model(trained)``): the pattern that
+        family proposes (it is prepared, and run only if it is in `families`). During the response-cue
+        interval (no cue) every family that takes a release gets the mean of the two rows.
     decimate_ms : float
         Sampling interval of the gain traces (ms).
     progress : bool
@@ -190,16 +268,20 @@ def run_sessions(
     Returns
     -------
     xarray.DataTree
-        Root: the trial table (``task.trials()``) and provenance. One group per family with ``choice``
-        (int8: 1, 2; 0 = none), ``correct`` (int8 0/1) and ``rt`` (ms from stimulus onset, NaN = none) over
-        ``trial``, ``gain`` over (``time``, ``population``) and what else the family records, and (for
-        families that use it) ``release`` over (``context``, ``population``). ``time`` is the task's
-        session time (ms). No wall-clock time is stored: the same seed gives an identical tree.
+        Root: the trial table (``task.trials()``: contexts, cues, stimuli, ``csi_ms``, ``rci_ms``; no event
+        times) and provenance (``task_json``, ``config_json``). One group per family with ``choice`` (int8:
+        1, 2; 0 = none), ``correct`` (int8 0/1), ``rt`` (ms from stimulus onset, NaN = none) and
+        ``stim_onset_ms`` over ``trial``, ``gain`` over (``time``, ``population``) and what else the family
+        records, and (for families that use it) ``release`` over (``context``, ``population``). ``time``
+        (ms) is the family's own closed-loop session time: its ``stim_onset_ms`` equal
+        ``task.timeline(rt)["stim_onset_ms"]``. No wall-clock time is stored: the same seed gives an
+        identical tree.
 
     Raises
     ------
     TypeError, ValueError, KeyError
-        Bad arguments or an unknown family, before any family runs.
+        Bad arguments, an unknown family, or a family instance built at another time constant than
+        `tau_ms`, before any family is prepared or runs.
 
     Examples
     --------
@@ -208,6 +290,9 @@ def run_sessions(
     >>> tree = run_sessions(task, ["rate"], seed=0)
     >>> sorted(tree["rate"].data_vars)[:3]
     ['choice', 'correct', 'gain']
+    >>> rt = tree["rate"]["rt"].values  # closed loop: the rate model's responses set its own timeline
+    >>> bool(np.allclose(tree["rate"]["stim_onset_ms"], task.timeline(rt)["stim_onset_ms"]))
+    True
     """
     seed_ss = seed_sequence(seed)
     task = CuedTaskSwitching(seed=seed if isinstance(seed, int) else None) if task is None else task
@@ -219,7 +304,13 @@ def run_sessions(
     decimate_ms = check_positive("decimate_ms", decimate_ms)
     instances = {}
     for item in families:
-        family = create_family(item) if isinstance(item, str) else item
+        if isinstance(item, str):
+            family = build_family(item, tau_ms)
+        elif isinstance(item, ModelFamily):
+            family = item
+            check_family_tau(family, tau_ms)
+        else:
+            raise TypeError(f"families must hold family names or ModelFamily instances, got {item!r}")
         name = type(family).name
         if name in instances:
             raise ValueError(f"families names {name!r} twice; each family runs at most once")
@@ -234,7 +325,7 @@ def run_sessions(
         instances_all.setdefault(source, release)
         release = source
     elif isinstance(release, str) and release not in instances:
-        instances_all[release] = create_family(release)
+        instances_all[release] = build_family(release, tau_ms)
     for name, family in instances_all.items():
         family.prepare(seed=family_stream(seed_ss, name, "prepare"), progress=progress)
     rel = resolve_release(release, instances_all, task.coherences_pct)

@@ -14,26 +14,39 @@ from neuromod.protocols.families.spiking import SpikingConfig
 from neuromod.protocols.gain_curves import GainCurvesConfig
 from neuromod.protocols.task_switching import TaskSwitchingConfig
 
+#: The task-switching experiment's calibrated settings (neuromod.protocols.calibration), read, not copied:
+#: they change when the families are recalibrated.
+CALIBRATED = TaskSwitchingConfig.family_defaults
+
 
 def test_a_family_table_sets_that_familys_config():
     cfg = TaskSwitchingConfig.from_dict({"models": ["rate"], "rate": {"dt_ms": 0.25}, "release": "default"})
     assert cfg.family("rate") == RateConfig(dt_ms=0.25)
-    assert cfg.family("spiking") == SpikingConfig(sens_in_hz=1250.0, dt_ms=0.2)  # the experiment's defaults
+    assert cfg.family("spiking") == SpikingConfig(**CALIBRATED["spiking"])  # the experiment's defaults
+    assert cfg.family("spiking") != SpikingConfig()  # ... which differ from the family's own
     assert GainCurvesConfig().family("spiking") == SpikingConfig()  # another experiment, the family's own
 
 
 def test_explicit_tables_equal_to_the_defaults_are_not_stored():
-    explicit = TaskSwitchingConfig.from_dict({"spiking": {"sens_in_hz": 1250.0, "dt_ms": 0.2}})
+    explicit = TaskSwitchingConfig.from_dict(
+        {"spiking": dict(CALIBRATED["spiking"]), "rate": dict(CALIBRATED["rate"])}
+    )
     assert explicit == TaskSwitchingConfig() and explicit.families == FrozenMap()
-    changed = TaskSwitchingConfig.from_dict({"spiking": {"dt_ms": 0.1}})
+    changed = TaskSwitchingConfig.from_dict({"spiking": {**CALIBRATED["spiking"], "dt_ms": 0.1}})
     assert changed != TaskSwitchingConfig() and set(changed.families) == {"spiking"}
+    # the se table at the run's tau_ms is what the defaults build: not stored either
+    at_tau = TaskSwitchingConfig.from_dict(
+        {"tau_ms": 250.0, "se": {**CALIBRATED.get("se", {}), "tau_ms": 250.0}}
+    )
+    assert at_tau == TaskSwitchingConfig(tau_ms=250.0) and at_tau.families == FrozenMap()
 
 
 def test_to_dict_writes_every_family_run_in_full_and_round_trips():
-    cfg = TaskSwitchingConfig(models=("se", "rate"))
+    cfg = TaskSwitchingConfig(models=("se", "rate"), tau_ms=300.0)
     data = cfg.to_dict()
     assert set(data) >= {"se", "rate"} and "spiking" not in data and "families" not in data
-    assert data["rate"] == RateConfig().to_dict()
+    assert data["rate"] == RateConfig(**CALIBRATED["rate"]).to_dict()  # the resolved settings, in full
+    assert data["se"]["tau_ms"] == 300.0  # built at the run's tau_ms
     assert TaskSwitchingConfig.from_dict(data) == cfg
     # the result's config_json is this dict
     assert json.loads(results.provenance(cfg, title="t")["config_json"]) == json.loads(results.to_json(data))

@@ -7,7 +7,10 @@ The test family is an analytic toy, so what the experiments measure on it is kno
   ``1 + k m`` and threshold 0.5 (relative drive) at modulator level ``m``, so the gain-curves experiment
   must find the gain ratio ``1 + k`` at level 1 and call it multiplicative;
 * its choice on a task-switching trial is the sign of ``g_rel f_rel + g_irr f_irr`` (the gain of a feature is
-  the release of its populations in the trial's context) and its RT ``300 ms / (0.5 + |evidence|)``;
+  the release of its populations in the trial's context) and its RT ``300 ms / (0.5 + |evidence|)``; like
+  every family it runs the session in closed loop, so its stimulus onsets are the task's timeline of those
+  RTs and its gain is the cued context's release from each cue to the response, the mean of the two
+  contexts' releases (no cue) in between;
 * its psychometric choice is the sign of the coherence plus logistic noise.
 """
 
@@ -71,14 +74,18 @@ class ToyFamily(FamilyBase):
         irr = np.where(ctx == 0, fb * g[:, 2], fa * g[:, 0])
         evidence = rel + irr
         choice = np.where(evidence >= 0, 1, 2).astype(np.int8)
-        rt = 300.0 / (0.5 + np.abs(evidence))
-        times = np.arange(0.0, float(table["trial_end_ms"][-1]), decimate_ms)
-        trial_of = np.searchsorted(table["cue_onset_ms"].values, times, side="right") - 1
-        gain = release[ctx[trial_of]]
+        rt = np.minimum(300.0 / (0.5 + np.abs(evidence)), task.timing["max_rt_ms"])
+        events = task.timeline(rt)  # closed loop: the responses set the session's time axis
+        cue, end = events["cue_onset_ms"].values, events["response_ms"].values
+        times = np.arange(0.0, float(end[-1]), decimate_ms)
+        trial_of = np.searchsorted(end, times, side="right")  # the trial whose slot holds each time
+        cued = times >= cue[np.minimum(trial_of, len(cue) - 1)]
+        gain = np.where(cued[:, None], release[ctx[np.minimum(trial_of, len(cue) - 1)]], release.mean(axis=0))
         return xr.Dataset(
             {
                 "choice": ("trial", choice, var_attrs("1", "choice")),
                 "rt": ("trial", rt, var_attrs("ms", "reaction time from stimulus onset")),
+                "stim_onset_ms": ("trial", events["stim_onset_ms"].values, var_attrs("ms", "stimulus onset")),
                 "gain": (("time", "population"), gain, var_attrs("1", "gain")),
             },
             coords={
@@ -176,9 +183,14 @@ def test_a_new_family_runs_through_every_experiment(toy):
         2,
     )
     np.testing.assert_array_equal(ts["toy"]["choice"].values, expected)
+    # closed loop: its stimulus onsets are the timeline of its own RTs (the toy's rule: no deadline reached)
+    task = switching_mod.TaskSwitchingConfig.from_dict(ts.nm.config).task(seed=int(table.attrs["task_seed"]))
+    np.testing.assert_allclose(
+        ts["toy"]["stim_onset_ms"].values, task.timeline(ts["toy"]["rt"].values)["stim_onset_ms"].values
+    )
     np.testing.assert_array_equal(
         ts["summary"]["gain_profile"].sel(model="toy").values,
-        1.0 + 2.0 * np.asarray(ts["summary"]["release"].values),
+        1.0 + 2.0 * ts["summary"]["release"].sel(model="toy").values,
     )
     assert ts["toy/gain_curves"]["response"].dims == ("condition", "level", "drive", "repeat")
     results.validate(ts)
@@ -268,6 +280,21 @@ def test_contract_config(name):
 
 
 @pytest.mark.parametrize("name", BUILTIN)
+def test_contract_tau_field(name):
+    """A family with a time constant of its own is built at the experiment's tau_ms; the others take it as an
+    argument of their operations, and the experiment's tau_ms leaves their settings alone."""
+    from neuromod.protocols.task_switching import TaskSwitchingConfig
+
+    cls = get_family(name)
+    built = TaskSwitchingConfig(tau_ms=123.0).family(name)
+    if cls.tau_field is None:
+        assert built == TaskSwitchingConfig().family(name)
+    else:
+        assert cls.tau_field in {f.name for f in dataclasses.fields(cls.config_cls)}
+        assert getattr(built, cls.tau_field) == 123.0
+
+
+@pytest.mark.parametrize("name", BUILTIN)
 def test_contract_fi_curves(name):
     family = _instance(name)
     kwargs = {"drives": np.linspace(0.5, 2.0, 5), "levels": np.array([0.0, 1.0]), "n_repeats": 2}
@@ -301,9 +328,12 @@ _SESSION_CHECKED_ELSEWHERE = {"spiking"}
 @pytest.mark.parametrize("name", [n for n in BUILTIN if n not in _SESSION_CHECKED_ELSEWHERE])
 def test_contract_run_trials_and_decision(name):
     family = _instance(name)
-    task = CuedTaskSwitching(n_trials=6, csi_ms=(100.0, 300.0), max_rt_ms=500.0, rsi_ms=200.0, seed=3)
+    task = CuedTaskSwitching(n_trials=6, csi_ms=(100.0, 300.0), max_rt_ms=500.0, rci_ms=200.0, seed=3)
     release = np.array([[1.0, 1.0, 0.1, 0.1], [0.1, 0.1, 1.0, 1.0]])
-    kwargs = {"release": release, "tau_ms": 100.0, "decimate_ms": 50.0}
+    # a family with a time constant of its own runs at the one it was built at (the SE default: 400 ms)
+    field = get_family(name).tau_field
+    tau = 100.0 if field is None else getattr(family.config, field)
+    kwargs = {"release": release, "tau_ms": tau, "decimate_ms": 50.0}
     a = family.run_trials(task, seed=np.random.SeedSequence(5), **kwargs)
     b = family.run_trials(task, seed=np.random.SeedSequence(5), **kwargs)
     xr.testing.assert_identical(a, b)
@@ -312,6 +342,11 @@ def test_contract_run_trials_and_decision(name):
     np.testing.assert_array_equal(np.isnan(a["rt"].values), a["choice"].values == 0)
     assert a["gain"].dims == ("time", "population") and a["time"].attrs["units"] == "ms"
     _check_units(a)
+    # closed loop: the stimulus onsets are the task's timeline of the family's own RTs, and its time axis
+    # is its own session's (it ends at the last response)
+    events = task.timeline(a["rt"].values)
+    np.testing.assert_allclose(a["stim_onset_ms"].values, events["stim_onset_ms"].values, atol=1e-6)
+    assert float(a["time"].max()) <= float(events["response_ms"][-1]) + 1e-9
     d = family.decision(np.array([0.0, 51.2]), n_trials=8, max_rt_ms=500.0, seed=np.random.SeedSequence(6))
     assert d["choice"].dims == ("coherence", "trial") and d["rt"].attrs["units"] == "ms"
     ok = np.isfinite(d["rt"].values)
