@@ -157,7 +157,13 @@ class ExperimentConfig(Config):
             raise ConfigError(f"unknown key {key!r}{suggest(key, keys)}; valid keys: {sorted(keys)}")
         names = set(family_names())
         fields = {k: _convert(v, keys[k], k) for k, v in data.items() if k not in names}
-        tables = {k: _convert(v, keys[k], k) for k, v in data.items() if k in names}
+        # a family table changes the experiment's defaults of that family (its calibrated values included):
+        # the keys it leaves out keep them, as `--set family.key=value` does
+        tables = {
+            k: _convert({**cls._default(k).to_dict(), **v} if isinstance(v, Mapping) else v, keys[k], k)
+            for k, v in data.items()
+            if k in names
+        }
         return cls(**fields, families=FrozenMap(tables))
 
     def to_dict(self) -> dict[str, Any]:

@@ -21,7 +21,8 @@ CALIBRATED = TaskSwitchingConfig.family_defaults
 
 def test_a_family_table_sets_that_familys_config():
     cfg = TaskSwitchingConfig.from_dict({"models": ["rate"], "rate": {"dt_ms": 0.25}, "release": "default"})
-    assert cfg.family("rate") == RateConfig(dt_ms=0.25)
+    # the keys the table leaves out keep the experiment's (calibrated) defaults, as --set does
+    assert cfg.family("rate") == RateConfig(**{**CALIBRATED["rate"], "dt_ms": 0.25})
     assert cfg.family("spiking") == SpikingConfig(**CALIBRATED["spiking"])  # the experiment's defaults
     assert cfg.family("spiking") != SpikingConfig()  # ... which differ from the family's own
     assert GainCurvesConfig().family("spiking") == SpikingConfig()  # another experiment, the family's own
