@@ -60,30 +60,39 @@ def result_tree(result_ds: xr.Dataset) -> xr.DataTree:
 
 
 @pytest.fixture(scope="session")
-def task_switching_runs(tmp_path_factory) -> tuple:
-    """``neuromod run task-switching --quick`` twice, same seed: (first.nc, second.nc, printed output).
-
-    The second run is a separate Python process with another string-hash seed, so "same seed, identical
-    file" is checked across processes (set and dict orders, memory layout), not only within one. Session-
-    scoped: the comparison tests and the README examples share it (each run takes ~30 s).
-    """
-    import os
-    import subprocess
-    import sys
-
+def task_switching_run(tmp_path_factory) -> tuple:
+    """``neuromod run task-switching --quick`` once: (first.nc, printed output). Session-scoped: the comparison
+    tests and the README examples share it (~30 s)."""
     from typer.testing import CliRunner
 
     from neuromod.cli import app
 
     folder = tmp_path_factory.mktemp("task_switching")
-    args = ["run", "task-switching", "--quick", "--no-progress", "--out"]
     first = folder / "first.nc"
-    res = CliRunner().invoke(app, [*args, str(first)])
+    res = CliRunner().invoke(app, [*_QUICK_ARGS, str(first)])
     assert res.exit_code == 0, res.output
-    second = folder / "second.nc"
+    return first, res.output
+
+
+_QUICK_ARGS = ["run", "task-switching", "--quick", "--no-progress", "--out"]
+
+
+@pytest.fixture(scope="session")
+def task_switching_runs(task_switching_run, tmp_path_factory) -> tuple:
+    """``neuromod run task-switching --quick`` twice, same seed: (first.nc, second.nc, printed output).
+
+    The second run is a separate Python process with another string-hash seed, so "same seed, identical
+    file" is checked across processes (set and dict orders, memory layout), not only within one.
+    """
+    import os
+    import subprocess
+    import sys
+
+    first, output = task_switching_run
+    second = tmp_path_factory.mktemp("task_switching_second") / "second.nc"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     proc = subprocess.run(
-        [sys.executable, "-m", "neuromod.cli", *args, str(second)], env=env, capture_output=True, text=True
+        [sys.executable, "-m", "neuromod.cli", *_QUICK_ARGS, str(second)], env=env, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stderr
-    return first, second, res.output
+    return first, second, output

@@ -40,7 +40,7 @@ def test_readme_names_only_what_exists():
 def test_readme_python_block_runs(index, tmp_path, monkeypatch, request):
     monkeypatch.chdir(tmp_path)  # examples may write files
     if "results/task-switching.nc" in BLOCKS[index]:  # the file `make demo` writes: a quick run stands in
-        first, _, _ = request.getfixturevalue("task_switching_runs")
+        first, _ = request.getfixturevalue("task_switching_run")
         (tmp_path / "results").mkdir()
         shutil.copy(first, tmp_path / "results" / "task-switching.nc")
     exec(compile(BLOCKS[index], f"README.md[python block {index}]", "exec"), {})

@@ -98,8 +98,8 @@ class SETaskModelConfig(Config):
     lca_tau_ms: float = param(100.0, low=0.0, low_inclusive=False, doc="accumulator time constant (ms)")
     leak: float = param(0.2, low=0.0, doc="accumulator leak k (1)")
     inhibition: float = param(0.2, low=0.0, doc="lateral inhibition beta (1)")
-    threshold: float = param(1.0, low=0.0, low_inclusive=False, doc="decision threshold (1)")
-    noise_sd: float = param(0.1, low=0.0, doc="accumulator noise sigma per sqrt(lca_tau) (1)")
+    threshold: float = param(1.5, low=0.0, low_inclusive=False, doc="decision threshold (1)")
+    noise_sd: float = param(0.085, low=0.0, doc="accumulator noise sigma per sqrt(lca_tau) (1)")
     seed: int = param(0, low=0, doc="seed of the channels' tuning and of the weight initialisation")
 
     def __post_init__(self) -> None:

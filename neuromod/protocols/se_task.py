@@ -248,7 +248,7 @@ def _train(
     gen = torch.Generator().manual_seed(seed)
     model = SETaskModel(config)
     model.train()
-    _pretrain_drift(model, task, rng, gain_cost=gain_cost, lr=lr)
+    _pretrain_drift(model, task, rng, gain_cost=gain_cost)
     pool = _pool(4 * batch_size, n_trials, task, config.dt_ms, rng)
     opt = torch.optim.Adam(model.se.parameters(), lr=lr / 3)
     losses = np.zeros(n_steps)
@@ -284,8 +284,8 @@ def _pretrain_drift(
     rng: np.random.Generator,
     *,
     gain_cost: float,
-    lr: float,
-    n_steps: int = 300,
+    lr: float = 0.01,
+    n_steps: int = 400,
     batch: int = 256,
     scale: float = 0.05,
 ) -> None:

@@ -241,7 +241,6 @@ class TaskSwitchingConfig(ExperimentConfig):
     gain: CueGainConfig = param(default_factory=CueGainConfig)
 
     family_defaults: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        "se": {"threshold": 1.5, "noise_sd": 0.085},
         "rate": {"noise_na": 0.028, "drive_na": 0.27},
         "spiking": {"sens_in_hz": 1080.0, "dt_ms": 0.2, "gain_min": 0.25},
     }

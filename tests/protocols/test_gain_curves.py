@@ -229,7 +229,9 @@ def test_levels_are_classified_against_the_unmodulated_curve():
     """With ``gain_at_zero = 0`` (the rate family's own default) level 0 is silent, not unmodulated: the
     unmodulated curve (gain 1: here level 1) is swept separately and every level is compared with it, so
     gain 0.5 is divisive and gain 1 is no modulation (classes relative to level 0 would be meaningless)."""
-    config = quick(GainCurvesConfig.from_dict({"models": ["rate"], "rate": {"gain_at_zero": 0.0}}))
+    # the rate family's own transfer and gain_at_zero (a table changes only the keys it names)
+    rate = {"gain_at_zero": 0.0, "transfer": "threshold_linear", "shift_na_per_level": -0.05}
+    config = quick(GainCurvesConfig.from_dict({"models": ["rate"], "rate": rate}))
     tree = run_gain_curves(config)
     ds = tree["rate"].to_dataset()
     gains = ds.sel(condition=["response_gain", "input_gain"])

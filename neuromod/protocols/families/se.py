@@ -75,9 +75,9 @@ class SEConfig(Config):
     readout_gain: float = param(
         0.2, low=0.0, low_inclusive=False, doc="weight of the fixed readout (calibrated, SETaskModelConfig)"
     )
-    noise_sd: float = param(0.1, low=0.0, doc="accumulator noise (calibrated, SETaskModelConfig)")
+    noise_sd: float = param(0.085, low=0.0, doc="accumulator noise (calibrated, SETaskModelConfig)")
     threshold: float = param(
-        1.0, low=0.0, low_inclusive=False, doc="decision threshold (calibrated, SETaskModelConfig)"
+        1.5, low=0.0, low_inclusive=False, doc="decision threshold (calibrated, SETaskModelConfig)"
     )
     gain_cost: float = param(0.05, low=0.0, doc="training: weight of the cost on the mean gate")
 
