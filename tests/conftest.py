@@ -61,8 +61,8 @@ def result_tree(result_ds: xr.Dataset) -> xr.DataTree:
 
 @pytest.fixture(scope="session")
 def task_switching_run(tmp_path_factory) -> tuple:
-    """``neuromod run task-switching --quick`` once: (first.nc, printed output). Session-scoped: the comparison
-    tests and the README examples share it (~30 s)."""
+    """``neuromod run task-switching --quick`` once: (first.nc, printed output). Session-scoped: the
+    comparison tests and the README examples share it (~30 s)."""
     from typer.testing import CliRunner
 
     from neuromod.cli import app
@@ -91,8 +91,7 @@ def task_switching_runs(task_switching_run, tmp_path_factory) -> tuple:
     first, output = task_switching_run
     second = tmp_path_factory.mktemp("task_switching_second") / "second.nc"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "neuromod.cli", *_QUICK_ARGS, str(second)], env=env, capture_output=True, text=True
-    )
+    command = [sys.executable, "-m", "neuromod.cli", *_QUICK_ARGS, str(second)]
+    proc = subprocess.run(command, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     return first, second, output
