@@ -40,7 +40,9 @@ def small() -> SETaskModel:
 def small64() -> SETaskModel:
     # float64, with 1 / channels_per_population and readout_gain exact in float32: the model stores its
     # constant buffers (pooling weights, readout weights) in float32, and .double() keeps their rounding
-    return SETaskModel(SETaskModelConfig(channels_per_population=4, readout_gain=0.25, seed=4)).double()
+    return SETaskModel(
+        SETaskModelConfig(channels_per_population=4, readout_gain=0.25, threshold=1.0, seed=4)
+    ).double()
 
 
 def _trials(gen: torch.Generator, b: int = 3, n: int = 5, *, dtype: torch.dtype = F64) -> dict[str, Tensor]:
