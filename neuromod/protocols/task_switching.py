@@ -196,7 +196,7 @@ class TaskSwitchingConfig(ExperimentConfig):
 
     The task settings (``n_trials`` ... ``cues_per_task``) define the one trial table that every family
     runs in closed loop; ``max_trials`` limits a family to the table's first trials (the spiking network
-    costs about 0.5 s of wall time per trial). ``tau_ms`` is the modulator time constant of every family
+    costs about 1 s of wall time per trial). ``tau_ms`` is the modulator time constant of every family
     (the SE model is trained at it). ``release`` names the family whose gate gives the target of the
     mapping (``"se"``) or ``"default"`` (:data:`~neuromod.protocols.sessions.DEFAULT_RELEASE`, no mapping);
     with ``match_gain`` each family that takes a release gets the levels that match the SE gain ratios
