@@ -43,7 +43,7 @@ import xarray as xr
 from neuromod import results
 from neuromod.measures import agreement
 from neuromod.plotting import format_interval
-from neuromod.protocols.switching_report import plot as plot_comparison
+from neuromod.protocols.switching_figure import plot as plot_comparison
 from neuromod.protocols.switching_summary import preparation_fit
 
 REFERENCE = "se"

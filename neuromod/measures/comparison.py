@@ -307,6 +307,54 @@ def equivalence_test(
     return out
 
 
+def _margins(margins: Mapping[str, Any], names: list[str]) -> np.ndarray:
+    """One finite, positive margin per measure, in the order of `names` (or a clear error)."""
+    if not isinstance(margins, Mapping):
+        raise TypeError(f"margins must be a mapping of measure -> margin, got {margins!r}")
+    missing = [n for n in names if n not in margins]
+    if missing:
+        raise ValueError(
+            f"margins={dict(margins)!r} lacks the measure(s) {missing}; give each measure a margin"
+        )
+    margin = np.empty(len(names))
+    for i, n in enumerate(names):
+        try:
+            margin[i] = float(margins[n])
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"margins[{n!r}]={margins[n]!r} must be a number") from err
+        if not np.isfinite(margin[i]) or margin[i] <= 0:
+            raise ValueError(f"margins[{n!r}]={margins[n]!r} must be finite and > 0 (units of the measure)")
+    return margin
+
+
+def _standard_errors(summary: xr.Dataset, names: list[str], level: float) -> np.ndarray:
+    """(measure, model) standard errors: ``<measure>_se`` where given, else from the interval bounds."""
+    z = stats.norm.ppf(0.5 + level / 2)
+    return np.stack(
+        [
+            summary[f"{n}_se"].values.astype(float)
+            if f"{n}_se" in summary and summary[f"{n}_se"].dims == ("model",)
+            else (summary[f"{n}_high"].values.astype(float) - summary[f"{n}_low"].values.astype(float))
+            / (2 * z)
+            for n in names
+        ]
+    )
+
+
+def _verdicts(tost: xr.Dataset, ref_defined: np.ndarray, ref: int) -> tuple[np.ndarray, ...]:
+    """TOST verdicts, equivalent/differs flags and the agreement code, with the reference model's column
+    set to "reference" (or "undefined" where its value is not)."""
+    verdict = tost["verdict"].values.astype(object)
+    equivalent, differs = tost["equivalent"].values.copy(), tost["differs"].values.copy()
+    verdict[:, ref] = np.where(ref_defined, "reference", "undefined")
+    equivalent[:, ref] = np.where(ref_defined, 1, -1)
+    differs[:, ref] = np.where(ref_defined, 0, -1)
+    agrees = np.select(
+        [verdict == "equivalent", verdict == "different", verdict == "reference"], [1, 0, 1], -1
+    )
+    return verdict, equivalent, differs, agrees
+
+
 def agreement(
     summary: xr.Dataset,
     *,
@@ -388,34 +436,10 @@ def agreement(
         )
         return interval_overlap(summary, reference=reference, measures=measures)
     names, nulls, models, value, low, high = _read_summary(summary, reference, measures)
-    if not isinstance(margins, Mapping):
-        raise TypeError(f"margins must be a mapping of measure -> margin, got {margins!r}")
-    missing = [n for n in names if n not in margins]
-    if missing:
-        raise ValueError(
-            f"margins={dict(margins)!r} lacks the measure(s) {missing}; give each measure a margin"
-        )
-    margin = np.empty(len(names))
-    for i, n in enumerate(names):
-        try:
-            margin[i] = float(margins[n])
-        except (TypeError, ValueError) as err:
-            raise TypeError(f"margins[{n!r}]={margins[n]!r} must be a number") from err
-        if not np.isfinite(margin[i]) or margin[i] <= 0:
-            raise ValueError(f"margins[{n!r}]={margins[n]!r} must be finite and > 0 (units of the measure)")
-    if level is None:
-        level = float(summary.attrs.get("level", 0.95))
+    margin = _margins(margins, names)
+    level = float(summary.attrs.get("level", 0.95)) if level is None else level
     check_range("level", level, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-    z = stats.norm.ppf(0.5 + level / 2)
-    se = np.stack(
-        [
-            summary[f"{n}_se"].values.astype(float)
-            if f"{n}_se" in summary and summary[f"{n}_se"].dims == ("model",)
-            else (summary[f"{n}_high"].values.astype(float) - summary[f"{n}_low"].values.astype(float))
-            / (2 * z)
-            for n in names
-        ]
-    )
+    se = _standard_errors(summary, names, level)
     ref = models.index(reference)
     diff = value - value[:, ref : ref + 1]
     diff_se = np.sqrt(se**2 + se[:, ref : ref + 1] ** 2)
@@ -426,17 +450,8 @@ def agreement(
         xr.DataArray(np.broadcast_to(margin[:, None], diff.shape), dims=dims),
         alpha=alpha,
     )
-    verdict = tost["verdict"].values.astype(object)
-    equivalent, differs = tost["equivalent"].values.copy(), tost["differs"].values.copy()
-    p_eq = tost["p_equivalence"].values.copy()
-    eq_low, eq_high = tost["low"].values.copy(), tost["high"].values.copy()
-    ref_defined = np.isfinite(value[:, ref])
-    verdict[:, ref] = np.where(ref_defined, "reference", "undefined")
-    equivalent[:, ref] = np.where(ref_defined, 1, -1)
-    differs[:, ref] = np.where(ref_defined, 0, -1)
-    agrees = np.select(
-        [verdict == "equivalent", verdict == "different", verdict == "reference"], [1, 0, 1], -1
-    )
+    verdict, equivalent, differs, agrees = _verdicts(tost, np.isfinite(value[:, ref]), ref)
+    p_eq, eq_low, eq_high = (tost[k].values for k in ("p_equivalence", "low", "high"))
     null = np.array([nulls[n] for n in names], dtype=float)
     units = [str(summary[n].attrs.get("units", "1")) for n in names]
     pct = f"{100 * (1 - 2 * alpha):g} %"

@@ -518,6 +518,75 @@ def _reference_response(reference: xr.DataArray | xr.Dataset, ds: xr.Dataset) ->
     return reference.broadcast_like(ds["condition"]).transpose("condition", "drive", "repeat")
 
 
+def _fit_forms(
+    response: xr.DataArray,
+    ref_resp: xr.DataArray | None,
+    forms: Sequence[str],
+    form: str,
+    condition: xr.DataArray,
+) -> tuple[dict, dict, dict | None, xr.DataArray]:
+    """Each candidate form fitted to the curves (and the reference curve), their AIC and the form chosen per
+    condition (``form`` itself unless it is ``"auto"``)."""
+    fits_by = {f: fit_gain_curve(response, "drive", form=f, reduce_dims="repeat") for f in forms}
+    ref_by = (
+        {}
+        if ref_resp is None
+        else {f: fit_gain_curve(ref_resp, "drive", form=f, reduce_dims="repeat") for f in forms}
+    )
+    if form == "auto":
+        aic = {f: _aic(response, fits_by[f], f) for f in forms}
+        if ref_resp is not None:  # the reference curve counts like one more level
+            aic = {
+                f: xr.concat([aic[f], _aic(ref_resp, ref_by[f], f).expand_dims(level=[np.nan])], "level")
+                for f in forms
+            }
+        return fits_by, ref_by, aic, _choose(aic, AIC_MARGIN).reindex(condition=condition)
+    return fits_by, ref_by, None, xr.full_like(condition, form, dtype=object).astype(str)
+
+
+def _with_auto_form(
+    out: xr.Dataset, chosen: xr.DataArray, aic: dict, forms: Sequence[str], level: xr.DataArray
+) -> xr.Dataset:
+    """`out` with the chosen form over (condition, level) and each candidate's AIC summed over the curves."""
+    # over (condition, level) like every fit_<param>, so a curve's fit_* values hold its form
+    out["fit_form"] = (
+        chosen.broadcast_like(level)
+        .transpose("condition", "level")
+        .assign_attrs(units="1", long_name=f"fitted form chosen by AIC from {', '.join(forms)}")
+    )
+    for f in forms:
+        out[f"aic_{f}"] = (
+            aic[f]
+            .where(xr.concat([aic[g] for g in forms], "__f__").notnull().all("__f__"))
+            .sum("level", min_count=1)
+        ).assign_attrs(units="1", long_name=f"AIC of the {f} fits, summed over the compared curves")
+    return out
+
+
+def _check_curves(
+    ds: xr.Dataset, form: str, candidates: Sequence[str], reference: object, reference_level: float
+) -> list[str]:
+    """The checks of :func:`fit_and_classify` on its curves and options: the candidate forms, checked."""
+    if "response" not in ds:
+        raise ValueError("ds has no 'response'; expected response over (condition, level, drive, repeat)")
+    missing = {"condition", "level", "drive", "repeat"} - set(ds["response"].dims)
+    if missing:
+        raise ValueError(
+            f"ds.response lacks the dimension(s) {sorted(missing)}; it has {ds['response'].dims}"
+        )
+    if isinstance(candidates, str):
+        raise TypeError(f"candidates must be a sequence of form names, got the string {candidates!r}")
+    candidates = [check_choice("candidates", c, list(FORMS)) for c in candidates]
+    if form == "auto" and not candidates:
+        raise ValueError('form="auto" needs at least one candidate form')
+    if reference is None and reference_level not in ds["level"].values:
+        raise ValueError(
+            f"reference_level={reference_level!r} is not a value of 'level'; "
+            f"values: {ds['level'].values.tolist()}"
+        )
+    return candidates
+
+
 def fit_and_classify(
     ds: xr.Dataset,
     *,
@@ -599,42 +668,10 @@ def fit_and_classify(
     check_choice("form", form, [*FORMS, "auto"])
     min_r2 = check_range("min_r2", min_r2, 0.0, 1.0)
     threshold_tolerance = check_positive("threshold_tolerance", threshold_tolerance)
-    if "response" not in ds:
-        raise ValueError("ds has no 'response'; expected response over (condition, level, drive, repeat)")
-    missing = {"condition", "level", "drive", "repeat"} - set(ds["response"].dims)
-    if missing:
-        raise ValueError(
-            f"ds.response lacks the dimension(s) {sorted(missing)}; it has {ds['response'].dims}"
-        )
-    if isinstance(candidates, str):
-        raise TypeError(f"candidates must be a sequence of form names, got the string {candidates!r}")
-    candidates = [check_choice("candidates", c, list(FORMS)) for c in candidates]
-    if form == "auto" and not candidates:
-        raise ValueError('form="auto" needs at least one candidate form')
-    if reference is None and reference_level not in ds["level"].values:
-        raise ValueError(
-            f"reference_level={reference_level!r} is not a value of 'level'; "
-            f"values: {ds['level'].values.tolist()}"
-        )
-    response = ds["response"]
-    ref_resp = None if reference is None else _reference_response(reference, ds)
+    candidates = _check_curves(ds, form, candidates, reference, reference_level)
+    response, ref_resp = ds["response"], None if reference is None else _reference_response(reference, ds)
     forms = candidates if form == "auto" else [form]
-    fits_by = {f: fit_gain_curve(response, "drive", form=f, reduce_dims="repeat") for f in forms}
-    ref_by = (
-        {}
-        if ref_resp is None
-        else {f: fit_gain_curve(ref_resp, "drive", form=f, reduce_dims="repeat") for f in forms}
-    )
-    if form == "auto":
-        aic = {f: _aic(response, fits_by[f], f) for f in forms}
-        if ref_resp is not None:  # the reference curve counts like one more level
-            aic = {
-                f: xr.concat([aic[f], _aic(ref_resp, ref_by[f], f).expand_dims(level=[np.nan])], "level")
-                for f in forms
-            }
-        chosen = _choose(aic, AIC_MARGIN).reindex(condition=ds["condition"])
-    else:
-        chosen = xr.full_like(ds["condition"], form, dtype=object).astype(str)
+    fits_by, ref_by, aic, chosen = _fit_forms(response, ref_resp, forms, form, ds["condition"])
     fits = _merge_by_form(fits_by, chosen)
     mean = response.mean("repeat")
     r2 = _merge_by_form({f: _r2_mean(mean, fits_by[f], f).to_dataset(name="r2") for f in forms}, chosen)["r2"]
@@ -655,28 +692,18 @@ def fit_and_classify(
 
     ok, active = screen(fits, r2, mean)
     if ref_resp is None:
-        ref_ok = ok.sel(level=reference_level)  # a comparison needs the reference curve
-        classes = classify_modulation(
-            fits,
-            reference_level=reference_level,
-            z=z,
-            gain_tolerance=gain_tolerance,
-            threshold_tolerance=threshold_tolerance * span,
-            signed_shift=signed_shift,
-        )
+        ref_ok, against = ok.sel(level=reference_level), {"reference_level": reference_level}
     else:
-        ref_ok, _ = screen(ref_fits, ref_r2, ref_mean)
-        classes = classify_modulation(
-            fits,
-            reference=ref_fits,
-            z=z,
-            gain_tolerance=gain_tolerance,
-            threshold_tolerance=threshold_tolerance * span,
-            signed_shift=signed_shift,
-        )
-    out = ds.copy()
-    for name, var in fits.data_vars.items():
-        out[f"fit_{name}"] = var
+        ref_ok, against = screen(ref_fits, ref_r2, ref_mean)[0], {"reference": ref_fits}
+    classes = classify_modulation(
+        fits,
+        **against,
+        z=z,
+        gain_tolerance=gain_tolerance,
+        threshold_tolerance=threshold_tolerance * span,
+        signed_shift=signed_shift,
+    )
+    out = ds.assign({f"fit_{name}": var for name, var in fits.data_vars.items()})
     both = ok & ref_ok
     suppressed = (active < MIN_RESPONSIVE_DRIVES) & ref_ok
     for name in ("gain_ratio", "gain_ratio_se", "threshold_shift", "threshold_shift_se"):
@@ -696,25 +723,13 @@ def fit_and_classify(
     out["fit_ok"] = ok.astype(np.int8).assign_attrs(units="1", long_name=ok_doc)
     attrs = {"fit_form": form, "min_r2": min_r2, "signed_shift": int(signed_shift)}
     if form == "auto":
-        # over (condition, level) like every fit_<param>, so a curve's fit_* values hold its form
-        out["fit_form"] = (
-            chosen.broadcast_like(ds["level"])
-            .transpose("condition", "level")
-            .assign_attrs(units="1", long_name=f"fitted form chosen by AIC from {', '.join(forms)}")
-        )
-        for f in forms:
-            out[f"aic_{f}"] = (
-                aic[f]
-                .where(xr.concat([aic[g] for g in forms], "__f__").notnull().all("__f__"))
-                .sum("level", min_count=1)
-            ).assign_attrs(units="1", long_name=f"AIC of the {f} fits, summed over the compared curves")
+        out = _with_auto_form(out, chosen, aic, forms, ds["level"])
         attrs.update(aic_margin=AIC_MARGIN, candidates=",".join(forms))
     if ref_resp is None:
         attrs["reference_level"] = float(reference_level)
     else:
         attrs["reference"] = "explicit unmodulated curve"
-        for name, var in ref_fits.data_vars.items():
-            out[f"reference_fit_{name}"] = var
+        out = out.assign({f"reference_fit_{name}": var for name, var in ref_fits.data_vars.items()})
         out["reference_fit_r2_mean"] = ref_r2.assign_attrs(
             units="1", long_name="R^2 of the reference fit against its mean curve"
         )

@@ -691,6 +691,64 @@ def _parse_quantity(name: str) -> tuple[str, str, str | None]:
     raise ValueError(f"quantity={name!r} is not one of {choices}")
 
 
+def _joint_fit(
+    frames: Mapping[str, Any], models: tuple[str, str], o: str, covariates: Sequence[str]
+) -> tuple:
+    """The two models' trials in one fit of outcome `o` (errors clustered by trial): (results or None,
+    status, unstable terms, blocks, rows)."""
+    blocks = [_Block(frames[m], o, covariates, None, prefix=f"m{i}_") for i, m in enumerate(models)]
+    bad = [f"{m}: {b.status}" for m, b in zip(models, blocks, strict=True) if not b.ok]
+    if bad:
+        return None, "; ".join(bad), set(), blocks, 0
+    res, status, unstable = _fit(blocks, o, "cluster", cluster=True)
+    if o == "error" and res is not None:
+        # cluster-robust errors can stay small for terms that diverge under quasi-separation: a term
+        # that is not estimable in its own model's fit (model-based errors) is not estimable here either
+        for b in blocks:
+            _, _, own = _fit([b], o, "nonrobust", cluster=False)
+            unstable |= own
+        if unstable and status == "ok":
+            status = f"{len(unstable)} terms not estimable (quasi-separation in a model's own fit)"
+    return res, status, unstable, blocks, sum(b.n for b in blocks)
+
+
+def _contrast_dataset(
+    rows: list, names: list[str], units: list[str], models: tuple[str, str], level: float
+) -> xr.Dataset:
+    """The contrasts' Dataset over ``quantity`` from rows (difference (value, se, low, high), estimate a,
+    estimate b, status, clusters, rows)."""
+    model_a, model_b = models
+    dim = "quantity"
+    pct = f"{100 * level:g} %"
+    data = {
+        "difference": ([r[0][0] for r in rows], f"{model_a} minus {model_b}"),
+        "difference_se": ([r[0][1] for r in rows], "difference, SE (cluster by trial)"),
+        "difference_low": ([r[0][2] for r in rows], f"difference, lower {pct} bound"),
+        "difference_high": ([r[0][3] for r in rows], f"difference, upper {pct} bound"),
+        "estimate_a": ([r[1] for r in rows], f"{model_a}'s value (joint fit)"),
+        "estimate_b": ([r[2] for r in rows], f"{model_b}'s value (joint fit)"),
+    }
+    out = xr.Dataset(
+        {
+            **{k: (dim, v, _attrs("various", name)) for k, (v, name) in data.items()},
+            "units": (dim, units, _attrs("1", "units of the quantity")),
+            "status": (dim, [r[3] for r in rows], _attrs("1", "'ok' or why the contrast is undefined")),
+            "n_clusters": (
+                dim,
+                np.array([r[4] for r in rows], dtype=np.int64),
+                _attrs("1", "trials (clusters)"),
+            ),
+            "n_rows": (
+                dim,
+                np.array([r[5] for r in rows], dtype=np.int64),
+                _attrs("1", "rows of the joint fit"),
+            ),
+        },
+        coords={dim: (dim, names, _attrs("1", "regression quantity"))},
+    )
+    return out
+
+
 def model_contrast(
     tree: xr.DataTree,
     model_a: str,
@@ -775,26 +833,8 @@ def model_contrast(
     tau_ms = _config_tau(tau_ms, tree)
     taus = {m: _tau(tau_ms, m) for m in (model_a, model_b)}
     frames = {m: _frame(trial_data(tree, m), taus[m], covariates, None) for m in (model_a, model_b)}
-    fits: dict[str, Any] = {}
-    for o in dict.fromkeys(p[0] for p in parsed):
-        blocks = [
-            _Block(frames[m], o, covariates, None, prefix=f"m{i}_") for i, m in enumerate((model_a, model_b))
-        ]
-        bad = [f"{m}: {b.status}" for m, b in zip((model_a, model_b), blocks, strict=True) if not b.ok]
-        if bad:
-            fits[o] = (None, "; ".join(bad), set(), blocks, 0)
-            continue
-        res, status, unstable = _fit(blocks, o, "cluster", cluster=True)
-        if o == "error" and res is not None:
-            # cluster-robust errors can stay small for terms that diverge under quasi-separation: a term
-            # that is not estimable in its own model's fit (model-based errors) is not estimable here either
-            for b in blocks:
-                _, _, own = _fit([b], o, "nonrobust", cluster=False)
-                unstable |= own
-            if unstable and status == "ok":
-                status = f"{len(unstable)} terms not estimable (quasi-separation in a model's own fit)"
-        n_rows = sum(b.n for b in blocks)
-        fits[o] = (res, status, unstable, blocks, n_rows)
+    models = (model_a, model_b)
+    fits = {o: _joint_fit(frames, models, o, covariates) for o in dict.fromkeys(p[0] for p in parsed)}
     rows = []
     for o, kind, term in parsed:
         res, status, unstable, blocks, n_rows = fits[o]
@@ -816,50 +856,14 @@ def model_contrast(
         n_clusters = len(np.unique(np.concatenate([b.rows["trial"].to_numpy() for b in blocks])))
         rows.append((diff, est_a[0], est_b[0], status, n_clusters, n_rows))
     dim = "quantity"
-    pct = f"{100 * level:g} %"
     units = [_UNITS[p[0]] for p in parsed]
-    out = xr.Dataset(
-        {
-            "difference": (dim, [r[0][0] for r in rows], _attrs("various", f"{model_a} minus {model_b}")),
-            "difference_se": (
-                dim,
-                [r[0][1] for r in rows],
-                _attrs("various", "difference, SE (cluster by trial)"),
-            ),
-            "difference_low": (
-                dim,
-                [r[0][2] for r in rows],
-                _attrs("various", f"difference, lower {pct} bound"),
-            ),
-            "difference_high": (
-                dim,
-                [r[0][3] for r in rows],
-                _attrs("various", f"difference, upper {pct} bound"),
-            ),
-            "estimate_a": (dim, [r[1] for r in rows], _attrs("various", f"{model_a}'s value (joint fit)")),
-            "estimate_b": (dim, [r[2] for r in rows], _attrs("various", f"{model_b}'s value (joint fit)")),
-            "units": (dim, units, _attrs("1", "units of the quantity")),
-            "status": (dim, [r[3] for r in rows], _attrs("1", "'ok' or why the contrast is undefined")),
-            "n_clusters": (
-                dim,
-                np.array([r[4] for r in rows], dtype=np.int64),
-                _attrs("1", "trials (clusters)"),
-            ),
-            "n_rows": (
-                dim,
-                np.array([r[5] for r in rows], dtype=np.int64),
-                _attrs("1", "rows of the joint fit"),
-            ),
-        },
-        coords={dim: (dim, names, _attrs("1", "regression quantity"))},
-        attrs={
-            "model_a": model_a,
-            "model_b": model_b,
-            "level": level,
-            "covariance": "cluster-robust by trial (CR1); RT: t on clusters - 1 df; errors: normal",
-            "tau_ms_a": taus[model_a],
-            "tau_ms_b": taus[model_b],
-        },
+    out = _contrast_dataset(rows, names, units, models, level).assign_attrs(
+        model_a=model_a,
+        model_b=model_b,
+        level=level,
+        covariance="cluster-robust by trial (CR1); RT: t on clusters - 1 df; errors: normal",
+        tau_ms_a=taus[model_a],
+        tau_ms_b=taus[model_b],
     )
     if margins is not None:
         df = xr.DataArray(

@@ -797,6 +797,51 @@ def _wls_one(csi: np.ndarray, y: np.ndarray, se: np.ndarray, tau: float, absolut
     return out
 
 
+def _cost_and_se(
+    cost_by_csi: xr.Dataset | xr.DataArray, variable: str, se: xr.DataArray | None, dim: Hashable
+) -> tuple[xr.DataArray, xr.DataArray, np.ndarray]:
+    """The per-CSI costs, their standard errors and the CSI values (ms) of :func:`fit_preparation_fixed`,
+    checked (the SEs from ``<variable>_se``, else from the interval bounds)."""
+    if isinstance(cost_by_csi, xr.Dataset):
+        if variable not in cost_by_csi:
+            raise ValueError(
+                f"variable={variable!r} is not in the dataset; it has {sorted(cost_by_csi.data_vars)}"
+            )
+        y = cost_by_csi[variable]
+        if se is not None:
+            sigma = se
+        elif f"{variable}_se" in cost_by_csi:
+            sigma = cost_by_csi[f"{variable}_se"]
+        elif f"{variable}_low" in cost_by_csi and f"{variable}_high" in cost_by_csi:
+            z = stats.norm.ppf(0.5 + float(cost_by_csi.attrs.get("level", 0.95)) / 2)
+            sigma = (cost_by_csi[f"{variable}_high"] - cost_by_csi[f"{variable}_low"]) / (2 * z)
+        else:
+            raise ValueError(
+                f"the dataset has neither {variable}_se nor {variable}_low/_high: the weights need the "
+                "per-CSI standard errors"
+            )
+    elif isinstance(cost_by_csi, xr.DataArray):
+        if se is None:
+            raise ValueError("se=None: a cost DataArray needs its per-CSI standard errors (se=DataArray)")
+        y, sigma = cost_by_csi, se
+    else:
+        raise TypeError(
+            f"cost_by_csi must be an xarray Dataset or DataArray, got {type(cost_by_csi).__name__}"
+        )
+    if not isinstance(sigma, xr.DataArray):
+        raise TypeError(f"se must be an xarray DataArray, got {type(sigma).__name__}")
+    if dim not in y.dims:
+        raise ValueError(f"dim={dim!r} is not a dimension of the cost; dimensions are {list(y.dims)}")
+    if dim not in y.coords:
+        raise ValueError(f"the cost has no coordinate {dim!r} (the CSI values in ms)")
+    if dim not in sigma.dims:
+        raise ValueError(f"se has dims {list(sigma.dims)}; expected the CSI dimension {dim!r}")
+    csi = np.asarray(y[dim].values, dtype=float)
+    if np.any(~np.isfinite(csi)) or np.any(csi < 0):
+        raise ValueError(f"the CSI coordinate {dim!r}={csi.tolist()!r} must hold finite values >= 0 (ms)")
+    return y, sigma, csi
+
+
 def fit_preparation_fixed(
     cost_by_csi: xr.Dataset | xr.DataArray,
     tau_ms: float | Mapping[str, float] | xr.DataArray,
@@ -865,43 +910,7 @@ def fit_preparation_fixed(
     (60.0, 15.0)
     """
     check_range("level", level, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-    if isinstance(cost_by_csi, xr.Dataset):
-        if variable not in cost_by_csi:
-            raise ValueError(
-                f"variable={variable!r} is not in the dataset; it has {sorted(cost_by_csi.data_vars)}"
-            )
-        y = cost_by_csi[variable]
-        if se is not None:
-            sigma = se
-        elif f"{variable}_se" in cost_by_csi:
-            sigma = cost_by_csi[f"{variable}_se"]
-        elif f"{variable}_low" in cost_by_csi and f"{variable}_high" in cost_by_csi:
-            z = stats.norm.ppf(0.5 + float(cost_by_csi.attrs.get("level", 0.95)) / 2)
-            sigma = (cost_by_csi[f"{variable}_high"] - cost_by_csi[f"{variable}_low"]) / (2 * z)
-        else:
-            raise ValueError(
-                f"the dataset has neither {variable}_se nor {variable}_low/_high: the weights need the "
-                "per-CSI standard errors"
-            )
-    elif isinstance(cost_by_csi, xr.DataArray):
-        if se is None:
-            raise ValueError("se=None: a cost DataArray needs its per-CSI standard errors (se=DataArray)")
-        y, sigma = cost_by_csi, se
-    else:
-        raise TypeError(
-            f"cost_by_csi must be an xarray Dataset or DataArray, got {type(cost_by_csi).__name__}"
-        )
-    if not isinstance(sigma, xr.DataArray):
-        raise TypeError(f"se must be an xarray DataArray, got {type(sigma).__name__}")
-    if dim not in y.dims:
-        raise ValueError(f"dim={dim!r} is not a dimension of the cost; dimensions are {list(y.dims)}")
-    if dim not in y.coords:
-        raise ValueError(f"the cost has no coordinate {dim!r} (the CSI values in ms)")
-    if dim not in sigma.dims:
-        raise ValueError(f"se has dims {list(sigma.dims)}; expected the CSI dimension {dim!r}")
-    csi = np.asarray(y[dim].values, dtype=float)
-    if np.any(~np.isfinite(csi)) or np.any(csi < 0):
-        raise ValueError(f"the CSI coordinate {dim!r}={csi.tolist()!r} must hold finite values >= 0 (ms)")
+    y, sigma, csi = _cost_and_se(cost_by_csi, variable, se, dim)
     tau = _tau_array(tau_ms, y)
     sigma = sigma.broadcast_like(y)
     fitted = xr.apply_ufunc(

@@ -41,7 +41,7 @@ import xarray as xr
 from neuromod import registry, results
 from neuromod._random import child, int_seed, seed_sequence
 from neuromod.config import Config, ConfigError, FrozenMap, param
-from neuromod.protocols.calibration import CALIBRATION_SEED, CRITERIA
+from neuromod.protocols.calibration import CALIBRATION, CALIBRATION_SEED, CRITERIA
 from neuromod.protocols.experiment import (
     ClassifySettings,
     ExperimentConfig,
@@ -53,7 +53,8 @@ from neuromod.protocols.families._common import RELEVANT_CONTEXT, task_timing
 from neuromod.protocols.family import ModelFamily, family_names, get_family
 from neuromod.protocols.gain_match import match_release
 from neuromod.protocols.sessions import check_family_tau, resolve_release, session_groups, session_root
-from neuromod.protocols.switching_report import plot, summarize
+from neuromod.protocols.switching_figure import plot
+from neuromod.protocols.switching_report import summarize
 from neuromod.protocols.switching_summary import summary
 from neuromod.results import var_attrs as _attrs
 from neuromod.tasks.switching import CuedTaskSwitching
@@ -71,131 +72,6 @@ class CueGainConfig(ClassifySettings):
     n_drives: int = param(17, low=5, doc="number of drive values from 0")
     n_repeats: int = param(128, low=1, doc="noise realisations per drive and level (deterministic: 1)")
     match_levels: int = param(9, low=3, doc="modulator levels of the gain-matching f-I sweep")
-
-
-#: The calibration of the defaults (:func:`neuromod.protocols.calibration.calibrate`, on the calibration
-#: table:
-#: seed ``CALIBRATION_SEED``, ``n_trials`` trials, criteria ``CRITERIA``): per family the chosen settings and
-#: every candidate run with what it gave. The spiking candidates were run with the SE settings before its own
-#: calibration (threshold 1.0, noise_sd 0.1), which set the release target only through the SE gate ratio.
-CALIBRATION: Mapping[str, Mapping[str, Any]] = {
-    "se": {
-        "value": {"threshold": 1.5, "noise_sd": 0.085, "readout_gain": 0.2},
-        "n_trials": 1000,
-        # the candidates below ran with the first drift phase of the SE training (rate 0.03, 300 steps);
-        # the chosen value re-run on the calibration table with the final one (0.01, 400 steps):
-        "check": {
-            "settings": {"threshold": 1.5, "noise_sd": 0.085},
-            "repeat_accuracy": 0.948,
-            "repeat_mean_rt_ms": 664.1,
-            "in_criteria": True,
-        },
-        "candidates": [
-            {
-                "settings": {"threshold": 1.5, "noise_sd": 0.085, "readout_gain": 0.2},
-                "repeat_accuracy": 0.936,
-                "repeat_mean_rt_ms": 729.3,
-                "in_criteria": True,
-            },
-            {
-                "settings": {"threshold": 1.5, "noise_sd": 0.085, "readout_gain": 0.22},
-                "repeat_accuracy": 0.898,
-                "repeat_mean_rt_ms": 772.0,
-                "in_criteria": False,
-            },
-            {
-                "settings": {"threshold": 1.5, "noise_sd": 0.095, "readout_gain": 0.2},
-                "repeat_accuracy": 0.921,
-                "repeat_mean_rt_ms": 720.6,
-                "in_criteria": True,
-            },
-            {
-                "settings": {"threshold": 1.5, "noise_sd": 0.095, "readout_gain": 0.22},
-                "repeat_accuracy": 0.89,
-                "repeat_mean_rt_ms": 744.7,
-                "in_criteria": False,
-            },
-        ],
-    },
-    "rate": {
-        "value": {"noise_na": 0.028, "drive_na": 0.27},
-        "n_trials": 1000,
-        "candidates": [
-            {
-                "settings": {"noise_na": 0.026, "drive_na": 0.27},
-                "repeat_accuracy": 0.981,
-                "repeat_mean_rt_ms": 665.8,
-                "in_criteria": False,
-            },
-            {
-                "settings": {"noise_na": 0.026, "drive_na": 0.29},
-                "repeat_accuracy": 0.979,
-                "repeat_mean_rt_ms": 592.0,
-                "in_criteria": False,
-            },
-            {
-                "settings": {"noise_na": 0.026, "drive_na": 0.31},
-                "repeat_accuracy": 0.979,
-                "repeat_mean_rt_ms": 499.7,
-                "in_criteria": False,
-            },
-            {
-                "settings": {"noise_na": 0.028, "drive_na": 0.27},
-                "repeat_accuracy": 0.936,
-                "repeat_mean_rt_ms": 567.8,
-                "in_criteria": True,
-            },
-            {
-                "settings": {"noise_na": 0.028, "drive_na": 0.29},
-                "repeat_accuracy": 0.95,
-                "repeat_mean_rt_ms": 505.1,
-                "in_criteria": True,
-            },
-            {
-                "settings": {"noise_na": 0.028, "drive_na": 0.31},
-                "repeat_accuracy": 0.933,
-                "repeat_mean_rt_ms": 435.8,
-                "in_criteria": False,
-            },
-        ],
-    },
-    "spiking": {
-        "value": {"sens_in_hz": 1080.0},
-        "n_trials": 200,
-        "candidates": [
-            {
-                "settings": {"sens_in_hz": 1000},
-                "repeat_accuracy": 0.942,
-                "repeat_mean_rt_ms": 757.0,
-                "in_criteria": False,
-            },
-            {
-                "settings": {"sens_in_hz": 1250},
-                "repeat_accuracy": 0.933,
-                "repeat_mean_rt_ms": 391.2,
-                "in_criteria": False,
-            },
-            {
-                "settings": {"sens_in_hz": 1600},
-                "repeat_accuracy": 0.894,
-                "repeat_mean_rt_ms": 225.1,
-                "in_criteria": False,
-            },
-            {
-                "settings": {"sens_in_hz": 1080},
-                "repeat_accuracy": 0.904,
-                "repeat_mean_rt_ms": 647.1,
-                "in_criteria": True,
-            },
-            {
-                "settings": {"sens_in_hz": 1150},
-                "repeat_accuracy": 0.952,
-                "repeat_mean_rt_ms": 466.3,
-                "in_criteria": True,
-            },
-        ],
-    },
-}
 
 
 @dataclasses.dataclass(frozen=True)

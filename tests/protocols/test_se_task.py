@@ -27,9 +27,9 @@ from neuromod import results
 from neuromod.gating import SETaskModel, SETaskModelConfig, decision_loss
 from neuromod.protocols.se_files import load_se_model, save_se_model
 from neuromod.protocols.se_profile import MAPPING_DOC, gate_profile, population_gains
+from neuromod.protocols.se_session import run_se_session
 from neuromod.protocols.se_task import (
     TRAIN_TASK,
-    run_se_session,
     session_tensors,
     train_se_task_model,
     with_tau_ms,

@@ -11,7 +11,8 @@ import pytest
 import xarray as xr
 from matplotlib.figure import Figure
 
-from neuromod.protocols.switching_report import plot, summarize
+from neuromod.protocols.switching_figure import plot
+from neuromod.protocols.switching_report import summarize
 from neuromod.protocols.task_switching import TaskSwitchingConfig, quick, run_task_switching
 
 POPULATIONS = ["a+", "a-", "b+", "b-"]

@@ -216,7 +216,7 @@ class SEFamily(FamilyBase):
     ) -> xr.Dataset:
         """The closed-loop session; `release` is not used. The model runs at the gate time constant it was
         trained at, which must be `tau_ms`."""
-        from neuromod.protocols.se_task import run_se_session
+        from neuromod.protocols.se_session import run_se_session
 
         model = self._model()
         if abs(model.config.tau_ms - float(tau_ms)) > 1e-9 * max(1.0, float(tau_ms)):
