@@ -36,6 +36,12 @@ in registers, because the common case is one session per call: there the conditi
 loops of :func:`run_block` cost about 150 ns per step in fixed per-loop overhead, the scalar loop
 about 45 ns (measured with four sensory populations, noise off).
 
+Noise: with ``NOISE_KERNEL`` the kernels draw the standard normals themselves, two per condition and
+step, from each condition's xoshiro256++ stream in ``BlockState.g`` (ziggurat method,
+:mod:`neuromod.rate._rng`): :func:`run_block` for the whole block at once (vectorised), the closed-loop
+kernel per session (scalar); both give a condition the same numbers. ``NOISE_GIVEN`` reads normals
+handed in by the caller (numpy's Generator, the earlier path kept as a benchmark baseline).
+
 ``exp`` has no vectorised libm here (numba without SVML calls scalar ``exp``), so ``expm1`` is
 written out branch-free: Cody-Waite range reduction ``x = k ln2 + r`` (``|r| <= ln2/2``), a
 degree-10 near-minimax polynomial for ``expm1(r) / r`` (fit error 2e-17), ``2**k`` assembled from
@@ -52,6 +58,8 @@ from typing import NamedTuple
 
 import numba
 import numpy as np
+
+from neuromod.rate import _rng
 
 _INVLN2 = 1.4426950408889634
 _LN2HI = 6.93147180369123816490e-01
@@ -74,6 +82,10 @@ TRANSFER_ABBOTT_CHANCE = 2
 MODE_RESPONSE_GAIN = 0
 MODE_INPUT_GAIN = 1
 MODE_THRESHOLD = 2
+#: noise codes (``noise_on`` of the kernels): none, normals handed in (``xi``), drawn in the kernel
+NOISE_OFF = 0
+NOISE_GIVEN = 1
+NOISE_KERNEL = 2
 
 _JIT = {"nogil": True, "cache": _CACHE, "error_model": "numpy", "fastmath": {"contract"}}
 
@@ -220,6 +232,7 @@ class BlockState(NamedTuple):
     x: np.ndarray  #: (2, nb_alloc) OU noise currents (nA)
     m: np.ndarray  #: (P, nb_alloc) modulator levels
     cur: np.ndarray  #: (2 + 2P, nb_alloc) current inputs: direct (2), drive (P), release (P)
+    g: np.ndarray  #: (4, nb_alloc) uint64 xoshiro256++ state of each condition's noise (NOISE_KERNEL)
 
 
 class BlockEvents(NamedTuple):
@@ -419,6 +432,7 @@ def run_block(
     noise_on: int,
     xi: np.ndarray,
     scr: np.ndarray,
+    words: np.ndarray,
 ) -> None:
     """Integrate one block of conditions from step ``n0`` to ``n1`` (see the module docstring).
 
@@ -433,11 +447,15 @@ def run_block(
         The block's state, event tables and outputs (its ``nb = ev.next_ev.size`` conditions);
         updated in place.
     noise_on
-        1: add the OU noise from `xi`; 0: no noise (`xi` is not read).
+        ``NOISE_KERNEL``: add the OU noise, normals drawn from the conditions' streams ``state.g``
+        (:func:`neuromod.rate._rng.draw_block`); ``NOISE_GIVEN``: normals from `xi`; ``NOISE_OFF``:
+        no noise (`xi`, ``state.g`` and `words` are not read).
     xi
-        ``(n1 - n0, 2, nb)`` standard normals of this call.
+        ``(n1 - n0, 2, nb)`` standard normals of this call (``NOISE_GIVEN``).
     scr
-        Float scratch of shape ``(>= 5, >= nb)``.
+        Float scratch of shape ``(>= 7, >= nb)``.
+    words
+        uint64 scratch of shape ``(2, >= nb)`` (``NOISE_KERNEL``).
 
     The per-step loops over conditions stay here (module docstring, "Structure").
     """
@@ -449,7 +467,7 @@ def run_block(
     m, cur, detect = state.m, state.cur, ev.detect
     n_pop = m.shape[0]
     decay, tparams, weights, mode = sens.decay, sens.transfer_params, sens.weights, sens.mode_code
-    acc1, acc2, xr, h1, h2 = scr[0], scr[1], scr[2], scr[3], scr[4]
+    acc1, acc2, xr, h1, h2, xi1, xi2 = scr[0], scr[1], scr[2], scr[3], scr[4], scr[5], scr[6]
     block_next, n_detect = _block_start(nb, ev)
     for n in range(n0, n1):
         if n >= block_next:  # only at steps where some condition of the block has an event
@@ -507,9 +525,12 @@ def run_block(
             s2 = s_2[i]
             s_1[i] = _gating_step(dp, s1, h1[i])
             s_2[i] = _gating_step(dp, s2, h2[i])
-        if noise_on:
-            xi1 = xi[n - n0, 0]
-            xi2 = xi[n - n0, 1]
+        if noise_on != NOISE_OFF:
+            if noise_on == NOISE_KERNEL:
+                _rng.draw_block(nb, state.g, words, xi1, xi2)
+            else:
+                xi1 = xi[n - n0, 0]
+                xi2 = xi[n - n0, 1]
             for i in range(nb):
                 x_1[i] = _noise_step(dp, x_1[i], xi1[i])
                 x_2[i] = _noise_step(dp, x_2[i], xi2[i])
@@ -672,10 +693,12 @@ def run_session_block(
         progress and outputs (:class:`SessionTrials`, :class:`BlockState`, :class:`SessionEvents`,
         :class:`SessionOutput`); updated in place. Recording writes index ``n // rec_every``.
     noise_on
-        1: add the OU noise from `xi`; 0: no noise (`xi` is not read).
+        ``NOISE_KERNEL``: add the OU noise, normals from each session's stream ``state.g[:, i]``
+        (:func:`neuromod.rate._rng.draw_pair`: the numbers :func:`run_block` draws for condition ``i``);
+        ``NOISE_GIVEN``: normals from `xi`; ``NOISE_OFF``: no noise (`xi`, ``state.g`` not read).
     xi
         ``(nb, >= 2 (n1 - n0))`` standard normals of this call, per session in step order
-        (``xi[i, 2 t + k]`` for decision population ``k`` at step ``n0 + t``).
+        (``xi[i, 2 t + k]`` for decision population ``k`` at step ``n0 + t``; ``NOISE_GIVEN``).
 
     Returns
     -------
@@ -732,10 +755,13 @@ def run_session_block(
             # decision rates at t_n, then S and X to t_{n+1}
             h1, h2 = _rate_pair(_decision_y(dp, s1, s2, acc1, x1), _decision_y(dp, s2, s1, acc2, x2), dp.d)
             s1, s2 = _gating_step(dp, s1, h1), _gating_step(dp, s2, h2)
-            if noise_on:
-                k = 2 * (n - n0)
-                x1 = _noise_step(dp, x1, xi[i, k])
-                x2 = _noise_step(dp, x2, xi[i, k + 1])
+            if noise_on != NOISE_OFF:
+                if noise_on == NOISE_KERNEL:
+                    e1, e2 = _rng.draw_pair(state.g, i)
+                else:
+                    e1, e2 = xi[i, 2 * (n - n0)], xi[i, 2 * (n - n0) + 1]
+                x1 = _noise_step(dp, x1, e1)
+                x2 = _noise_step(dp, x2, e2)
             if record:
                 rec_r[0, i, n // rec_every] = h1
                 rec_r[1, i, n // rec_every] = h2

@@ -15,8 +15,11 @@ Integration (fixed step ``dt``), for ``i in {1, 2}``::
     x_i   = J11 S_i - J12 S_j + I0 + direct_i + J_ext sum_p W_ip r_p + X_i
     r_p   = phi_mod(drive_p; m_p)                                                 (Hz)
 
-``xi`` are standard normals from one ``numpy.random.Generator`` seeded with ``seed``. The time loop
-is a compiled numba kernel (:mod:`neuromod.rate._kernel`) working on preallocated buffers.
+``xi`` are standard normals drawn inside the compiled kernel: each session ``k`` has its own
+xoshiro256++ stream keyed by ``seed`` and ``k``, turned into normals by the ziggurat method
+(:mod:`neuromod.rate._rng`), two per step (populations 1, 2); a session's noise depends on the seed and
+its index only, not on ``n_threads`` or the blocks. The time loop is a compiled numba kernel
+(:mod:`neuromod.rate._kernel`) working on preallocated buffers.
 
 Response rule: the reaction time of a trial is the time from its onset to the first step
 ``t_n >= onset`` (and ``< timeout``) at which either rate ``r_i = H(x_i)`` is at or above the
@@ -41,7 +44,7 @@ import xarray as xr
 
 from neuromod._checks import check_array, check_int, check_positive, check_range
 from neuromod._random import seed_sequence
-from neuromod.rate import _kernel
+from neuromod.rate import _kernel, _rng
 from neuromod.rate.modulator import modulator_decay
 from neuromod.rate.params import WongWang2006
 from neuromod.rate.transfer import Modulation, ThresholdLinear, Transfer
@@ -62,6 +65,10 @@ MAX_DT_FRACTION = 0.5
 _BLOCK = 512  # conditions per kernel block (working set in L1/L2)
 _CHUNK = 512  # steps of noise drawn per block and call
 _BIG = _kernel.NEVER  # step sentinel: no (further) event
+#: private switch (benchmarks): True draws the noise with numpy's ``Generator.standard_normal`` outside the
+#: kernel, one stream spawned from the seed per block of 512 (simulate_circuit) or per session
+#: (simulate_task_session), as before the in-kernel generator; other numbers, same statistics, slower
+_NUMPY_NOISE = False
 
 
 @dataclass(frozen=True)
@@ -377,6 +384,7 @@ class _Buffers:
     x: np.ndarray  #: (block index, 2, block)
     m: np.ndarray  #: (block index, P, block)
     cur: np.ndarray  #: (block index, 2 + 2P, block)
+    g: np.ndarray  #: (block index, 4, block) uint64 noise-stream states (in-kernel noise; else width 0)
     in_step: np.ndarray  #: (batch, change + 1), ends in the _BIG sentinel (as the other step tables)
     in_val: np.ndarray  #: (batch, change + 1, 2 + 2P)
     rs_step: np.ndarray  #: (batch, reset + 1) reset steps
@@ -404,7 +412,7 @@ class _Buffers:
         """The kernel's views of block `k` (state, event tables, outputs)."""
         b0 = k * self.block
         b1 = min(self.next_ev.shape[0], b0 + self.block)
-        state = _kernel.BlockState(self.s[k], self.x[k], self.m[k], self.cur[k])
+        state = _kernel.BlockState(self.s[k], self.x[k], self.m[k], self.cur[k], self.g[k])
         events = _kernel.BlockEvents(
             self.in_step[b0:b1],
             self.in_val[b0:b1],
@@ -429,8 +437,17 @@ class _Buffers:
         return state, events, out
 
 
-def _prepare_buffers(inp: _Inputs) -> _Buffers:
-    """Event tables with sentinels, the initial block-major state and zeroed outputs."""
+def _noise_states(key: int, batch: int, block: int) -> np.ndarray:
+    """Initial noise-stream states of all sessions, block-major ``(block index, 4, block)``."""
+    n_blocks = -(-batch // block)
+    g = np.zeros((4, n_blocks * block), dtype=np.uint64)
+    g[:, :batch] = _rng.stream_states(key, 0, batch)
+    return np.ascontiguousarray(g.reshape(4, n_blocks, block).transpose(1, 0, 2))
+
+
+def _prepare_buffers(inp: _Inputs, key: int) -> _Buffers:
+    """Event tables with sentinels, the initial block-major state and zeroed outputs; `key`: the noise
+    streams' key (:func:`neuromod.rate._rng.stream_key`)."""
     batch, n_pop = inp.batch, inp.n_pop
     in_val = np.concatenate([inp.values, np.zeros((batch, 1, inp.values.shape[2]))], axis=1)
     in_step = _with_sentinel(inp.in_steps)
@@ -441,12 +458,14 @@ def _prepare_buffers(inp: _Inputs) -> _Buffers:
     m = np.empty((n_blocks, n_pop, block))
     m[...] = inp.m_init.reshape(-1, 1) if inp.m_init.ndim else float(inp.m_init)
     n_rec = (inp.n_steps + inp.rec_every - 1) // inp.rec_every if inp.rec_every else 0
+    kernel_noise = inp.noise and not _NUMPY_NOISE
     return _Buffers(
         block=block,
         s=np.full((n_blocks, 2, block), inp.s0),
         x=np.zeros((n_blocks, 2, block)),
         m=m,
         cur=np.zeros((n_blocks, 2 + 2 * n_pop, block)),
+        g=_noise_states(key, batch, block) if kernel_noise else np.zeros((n_blocks, 4, 0), dtype=np.uint64),
         in_step=in_step,
         in_val=in_val,
         rs_step=rs_step,
@@ -515,32 +534,44 @@ def _run_worker(
     sens: _kernel.SensoryArgs,
     rngs: list[np.random.Generator],
 ) -> None:
-    """Integrate `blocks` over the whole session, drawing each block's noise in chunks of steps."""
+    """Integrate `blocks` over the whole session (with `rngs`: numpy's noise drawn in chunks of steps)."""
     n_steps = inp.n_steps
-    chunk = min(_CHUNK, n_steps)
-    xi_buf = np.empty(chunk * 2 * buf.block if inp.noise else 2)
-    scr = np.empty((5, buf.block))
+    mode = _noise_mode(inp.noise)
+    given = mode == _kernel.NOISE_GIVEN
+    chunk = min(_CHUNK, n_steps) if given else n_steps  # the kernel draws its own noise: one call
+    xi_buf = np.empty(chunk * 2 * buf.block if given else 2)
+    scr = np.empty((7, buf.block))
+    words = np.empty((2, buf.block), dtype=np.uint64)
     for k in blocks:
         state, events, out = buf.block_args(k)
         nb = events.next_ev.shape[0]
         for n0 in range(0, n_steps, chunk):
             n1 = min(n_steps, n0 + chunk)
-            if inp.noise:
+            if given:
                 xi = xi_buf[: (n1 - n0) * 2 * nb].reshape(n1 - n0, 2, nb)
                 rngs[k].standard_normal(out=xi)
             else:
                 xi = xi_buf.reshape(1, 2, 1)
-            _kernel.run_block(n0, n1, dp, sens, state, events, out, int(inp.noise), xi, scr)
+            _kernel.run_block(n0, n1, dp, sens, state, events, out, mode, xi, scr, words)
 
 
-def _run_blocks(inp: _Inputs, buf: _Buffers, rng: np.random.Generator) -> None:
+def _noise_mode(noise: bool) -> int:
+    """The kernels' noise code: off, in-kernel streams, or numpy's normals (``_NUMPY_NOISE``)."""
+    if not noise:
+        return _kernel.NOISE_OFF
+    return _kernel.NOISE_GIVEN if _NUMPY_NOISE else _kernel.NOISE_KERNEL
+
+
+def _run_blocks(inp: _Inputs, buf: _Buffers, seed: np.random.SeedSequence) -> None:
     """Run every block of the batch, on ``inp.n_threads`` threads over blocks."""
     dp = _decision_coefficients(inp.params, inp.dt, inp.s0)
     sens = _sensory_args(inp.sensory, inp.dt)
     n_blocks = buf.n_blocks
-    # one child stream per block, spawned from the one seeded Generator: a block's noise does not
-    # depend on the other blocks or on how blocks are spread over threads (bit-identical results)
-    rngs = rng.spawn(n_blocks) if inp.noise else [rng] * n_blocks
+    # in-kernel noise: each session's stream is in buf.g. numpy's (_NUMPY_NOISE): one child stream per
+    # block spawned from the seed. Either way a block's noise does not depend on the other blocks or on
+    # how blocks are spread over threads (bit-identical results)
+    given = _noise_mode(inp.noise) == _kernel.NOISE_GIVEN
+    rngs = np.random.default_rng(seed).spawn(n_blocks) if given else []
     workers = min(inp.n_threads, n_blocks)
     if workers == 1:
         _run_worker(range(n_blocks), inp, buf, dp, sens, rngs)
@@ -662,15 +693,16 @@ def simulate_circuit(
     m0
         Initial modulator level(s): scalar or one per population.
     seed
-        Seed of the one ``numpy.random.Generator`` drawing the noise.
+        Seed (int or ``numpy.random.SeedSequence``) of the noise: session ``k`` draws from its own stream,
+        keyed by the seed and ``k`` (module docstring); same seed, same result.
     record
         Also return ``s1, s2, r1, r2`` (and ``modulator`` with a sensory stage) over ``time``.
     record_every_ms
         Recording interval (ms, a multiple of `dt_ms`); default every step.
     n_threads
-        Threads over blocks of 512 sessions (the compiled kernel and the noise draws release the
-        GIL); default 1. More helps on idle cores and hurts on busy shared ones. Results do not
-        depend on it (each block has its own noise stream spawned from the seeded Generator).
+        Threads over blocks of 512 sessions (the compiled kernel releases the GIL); default 1. More
+        helps on idle cores and hurts on busy shared ones. Results do not depend on it (each session
+        has its own noise stream).
 
     Returns
     -------
@@ -712,10 +744,15 @@ def simulate_circuit(
         record_every_ms=record_every_ms,
         n_threads=n_threads,
     )
-    rng = np.random.default_rng(seed_sequence(seed))  # a copy: the caller's SeedSequence is not advanced
-    buf = _prepare_buffers(inp)
-    _run_blocks(inp, buf, rng)
-    return _to_dataset(inp, buf, seed)
+    return _to_dataset(inp, _simulate(inp, seed), seed)
+
+
+def _simulate(inp: _Inputs, seed: int | np.random.SeedSequence | None) -> _Buffers:
+    """Run checked inputs; the filled buffers (choices, crossings, recordings)."""
+    seq = seed_sequence(seed)  # a copy: the caller's SeedSequence is not advanced
+    buf = _prepare_buffers(inp, _rng.stream_key(seq) if inp.noise else 0)
+    _run_blocks(inp, buf, seq)
+    return buf
 
 
 def _add_traces(
@@ -787,7 +824,8 @@ def simulate_decision(
     s0
         Initial ``S_1 = S_2`` (in [0, 1]).
     seed
-        Seed of the one ``numpy.random.Generator``; same seed, same result.
+        Seed of the noise (each trial its own stream, as the sessions of :func:`simulate_circuit`);
+        same seed, same result.
     record
         Also return ``s1``, ``s2``, ``r1``, ``r2`` over ``time`` (every step).
 
@@ -818,18 +856,26 @@ def simulate_decision(
     dt = _check_dt(dt_ms, params)
     _check_steps("max_rt_ms", max_rt_ms, dt, dt_ms)
     coh1 = coh.reshape(-1)
-    out = simulate_circuit(
+    inp = _check_inputs(  # what simulate_circuit runs, without its intermediate Dataset
         duration_ms=max_rt_ms,
         onset_ms=np.zeros((coh1.size * n_trials, 1)),
         direct_na=_decision_inputs(coh1, n_trials, params),
+        input_ms=None,
+        timeout_ms=None,
+        reset_ms=None,
+        drive_na=None,
+        release=None,
+        sensory=None,
         params=params,
         dt_ms=dt_ms,
         noise=noise,
         s0=s0,
-        seed=seed,
+        m0=0.0,
         record=record,
+        record_every_ms=None,
+        n_threads=1,
     )
-    ds = _decision_dataset(out, coh1, n_trials, float(dt_ms))
+    ds = _decision_dataset(inp, _simulate(inp, seed), coh1, n_trials)
     ds.attrs.update(_provenance(params, float(dt_ms), noise, s0, seed))
     ds.attrs["max_rt_ms"] = float(max_rt_ms)
     return ds.isel(coherence=0) if coh.ndim == 0 else ds
@@ -842,26 +888,31 @@ def _decision_inputs(coh: np.ndarray, n_trials: int, params: WongWang2006) -> np
     return np.repeat(per_cond, n_trials, axis=0).reshape(coh.size * n_trials, 1, 2)
 
 
-def _decision_dataset(out: xr.Dataset, coh: np.ndarray, n_trials: int, dt_ms: float) -> xr.Dataset:
-    """Reshape the sessions of :func:`simulate_circuit` to ``(coherence, trial)``."""
+def _decision_dataset(inp: _Inputs, buf: _Buffers, coh: np.ndarray, n_trials: int) -> xr.Dataset:
+    """The sessions' choices, RTs (and traces) reshaped to ``(coherence, trial)``."""
     shape = (coh.size, n_trials)
+    rt = np.where(buf.cross[:, 0] >= 0, buf.cross[:, 0] * inp.dt, np.nan).reshape(shape)
     ds = xr.Dataset(
         {
-            "choice": (("coherence", "trial"), out.choice.values.reshape(shape), out.choice.attrs),
-            "rt": (("coherence", "trial"), out.rt.values.reshape(shape), out.rt.attrs),
+            "choice": (
+                ("coherence", "trial"),
+                buf.choice[:, 0].reshape(shape),
+                {"units": "1", "long_name": "choice (1 or 2; 0 = no response)"},
+            ),
+            "rt": (
+                ("coherence", "trial"),
+                rt,
+                {"units": "ms", "long_name": "reaction time from stimulus onset"},
+            ),
         },
         coords={
             "coherence": ("coherence", coh, {"units": "%", "long_name": "motion coherence"}),
             "trial": ("trial", np.arange(n_trials), {"units": "1", "long_name": "trial"}),
         },
     )
-    if "time" not in out.dims:
+    if not inp.rec_every:
         return ds
-    n_rec = out.sizes["time"]
-    rec_s = np.stack([out.s1.values, out.s2.values])
-    rec_r = np.stack([out.r1.values, out.r2.values])
-    every_ms = float(out.time[1] - out.time[0]) if n_rec > 1 else dt_ms
-    return _add_traces(ds, rec_s, rec_r, every_ms, ("coherence", "trial"), shape)
+    return _add_traces(ds, buf.rec_s, buf.rec_r, inp.rec_every * inp.dt, ("coherence", "trial"), shape)
 
 
 # -- closed-loop task sessions -----------------------------------------------------------------------------
@@ -1075,8 +1126,10 @@ def _run_session_block(
     dp: _kernel.DecisionCoefficients,
     sens: _kernel.SensoryArgs,
     rngs: list[np.random.Generator],
+    key: int,
 ) -> None:
-    """Run block `k` of sessions (``block`` per block) to the end of its longest session."""
+    """Run block `k` of sessions (``block`` per block) to the end of its longest session; `rngs`: numpy's
+    per-session streams (``_NUMPY_NOISE``), else `key`: the in-kernel streams' key."""
     b0 = k * block
     b1 = min(inp.batch, b0 + block)
     nb = b1 - b0
@@ -1093,8 +1146,10 @@ def _run_session_block(
     )
     cur = np.zeros((2 + 2 * n_pop, nb))
     cur[2 + n_pop :] = inp.off[:, None]  # the session starts in the first trial's RCI: no cue
+    mode = _noise_mode(inp.noise)
+    g = _rng.stream_states(key, b0, nb) if mode == _kernel.NOISE_KERNEL else np.zeros((4, 0), dtype=np.uint64)
     state = _kernel.BlockState(
-        np.full((2, nb), inp.s0), np.zeros((2, nb)), np.repeat(inp.m_init[:, None], nb, axis=1), cur
+        np.full((2, nb), inp.s0), np.zeros((2, nb)), np.repeat(inp.m_init[:, None], nb, axis=1), cur, g
     )
     ev = _kernel.SessionEvents(
         np.zeros(nb, dtype=np.int64),
@@ -1108,7 +1163,7 @@ def _run_session_block(
     cap_max = -(-(upper + 1) // every) if every else 0
     cap = min(cap_max, -(-min(4 * chunk, upper + 1) // every)) if every else 0
     rec_r, rec_m = np.zeros((2, nb, cap)), np.zeros((n_pop, nb, cap))
-    xi = np.zeros((nb, 2 * chunk) if inp.noise else (1, 2))
+    xi = np.zeros((nb, 2 * chunk) if mode == _kernel.NOISE_GIVEN else (1, 2))
     n0, running = 0, nb
     while running:
         n1 = n0 + chunk
@@ -1127,33 +1182,36 @@ def _run_session_block(
             rec_r,
             rec_m,
         )
-        if inp.noise:  # each running session's own stream, in step order
+        if mode == _kernel.NOISE_GIVEN:  # each running session's own stream, in step order
             for i in np.flatnonzero(ev.phase != _kernel.PHASE_DONE):
                 rngs[b0 + i].standard_normal(out=xi[i])
-        running = _kernel.run_session_block(n0, n1, dp, sens, tab, state, ev, out, int(inp.noise), xi)
+        running = _kernel.run_session_block(n0, n1, dp, sens, tab, state, ev, out, mode, xi)
         n0 = n1
     if every:
         n_rec = -(-int(res.n_end[b0:b1].max()) // every)
         res.rec_r[k], res.rec_m[k] = rec_r[..., :n_rec], rec_m[..., :n_rec]
 
 
-def _run_session_blocks(inp: _SessionInputs, res: _SessionResults, rng: np.random.Generator) -> None:
+def _run_session_blocks(inp: _SessionInputs, res: _SessionResults, seed: np.random.SeedSequence) -> None:
     """Run every block of sessions, on ``inp.n_threads`` threads over blocks."""
     dp = _decision_coefficients(inp.params, inp.dt, inp.s0)
     sens = _sensory_args(inp.sensory, inp.dt)
     block = min(_BLOCK, inp.batch)
     n_blocks = -(-inp.batch // block)
-    # one child stream per session, spawned from the one seeded Generator: a session's noise depends on
-    # the seed and its index only (not on the blocks, the threads or when the other sessions end)
-    rngs = rng.spawn(inp.batch) if inp.noise else []
+    # session k's noise: in-kernel stream k of the seed's key, or (_NUMPY_NOISE) child k spawned from the
+    # seeded Generator; either way it depends on the seed and k only (not on the blocks, the threads or
+    # when the other sessions end)
+    mode = _noise_mode(inp.noise)
+    rngs = np.random.default_rng(seed).spawn(inp.batch) if mode == _kernel.NOISE_GIVEN else []
+    key = _rng.stream_key(seed) if mode == _kernel.NOISE_KERNEL else 0
     workers = min(inp.n_threads, n_blocks)
     if workers == 1:
         for k in range(n_blocks):
-            _run_session_block(k, block, inp, res, dp, sens, rngs)
+            _run_session_block(k, block, inp, res, dp, sens, rngs, key)
         return
     with ThreadPoolExecutor(max_workers=workers) as pool:  # kernel and noise draws release the GIL
         futures = [
-            pool.submit(_run_session_block, k, block, inp, res, dp, sens, rngs) for k in range(n_blocks)
+            pool.submit(_run_session_block, k, block, inp, res, dp, sens, rngs, key) for k in range(n_blocks)
         ]
         for fut in futures:
             fut.result()
@@ -1321,9 +1379,9 @@ def simulate_task_session(
     m0
         Initial modulator level(s): scalar or one per population; default `off_release`.
     seed
-        Seed of the ``numpy.random.Generator`` from which each session's noise stream is spawned (session
-        ``k``: child ``k``), drawn in step order; same seed, same result, whatever `n_threads`. One
-        session draws the noise that :func:`simulate_circuit` draws for one session with the same seed.
+        Seed of the noise: session ``k`` draws from its own stream, keyed by the seed and ``k``, in step
+        order; same seed, same result, whatever `n_threads`. Session ``k`` draws the noise that
+        :func:`simulate_circuit` draws for its session ``k`` with the same seed.
     record
         Also return ``r1, r2`` (session, time) and ``modulator`` and ``gain`` (or ``shift``) over
         (population, session, time), on each session's own time axis (it depends on the responses), NaN
@@ -1379,8 +1437,8 @@ def simulate_task_session(
         record_every_ms=record_every_ms,
         n_threads=n_threads,
     )
-    rng = np.random.default_rng(seed_sequence(seed))  # a copy: the caller's SeedSequence is not advanced
+    seq = seed_sequence(seed)  # a copy: the caller's SeedSequence is not advanced
     block = min(_BLOCK, inp.batch)
     res = _SessionResults.empty(inp.batch, inp.rci.shape[1], -(-inp.batch // block))
-    _run_session_blocks(inp, res, rng)
+    _run_session_blocks(inp, res, seq)
     return _session_dataset(inp, res, seed)
