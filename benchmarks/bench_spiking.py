@@ -3,13 +3,15 @@
 Run:  .venv/bin/python benchmarks/bench_spiking.py [--quick]
 
 A. ``fi_sweep`` of 8 levels x 50 drives x 250 repeats = 100,000 neurons, 1 s at dt = 0.1 ms (10^9
-   neuron-steps), mechanism ``input_gain`` (``--mechanism``), noise on (``--no-noise``), Cython
-   target with a warm compile cache.
+   neuron-steps), mechanism ``input_gain`` (``--mechanism``), noise on (``--no-noise``) with the default
+   generator (``lowbias32``), Cython target with a warm compile cache. A0: the same with the previous
+   generator (``noise_generator="splitmix64"``, the hash of the decision network), timed alongside.
 B. Baseline: what a user would write, one brian2 run per (level, drive) condition (its 250 repeats
    vectorised inside, i.e. the *conservative* loop); a sample of conditions is timed and scaled to all 400.
 C. The same sweep built once with ``cpp_standalone`` (OpenMP, ``--threads``, default all cores) and rerun
    with new levels/drives/seed (run_args).
-A, B and C are interleaved (A B C A B C ...) and medians reported. D: wall time of a 100-trial decision run.
+A, A0, B and C are interleaved (A A0 B C A A0 B C ...) and medians reported. D: wall time of a
+100-trial decision run.
 Targets: A >= 20x faster than B; A >= 0.5 G neuron-steps/s; C >= 1.0 G neuron-steps/s.
 """
 
@@ -65,9 +67,18 @@ def main() -> None:
         seed=0,
         noise=noise,
     )
-    fi_sweep(
-        mech, levels, drives, n_repeats=n_repeats, duration_ms=10.0, transient_ms=1.0, seed=0, noise=noise
-    )
+    for gen in ("lowbias32", "splitmix64") if noise else ("lowbias32",):
+        fi_sweep(
+            mech,
+            levels,
+            drives,
+            n_repeats=n_repeats,
+            duration_ms=10.0,
+            transient_ms=1.0,
+            seed=0,
+            noise=noise,
+            noise_generator=gen,
+        )
     t0 = time.perf_counter()
     standalone = StandaloneFISweep(
         mech, levels, drives, n_repeats=n_repeats, duration_ms=dur, noise=noise, threads=args.threads
@@ -77,12 +88,26 @@ def main() -> None:
 
     rng = np.random.default_rng(0)
     t_a: list[float] = []
+    t_a0: list[float] = []
     t_b: list[float] = []
     t_c: list[float] = []
     for k in range(n_rep_timing):
         t0 = time.perf_counter()
         fi_sweep(mech, levels, drives, n_repeats=n_repeats, duration_ms=dur, seed=k, noise=noise)
         t_a.append(time.perf_counter() - t0)
+        if noise:
+            t0 = time.perf_counter()
+            fi_sweep(
+                mech,
+                levels,
+                drives,
+                n_repeats=n_repeats,
+                duration_ms=dur,
+                seed=k,
+                noise=noise,
+                noise_generator="splitmix64",
+            )
+            t_a0.append(time.perf_counter() - t0)
         pick = rng.choice(levels.size * drives.size, n_sample, replace=False)
         t0 = time.perf_counter()
         for c in pick:
@@ -99,7 +124,8 @@ def main() -> None:
         t0 = time.perf_counter()
         standalone.run(levels=rng.uniform(0, 1, levels.size), drives_na=drives + 0.01 * k, seed=k)
         t_c.append(time.perf_counter() - t0)
-        print(f"  rep {k}: A {t_a[-1]:.2f} s  B {t_b[-1]:.1f} s (scaled)  C {t_c[-1]:.2f} s", flush=True)
+        a0 = f"  A0 {t_a0[-1]:.2f} s" if noise else ""
+        print(f"  rep {k}: A {t_a[-1]:.2f} s{a0}  B {t_b[-1]:.1f} s (scaled)  C {t_c[-1]:.2f} s", flush=True)
     a, b, c = (statistics.median(x) for x in (t_a, t_b, t_c))
     speedup = b / a
     gns_a = steps / a / 1e9
@@ -110,6 +136,12 @@ def main() -> None:
         f"{n_rep_timing}):"
     )
     print(f"  A vectorised fi_sweep (cython) : {a:8.2f} s   {gns_a:.3f} G neuron-steps/s")
+    if noise:
+        a0 = statistics.median(t_a0)
+        print(
+            f"  A0 same, splitmix64 noise      : {a0:8.2f} s   {steps / a0 / 1e9:.3f} G neuron-steps/s"
+            f"   (A {a0 / a:.2f}x faster)"
+        )
     print(f"  B loop, 1 run per condition    : {b:8.1f} s   (sample of {n_sample}, scaled to 400)")
     print(f"  C cpp_standalone rerun         : {c:8.2f} s   {gns_c:.3f} G neuron-steps/s")
     results = [

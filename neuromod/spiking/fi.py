@@ -17,6 +17,7 @@ from neuromod._checks import check_array, check_choice, check_int, check_positiv
 from neuromod._random import SeedLike
 
 from ._codegen import TARGETS, codegen_context
+from ._noise import NOISE_GENERATORS
 from ._seed import brian_seed
 from .mechanisms import MECHANISMS, lif_model
 from .params import LIFParams, ModulationParams, params_json
@@ -26,21 +27,22 @@ __all__ = ["MAX_DT_MS", "StandaloneFISweep", "fi_sweep"]
 #: Largest accepted time step (ms); also at most t_ref / 2 and tau_m / 20.
 MAX_DT_MS = 0.5
 
+# Spike statistics accumulated at each reset (no spike monitor). An interval counts when its first spike is in
+# the window, i.e. t_prev >= t_start (then so is t); so every in-window spike but the first ends one, and the
+# number of intervals is n_spk - 1 (n_spk >= 1), not stored. ``in_win`` is a temporary, not a state variable:
+# the reset touches as few arrays as it can, at random places when noise makes the spikes irregular.
 _FI_RESET_STATS = """
 in_win = int(t >= t_start)
 n_spk += in_win
-n_isi += in_win*int(t_prev >= t_start)
 isi_sum += in_win*int(t_prev >= t_start)*(t - t_prev)/ms
 isi_sq += in_win*int(t_prev >= t_start)*((t - t_prev)/ms)**2
 t_prev = t
 """
 _FI_STATS_EQS = """
 n_spk : integer
-n_isi : integer
 isi_sum : 1
 isi_sq : 1
 t_prev : second
-in_win : integer
 t_start : second (constant, shared)
 """
 
@@ -57,6 +59,7 @@ class _Sweep:
     dt_ms: float
     params: LIFParams
     modulation: ModulationParams
+    noise_generator: str
 
 
 def _check_sweep(
@@ -71,6 +74,7 @@ def _check_sweep(
     transient_ms: float,
     noise: bool,
     dt_ms: float,
+    noise_generator: str,
 ) -> _Sweep:
     check_choice("mechanism", mechanism, MECHANISMS)
     levels = check_array("levels", levels, ndim=1, low=0.0, high=1.0)
@@ -95,6 +99,7 @@ def _check_sweep(
         )
     if not isinstance(noise, (bool, np.bool_)):
         raise TypeError(f"noise must be a bool, got {noise!r}")
+    check_choice("noise_generator", noise_generator, NOISE_GENERATORS)
     return _Sweep(
         mechanism,
         levels,
@@ -106,6 +111,7 @@ def _check_sweep(
         dt_ms,
         params,
         modulation,
+        noise_generator,
     )
 
 
@@ -128,6 +134,7 @@ def _build_group(sw: _Sweep) -> Any:
         modulator="constant",
         params=sw.params,
         modulation=sw.modulation,
+        noise_generator=sw.noise_generator,
     )
     n = sw.levels.size * sw.drives.size * sw.n_repeats
     group = b2.NeuronGroup(
@@ -148,7 +155,9 @@ def _build_group(sw: _Sweep) -> Any:
 
 def _read_stats(group: Any) -> dict[str, np.ndarray]:
     """The spike statistics accumulated by the reset code, as plain arrays (one value per neuron)."""
-    return {name: np.asarray(getattr(group, name)[:]) for name in ("n_spk", "n_isi", "isi_sum", "isi_sq")}
+    stats = {name: np.asarray(getattr(group, name)[:]) for name in ("n_spk", "isi_sum", "isi_sq")}
+    stats["n_isi"] = np.maximum(stats["n_spk"] - 1, 0)
+    return stats
 
 
 def _to_dataset(
@@ -193,6 +202,7 @@ def _to_dataset(
             "transient_ms": sw.transient_ms,
             "dt_ms": sw.dt_ms,
             "noise": int(sw.noise),
+            "noise_generator": sw.noise_generator,
             **seed_attrs,
             "target": target,
             "params_json": params_json(lif=sw.params, modulation=sw.modulation),
@@ -213,6 +223,7 @@ def fi_sweep(
     transient_ms: float = 200.0,
     noise: bool = True,
     dt_ms: float = 0.1,
+    noise_generator: str = "lowbias32",
     seed: SeedLike = None,
     target: str = "cython",
     cache_dir: str | os.PathLike[str] | None = None,
@@ -241,6 +252,10 @@ def fi_sweep(
         White-noise current (``params.noise_mv``) and, for ``background``, its extra noise.
     dt_ms : float
         Time step; at most ``min(0.5, t_ref / 2, tau_m / 20)`` ms.
+    noise_generator : {"lowbias32", "splitmix64"}
+        Counter-based noise (:mod:`neuromod.spiking._noise`, recorded in ``attrs``): ``"lowbias32"``
+        (default) vectorises and is several times cheaper; ``"splitmix64"`` (the stateless hash used before)
+        reproduces, bit for bit, the datasets made with it.
     seed : int, numpy.random.SeedSequence or None
         Seed; the same seed gives a bit-identical dataset (recorded in ``attrs``, see
         :func:`neuromod.spiking._seed.brian_seed`; None draws fresh entropy).
@@ -280,6 +295,7 @@ def fi_sweep(
         transient_ms=transient_ms,
         noise=noise,
         dt_ms=dt_ms,
+        noise_generator=noise_generator,
     )
     check_choice("target", target, TARGETS)
     bseed, seed_attrs = brian_seed(seed)
@@ -295,6 +311,7 @@ def fi_sweep(
             transient_ms=sw.transient_ms,
             noise=sw.noise,
             dt_ms=sw.dt_ms,
+            noise_generator=sw.noise_generator,
         )
         return sweep.run(seed=seed)
     with codegen_context(target, cache_dir=cache_dir) as used:
@@ -329,6 +346,8 @@ class StandaloneFISweep:
     ----------
     mechanism, levels, drives_na, params, modulation, n_repeats, duration_ms, transient_ms, noise, dt_ms
         As in :func:`fi_sweep`.
+    noise_generator : {"lowbias32", "splitmix64"}
+        As in :func:`fi_sweep`.
     directory : path, optional
         Project directory of the C++ code and binary (default: a temporary one, removed with this object).
     threads : int
@@ -358,6 +377,7 @@ class StandaloneFISweep:
         transient_ms: float = 200.0,
         noise: bool = True,
         dt_ms: float = 0.1,
+        noise_generator: str = "lowbias32",
         directory: str | os.PathLike[str] | None = None,
         threads: int = 0,
     ) -> None:
@@ -372,6 +392,7 @@ class StandaloneFISweep:
             transient_ms=transient_ms,
             noise=noise,
             dt_ms=dt_ms,
+            noise_generator=noise_generator,
         )
         threads = check_int("threads", threads, low=0)
         if directory is None:  # a temporary project directory, removed with this object

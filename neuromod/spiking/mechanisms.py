@@ -259,6 +259,7 @@ def lif_model(
     modulator: Literal["constant", "dynamic"] = "constant",
     params: LIFParams | None = None,
     modulation: ModulationParams | None = None,
+    noise_generator: str = "splitmix64",
 ) -> tuple[str, str, dict[str, Any]]:
     """Equations, reset code and namespace of a modulated LIF neuron (brian2 strings).
 
@@ -276,19 +277,25 @@ def lif_model(
         ``u = u_sched(t, col)``, a 2-D TimedArray that the caller adds to the namespace as ``u_sched``.
     params, modulation : LIFParams, ModulationParams, optional
         Neuron and mechanism parameters (published defaults).
+    noise_generator : {"splitmix64", "lowbias32"}
+        Counter-based noise (:mod:`neuromod.spiking._noise`): ``"splitmix64"`` (default) calls
+        ``nm_noise(i, t_in_timesteps, noise_seed)``; ``"lowbias32"`` calls ``nm_noise32`` (same arguments),
+        which vectorises and is several times cheaper (different numbers for the same seed).
 
     Returns
     -------
     eqs, reset, namespace
         Use without brian2's ``refractory`` argument: refractoriness is built in (``r_left``).
-        The namespace holds every constant with its brian2 unit and the noise function ``nm_noise``; the
-        equations declare the shared integer ``noise_seed`` (set it on the group).
+        The namespace holds every constant with its brian2 unit and the noise function ``nm_noise`` (and
+        ``nm_noise32`` with that generator); the equations declare the shared integer ``noise_seed`` (set it
+        on the group).
     """
     import brian2 as b2
 
-    from ._noise import nm_noise_function
+    from ._noise import NOISE_GENERATORS, nm_noise_function, noise_call
 
     check_choice("mechanism", mechanism, MECHANISMS)
+    check_choice("noise_generator", noise_generator, NOISE_GENERATORS)
     check_choice("drive", drive, ("constant", "synaptic"))
     check_choice("modulator", modulator, ("constant", "dynamic"))
     p = params or LIFParams()
@@ -304,8 +311,10 @@ def lif_model(
         "nm_noise": nm_noise_function(),
         **terms["namespace"],
     }
+    call, name, func = noise_call(noise_generator)
+    namespace[name] = func
     sigma = terms["sigma"]
-    noise_term = f" + {sigma}*sqrt(2/(tau0*dt))*nm_noise(i, t_in_timesteps, noise_seed)" if noise else ""
+    noise_term = f" + {sigma}*sqrt(2/(tau0*dt))*{call}" if noise else ""
     # Refractoriness as a count-down (branch-free, ~2x faster than brian2's ``(unless refractory)``,
     # which divides per neuron and step): integration is off while r_left >= dt/2, and the reset sets
     # r_left = t_ref - dt, so the neuron is held for exactly round(t_ref / dt) steps, as in brian2.

@@ -117,6 +117,21 @@ def test_same_seed_bit_identical_and_seed_matters(seed: int) -> None:
     assert a.n_spikes.sel(level=1.0, drive=0.7).std().item() > 0
 
 
+def test_noise_generators_give_the_same_rates_within_their_standard_errors(seed: int) -> None:
+    """The two generators are different numbers for one seed (recorded in attrs) but the same noise: near
+    rheobase, where the rate is set by the noise, the mean rates over repeats agree within Z combined SE."""
+    kw = dict(n_repeats=40, duration_ms=600.0, transient_ms=100.0, seed=seed)
+    a = fi_sweep("none", [0.0], [0.45, 0.5, 0.55], **kw)
+    b = fi_sweep("none", [0.0], [0.45, 0.5, 0.55], noise_generator="splitmix64", **kw)
+    assert a.attrs["noise_generator"] == "lowbias32" and b.attrs["noise_generator"] == "splitmix64"
+    assert not np.array_equal(a.n_spikes.values, b.n_spikes.values)
+    ra, rb = a.rate.isel(level=0), b.rate.isel(level=0)
+    se = np.sqrt((ra.var("repeat", ddof=1) + rb.var("repeat", ddof=1)) / kw["n_repeats"]).values
+    diff = np.abs(ra.mean("repeat") - rb.mean("repeat")).values
+    assert np.all(ra.mean("repeat").values > 1.0)  # noise-driven firing in every condition
+    assert np.all(diff < Z * se), (diff, se)
+
+
 def test_noise_statistics_free_membrane() -> None:
     """Hash noise: ISI CV near 1 (0.7-1.3) for noise-driven (sub-rheobase) firing, below 0.5 for
     suprathreshold drive, each within Z standard errors over the repeats; 0 without noise."""
@@ -183,6 +198,7 @@ def test_seed_sequence_and_int_seed() -> None:
         (dict(n_repeats=0), ValueError, r"n_repeats=0 is outside"),
         (dict(drives_na=[[0.1]]), ValueError, r"drives_na must have 1 dimension"),
         (dict(target="gpu"), ValueError, r"target='gpu' is not one of"),
+        (dict(noise_generator="xi"), ValueError, r"noise_generator='xi' is not one of"),
         (dict(params="lif"), TypeError, r"params must be a LIFParams"),
         (dict(seed=-3), ValueError, r"seed=-3 is outside"),
         (dict(seed="1"), TypeError, r"seed must be an integer"),
