@@ -21,6 +21,7 @@ network in a process compiles nothing. Where no C compiler works the numpy targe
 from __future__ import annotations
 
 import gc
+import logging
 import os
 import re
 import sys
@@ -32,7 +33,7 @@ from typing import Any, Literal
 
 from neuromod._checks import check_choice, check_int
 
-__all__ = ["Target", "codegen_context", "default_cache_dir", "worker_id"]
+__all__ = ["CompileNotice", "Target", "codegen_context", "default_cache_dir", "worker_id"]
 
 Target = Literal["cython", "numpy", "cpp_standalone"]
 TARGETS: tuple[str, ...] = ("cython", "numpy", "cpp_standalone")
@@ -213,3 +214,56 @@ def codegen_context(
         if switched:
             reset_device()  # back to the device active before set_device, with its build options
         prefs.restore()
+
+
+_LOG = logging.getLogger("neuromod.spiking")
+
+
+class CompileNotice:
+    """Says that brian2 is compiling when building a network takes longer than `after_s` seconds.
+
+    brian2 generates and compiles a network's code when its run starts; with a cold compile cache that
+    takes minutes, which a progress bar at 0 % does not explain. Start the notice before ``Network.run``
+    and call :meth:`done` from the run's first ``report`` callback (brian2 calls it once the network is
+    built, before the first step): if the build is still going after `after_s`, a line says what is being
+    compiled, how long that takes the first time and where the result is cached; :meth:`done` then says how
+    long it took. Messages go to the ``neuromod.spiking`` logger (INFO) and, with ``echo``, to stderr.
+    """
+
+    def __init__(
+        self, what: str, *, first_time: str, cache: str | os.PathLike[str], echo: bool, after_s: float = 3.0
+    ):
+        import threading
+        import time
+
+        self._clock = time.perf_counter
+        self._t0 = self._clock()
+        self._what, self._first_time, self._cache, self._echo = what, first_time, str(cache), echo
+        self.shown = False
+        self._timer = threading.Timer(after_s, self._announce)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _say(self, message: str) -> None:
+        _LOG.info(message)
+        if self._echo:
+            from tqdm.auto import tqdm
+
+            tqdm.write(message, file=sys.stderr)
+
+    def _announce(self) -> None:
+        self.shown = True
+        self._say(
+            f"neuromod: brian2 is compiling {self._what} (Cython; {self._first_time} the first time, then "
+            f"cached in {self._cache}) ..."
+        )
+
+    def done(self) -> None:
+        """The build is over: stop the timer; report the time it took if the notice was shown."""
+        if self._timer is None:
+            return
+        self._timer.cancel()
+        self._timer.join()
+        self._timer = None
+        if self.shown:
+            self._say(f"neuromod: compiled in {self._clock() - self._t0:.0f} s")

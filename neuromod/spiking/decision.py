@@ -24,27 +24,34 @@ then the stimulus and the cue go off and the next trial's RCI begins at once. A 
 is switched off at the deadline, ``max_rt_ms`` after its onset (choice 0, RT NaN). Each session thus has
 its own time axis (all start at 0; they end at their own last response), and the run stops when every
 session has finished its trials. Nothing about a trial table, seed or release is written into generated
-code (they are values of variables), so the compiled code is reused across runs of the same network size.
+code (they are values of variables), so the compiled code is reused across runs (and numbers of sessions).
 
 Independence of the sessions. A session's cells read only their own session's pool nodes, and the
-controller's state is per session; every random number is a counter-based hash of (neuron index, time step,
-seed) (:mod:`neuromod.spiking._noise`; the sensory Poisson counts too, by inversion of one hashed uniform,
-so a session that draws no input does not shift anyone else's stream); the initial membrane potentials come
-from a generator per session. So what a session does does not depend on the other sessions in the network:
-session 0 of a run gives the same numbers when run alone, and a session's results do not change when the
-inputs of the others do (tested). Because the hash uses the neuron's index in the whole network, the same
-inputs placed at another position draw other (equally distributed) noise.
+controller's state is per session; every random number is keyed by the session's own seed and the cell's
+index *within its session* (:mod:`neuromod.spiking._keyed`: one SplitMix64 stream per cell and purpose, for
+the background noise, the sensory cells' white noise and their Poisson counts, drawn by inversion of one
+uniform, so a session that draws no input shifts no stream); the initial membrane potentials come from a
+generator seeded by the session's seed. So what a session does depends on its inputs and its seed only:
+not on the other sessions, nor on its position in the network. A batch of sessions gives, bit for bit, what
+the sessions give one by one with their seeds (tested), which is what lets the task-switching experiment
+cut a long trial table into many short sessions advancing in lockstep in one network: brian2's cost per
+time step for each code object is then paid once for all of them.
 
 Background Poisson input of the decision cells (2.4 kHz on AMPA synapses) is simulated in the diffusion
-approximation (same mean and variance; noise from :mod:`neuromod.spiking._noise`); the sensory pools receive
+approximation (same mean and variance; noise from :mod:`neuromod.spiking._keyed`); the sensory pools receive
 genuine Poisson spike counts.
+
+Compiling. brian2 compiles the network's code objects the first time (about 1-2 minutes on one core with a
+cold cache; :func:`~neuromod.spiking.codegen_context` keeps the modules per worker); nothing about a trial
+table, seed, release pattern, tau or the number of sessions is in the generated code, so later runs compile
+nothing. When building a run takes more than a few seconds, a message says that brian2 is compiling
+(:class:`~neuromod.spiking._codegen.CompileNotice`).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,10 +60,10 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neuromod._checks import check_array, check_choice, check_int, check_positive
-from neuromod._random import SeedLike
+from neuromod._random import SeedLike, seed_sequence
 
-from ._codegen import codegen_context
-from ._noise import _M1, _M2, _M3, _M4
+from ._codegen import CompileNotice, codegen_context
+from ._keyed import knoise_function, kpoisson_function, neuron_keys, session_keys
 from ._seed import brian_seed
 from .mechanisms import MECHANISMS, lif_model
 from .params import DecisionParams, LIFParams, ModulationParams, params_json
@@ -68,121 +75,42 @@ SENSORY_POOLS: tuple[str, ...] = ("a+", "a-", "b+", "b-")
 _N_NODES = 8  # per session: E1, E2, NS, I, a+, a-, b+, b-
 _SENS_NODES = np.arange(4, 8)  # the nodes of the sensory pools within a session
 _TICK_MS = 1.0  # the controller's grid
+_FIRST_COMPILE = "about 1-2 min on one core"  # measured: cold cache, see benchmarks/bench_task_switching.py
 _MAX_DT_MS = 0.5
 _MAX_EVENTS_PER_STEP = 50.0  # mean Poisson count per step that the inversion sampler accepts
 _U_TOKEN = "u_sched(t, col)"  # how lif_model's dynamic modulator reads its release level
+_NOISE_TOKEN = "nm_noise(i, t_in_timesteps, noise_seed)"  # how lif_model draws its white noise
+_SEED_LINE = "noise_seed : integer (constant, shared)"  # and declares the seed of it
 
 
 def _decision_equations(exc: bool) -> str:
-    nmda = " + g_nmda*(v - e_e)/(1 + mg*exp(-0.062*v/mV)/3.57)*(w1*sn1 + w2*sn2 + w3*sn3)"
-    sens = " + g_sens*ws*(sx + sy)" if exc else ""
+    """Equations of the excitatory (`exc`) or inhibitory decision cells. A cell reads its pool's summed
+    recurrent inputs from its pool node (``ampa_in``, ``nmda_in``: the AMPA traces and NMDA gatings of the
+    three excitatory pools weighted for the cell's pool; ``sens_in``: the sensory AMPA traces feeding it),
+    the inhibitory trace and the reset switch, all through linked variables."""
+    nmda = " + g_nmda*(v - e_e)/(1 + mg*exp(-0.062*v/mV)/3.57)*nmda_in"
+    sens = " + g_sens*sens_in" if exc else ""
     reset = " + g_reset*reset_on" if exc else ""
     eqs = f"""
 dv/dt = int(r_left < 0.5*dt)*(g_l*(e_l - v) - i_syn)/c_m : volt
 dr_left/dt = -1 : second
-i_syn = (v - e_e)*(g_ext*s_ext + g_ampa*(w1*sa1 + w2*sa2 + w3*sa3){sens}){nmda} \
+i_syn = (v - e_e)*(g_ext*s_ext + g_ampa*ampa_in{sens}){nmda} \
         + (g_gaba*sg{reset})*(v - e_i) : amp
-ds_ext/dt = -s_ext/tau_ampa + ext_rate + sqrt(ext_rate/dt)*nm_noise(i, t_in_timesteps, noise_seed) : 1
-w1 : 1 (constant)
-w2 : 1 (constant)
-w3 : 1 (constant)
-noise_seed : integer (constant, shared)
-sa1 : 1 (linked)
-sa2 : 1 (linked)
-sa3 : 1 (linked)
-sn1 : 1 (linked)
-sn2 : 1 (linked)
-sn3 : 1 (linked)
+ds_ext/dt = -s_ext/tau_ampa + ext_rate + sqrt(ext_rate/dt)*nm_knoise(nk_hi, nk_lo, t_in_timesteps) : 1
+nk_hi : integer (constant)
+nk_lo : integer (constant)
+ampa_in : 1 (linked)
+nmda_in : 1 (linked)
 sg : 1 (linked)
 """
     if exc:
         eqs += """
-ws : 1 (constant)
-sx : 1 (linked)
-sy : 1 (linked)
+sens_in : 1 (linked)
 reset_on : 1 (linked)
 ds_nmda/dt = -s_nmda/tau_nmda_d + alpha_nmda*x*(1 - s_nmda) : 1
 dx/dt = -x/tau_nmda_r : 1
 """
     return eqs
-
-
-# -- counter-based Poisson counts ----------------------------------------------------------------------------
-# One hashed uniform per (neuron, step, seed), as nm_noise (same SplitMix64 hash), turned into a Poisson
-# count by inversion (sequential search of the CDF, O(lam) work): exact up to rounding, and stateless, so a
-# session's draws never depend on what other sessions draw (brian2's ``poisson`` consumes a shared stream,
-# and nothing of it at rate 0).
-_POISSON_CYTHON = f"""
-cdef inline unsigned long long _nm_pmix(unsigned long long z):
-    z = z + {_M1}ULL
-    z = (z ^ (z >> 30)) * {_M2}ULL
-    z = (z ^ (z >> 27)) * {_M3}ULL
-    return z ^ (z >> 31)
-
-cdef inline double nm_poisson(double lam, long long i, long long step, long long seed):
-    cdef unsigned long long z = _nm_pmix(<unsigned long long>i * {_M4}ULL
-                                         + _nm_pmix(<unsigned long long>step
-                                                    + (<unsigned long long>seed << 40)))
-    cdef double u = <double>(<long long>(z >> 11)) * (1.0 / 9007199254740992.0)
-    cdef double p = exp(-lam)
-    cdef double f = p
-    cdef double k = 0.0
-    while u > f and p > 0.0:
-        k += 1.0
-        p *= lam / k
-        f += p
-    return k
-"""
-
-
-def _pmix(z: np.ndarray) -> np.ndarray:
-    z = z + np.uint64(_M1)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(_M2)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(_M3)
-    return z ^ (z >> np.uint64(31))
-
-
-def nm_poisson(lam: Any, i: Any, step: Any, seed: Any) -> np.ndarray:
-    """NumPy version of the counter-based Poisson count (the same algorithm as the compiled one)."""
-    lam, i, step, seed = np.broadcast_arrays(
-        np.asarray(lam, dtype=float), np.asarray(i), np.asarray(step), np.asarray(seed)
-    )
-    i64, s64, k64 = (np.asarray(a, dtype=np.int64).view(np.uint64) for a in (i, step, seed))
-    with np.errstate(over="ignore"):
-        z = _pmix(i64 * np.uint64(_M4) + _pmix(s64 + (k64 << np.uint64(40))))
-    u = (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
-    p = np.exp(-lam)
-    f = p.copy()
-    k = np.zeros_like(p)
-    more = (u > f) & (p > 0.0)
-    while more.any():
-        k[more] += 1.0
-        p[more] *= lam[more] / k[more]
-        f[more] += p[more]
-        more &= (u > f) & (p > 0.0)
-    return k
-
-
-_POISSON_FUNCTION = None
-
-
-def _nm_poisson_function():  # -> brian2.Function
-    """The brian2 Function ``nm_poisson(lam, i, step, seed)`` (built once)."""
-    global _POISSON_FUNCTION
-    if _POISSON_FUNCTION is None:
-        from brian2 import Function
-
-        func = Function(
-            nm_poisson,
-            arg_units=[1, 1, 1, 1],
-            return_unit=1,
-            arg_types=["float", "integer", "integer", "integer"],
-            return_type="float",
-            stateless=True,
-        )
-        func.implementations.add_implementation("cython", _POISSON_CYTHON, name="nm_poisson")
-        _POISSON_FUNCTION = func
-    return _POISSON_FUNCTION
 
 
 # -- inputs --------------------------------------------------------------------------------------------------
@@ -206,6 +134,8 @@ class _Session:
     dt_ms: float
     record_dt_ms: float
     target: str
+    seeds: tuple[np.random.SeedSequence, ...]  #: one per session
+    seed_attrs: dict[str, Any]  #: what records them in the dataset
 
     @property
     def n_sess(self) -> int:
@@ -281,6 +211,30 @@ def _check_dt(dt_ms: Any, params: DecisionParams) -> float:
     return dt_ms
 
 
+def _session_seeds(seed: Any, n_sess: int) -> tuple[tuple[np.random.SeedSequence, ...], dict[str, Any]]:
+    """The seed of every session and the attributes that record them.
+
+    One seed (int, SeedSequence or None) is short for the sequence ``seed_sequence(seed).spawn(n_sess)``:
+    session k gets child k. A sequence of seeds: one per session, used as given (a batch of sessions equals
+    the sessions run one by one with their seeds).
+    """
+    if seed is None:
+        seed = np.random.SeedSequence()
+    if isinstance(seed, (int, np.integer, np.random.SeedSequence)):
+        _, attrs = brian_seed(seed)
+        return tuple(seed_sequence(seed).spawn(n_sess)), attrs
+    if isinstance(seed, (str, bytes)) or not isinstance(seed, (Sequence, np.ndarray)):
+        raise TypeError(
+            "seed must be an int >= 0, a numpy.random.SeedSequence, None or a sequence of them (one per "
+            f"session), got {type(seed).__name__}"
+        )
+    if len(seed) != n_sess:
+        raise ValueError(f"seed has {len(seed)} entries, expected one per session ({n_sess})")
+    parents = [seed_sequence(x, f"seed[{k}]") for k, x in enumerate(seed)]
+    text = "; ".join(f"{q.entropy}/{' '.join(str(k) for k in q.spawn_key)}" for q in parents)
+    return tuple(parents), {"seed": -1, "session_seeds": text}
+
+
 def _check_session(
     feature_a_pct: Any,
     feature_b_pct: Any | None,
@@ -298,6 +252,7 @@ def _check_session(
     dt_ms: float,
     record_dt_ms: float,
     target: str,
+    seed: Any,
 ) -> _Session:
     """Check the inputs of :func:`simulate_session` (names and meaning as there), before any work."""
     fa = _check_features("feature_a_pct", feature_a_pct)
@@ -315,6 +270,7 @@ def _check_session(
     max_rt = check_positive("max_rt_ms", max_rt_ms)
     max_rt = int(_whole_ms("max_rt_ms", np.asarray(max_rt), max_rt_ms))
     p = _check_param_type("params", params, DecisionParams)
+    seeds, seed_attrs = _session_seeds(seed, n_sess)
     return _Session(
         fa=fa,
         fb=fb,
@@ -331,6 +287,8 @@ def _check_session(
         dt_ms=_check_dt(dt_ms, p),
         record_dt_ms=check_positive("record_dt_ms", record_dt_ms),
         target=target,
+        seeds=seeds,
+        seed_attrs=seed_attrs,
     )
 
 
@@ -346,8 +304,6 @@ def _decision_namespaces(s: _Session) -> tuple[dict[str, Any], dict[str, Any]]:
     """brian2 namespaces of the excitatory and the inhibitory decision cells."""
     import brian2 as b2
 
-    from ._noise import nm_noise_function
-
     p, lif = s.params, s.lif
     ms, mv, ns, hz = b2.ms, b2.mV, b2.nS, b2.Hz
     scale = p.recurrent_scale
@@ -357,7 +313,7 @@ def _decision_namespaces(s: _Session) -> tuple[dict[str, Any], dict[str, Any]]:
         "tau_ampa": p.tau_ampa_ms * ms,
         "ext_rate": p.ext_rate_hz * hz,
         "mg": p.mg_mm / 1.0,
-        "nm_noise": nm_noise_function(),
+        "nm_knoise": knoise_function(),
     }
     ns_e = {
         **common,
@@ -410,10 +366,21 @@ def _sensory_model(s: _Session) -> tuple[str, str, dict[str, Any]]:
             f"lif_model(modulator='dynamic') no longer reads its release level as {_U_TOKEN!r}; "
             "neuromod.spiking.decision must follow its interface"
         )
-    eqs = eqs.replace(_U_TOKEN, "u_rel") + (
-        "\nu_rel : 1 (linked)\nrate_in : Hz (linked)\npoisson_seed : integer (constant, shared)"
+    noise_on = s.lif.noise_mv > 0
+    if noise_on and _NOISE_TOKEN not in eqs:
+        raise RuntimeError(
+            f"lif_model(noise=True) no longer draws its noise as {_NOISE_TOKEN!r}; "
+            "neuromod.spiking.decision must follow its interface"
+        )
+    # the session's keyed noise instead of the network-wide hash (see neuromod.spiking._keyed)
+    eqs = eqs.replace(_U_TOKEN, "u_rel").replace(_NOISE_TOKEN, "nm_knoise(nk_hi, nk_lo, t_in_timesteps)")
+    eqs = eqs.replace(_SEED_LINE, "") + (
+        "\nu_rel : 1 (linked)\nrate_in : Hz (linked)\nnk_hi : integer (constant)\nnk_lo : integer (constant)"
+        "\npk_hi : integer (constant)\npk_lo : integer (constant)"
     )
-    namespace["nm_poisson"] = _nm_poisson_function()
+    namespace.pop("nm_noise", None)
+    namespace["nm_knoise"] = knoise_function()
+    namespace["nm_kpoisson"] = kpoisson_function()
     return eqs, reset, namespace
 
 
@@ -456,7 +423,7 @@ def _neuron_groups(s: _Session) -> tuple[Any, Any, Any, Any]:
         name="sensory*",
     )
     sensory.run_regularly(
-        "s_in += nm_poisson(rate_in*dt, i, t_in_timesteps, poisson_seed)", dt=dt, when="before_groups"
+        "s_in += nm_kpoisson(rate_in*dt, pk_hi, pk_lo, t_in_timesteps)", dt=dt, when="before_groups"
     )
     nodes = b2.NeuronGroup(
         n_sess * _N_NODES,
@@ -469,6 +436,9 @@ def _neuron_groups(s: _Session) -> tuple[Any, Any, Any, Any]:
             u_rel : 1
             rate_in : Hz
             reset_on : 1
+            ampa_in : 1
+            nmda_in : 1
+            sens_in : 1
             """,
         method="exact",
         namespace={
@@ -482,7 +452,7 @@ def _neuron_groups(s: _Session) -> tuple[Any, Any, Any, Any]:
     return groups[0], groups[1], sensory, nodes
 
 
-def _connect_pools(s: _Session, groups: tuple[Any, Any, Any, Any], bseed: int) -> list[Any]:
+def _connect_pools(s: _Session, groups: tuple[Any, Any, Any, Any]) -> list[Any]:
     """Pool weights, linked read-out of the pool nodes, initial state; the Synapses onto the pool nodes.
 
     Every neuron projects to the node of its pool (its spikes increment the node's AMPA/GABA trace and its
@@ -491,7 +461,7 @@ def _connect_pools(s: _Session, groups: tuple[Any, Any, Any, Any], bseed: int) -
     import brian2 as b2
 
     E, inh, S, P = groups
-    p, lif, n_sess, n = s.params, s.lif, s.n_sess, _pool_sizes(s.params)
+    p, n_sess, n = s.params, s.n_sess, _pool_sizes(s.params)
     sizes = np.array([n["sel"], n["sel"], n["ns"], n["i"], n["s"], n["s"], n["s"], n["s"]], dtype=float)
     P.inv_n = np.tile(1.0 / sizes, n_sess)
     # pool membership
@@ -501,20 +471,12 @@ def _connect_pools(s: _Session, groups: tuple[Any, Any, Any, Any], bseed: int) -
     i_sess = np.repeat(np.arange(n_sess), n["i"])
     s_sess = np.repeat(np.arange(n_sess), 4 * n["s"])
     s_pool = np.tile(np.repeat(np.arange(4), n["s"]), n_sess)
-    wp, wm = p.w_plus, p.w_minus
-    w_table = np.array([[wp, wm, wm], [wm, wp, wm], [1.0, 1.0, 1.0]])
-    E.w1, E.w2, E.w3 = (w_table[e_pool_all, k] for k in range(3))
-    E.ws = (e_pool_all < 2).astype(float)
-    inh.w1 = inh.w2 = inh.w3 = 1.0
     base_e, base_i = e_sess * _N_NODES, i_sess * _N_NODES
-    for grp, base in ((E, base_e), (inh, base_i)):
-        for k, name in enumerate(("1", "2", "3")):
-            grp.__setattr__(f"sa{name}", b2.linked_var(P, "s_ampa", index=base + k))
-            grp.__setattr__(f"sn{name}", b2.linked_var(P, "s_nmda_tot", index=base + k))
+    for grp, base, own in ((E, base_e, base_e + e_pool_all), (inh, base_i, base_i + 3)):
+        grp.ampa_in = b2.linked_var(P, "ampa_in", index=own)
+        grp.nmda_in = b2.linked_var(P, "nmda_in", index=own)
         grp.sg = b2.linked_var(P, "s_gaba", index=base + 3)
-    # sensory: pool 1 reads a+ (4) and b+ (6); pool 2 reads a- (5) and b- (7); NS has ws = 0
-    E.sx = b2.linked_var(P, "s_ampa", index=base_e + np.where(e_pool_all == 1, 5, 4))
-    E.sy = b2.linked_var(P, "s_ampa", index=base_e + np.where(e_pool_all == 1, 7, 6))
+    E.sens_in = b2.linked_var(P, "sens_in", index=base_e + e_pool_all)
     # the controller's variables: reset on node 0 of the session, release and input rate on the sensory nodes
     E.reset_on = b2.linked_var(P, "reset_on", index=base_e)
     s_node = s_sess * _N_NODES + 4 + s_pool
@@ -523,24 +485,32 @@ def _connect_pools(s: _Session, groups: tuple[Any, Any, Any, Any], bseed: int) -
     S.col = s_sess * 4 + s_pool
     S.w_in = p.sens_w_na * b2.nA
     S.m = s.m0[s_sess, s_pool]
-    # initial potentials: one generator per session, so a session's start does not depend on the others
-    v0 = {"e": [], "i": [], "s": []}
-    for k in range(n_sess):
-        rng = np.random.default_rng([bseed, k])
-        for key, size in (("e", n["e"]), ("i", n["i"]), ("s", 4 * n["s"])):
-            v0[key].append(rng.uniform(0.0, 5.0, size))
-    mv = b2.mV
-    E.v = (lif.e_l_mv + np.concatenate(v0["e"])) * mv
-    inh.v = (lif.e_l_mv + np.concatenate(v0["i"])) * mv
-    S.v = (lif.e_l_mv + np.concatenate(v0["s"])) * mv
-    E.s_ext = p.ext_rate_hz * p.tau_ampa_ms * 1e-3
-    inh.s_ext = p.ext_rate_hz * p.tau_ampa_ms * 1e-3
-    E.noise_seed = (bseed + 1) % (2**31)
-    inh.noise_seed = (bseed + 2) % (2**31)
-    S.noise_seed = (bseed + 3) % (2**31)
-    S.poisson_seed = (bseed + 4) % (2**31)
+    _initial_state(s, groups)
     targets = (base_e + e_pool_all, base_i + 3, s_node)
-    return _pool_synapses(s, groups, targets)
+    return _pool_synapses(s, groups, targets) + _input_sums(s, P)
+
+
+def _initial_state(s: _Session, groups: tuple[Any, Any, Any, Any]) -> None:
+    """Initial potentials and gating, and the keys of every cell's random streams, from each session's own
+    seed (:mod:`neuromod.spiking._keyed`): nothing of a session's start or noise depends on the others."""
+    import brian2 as b2
+
+    E, inh, S, _ = groups
+    p, lif, n = s.params, s.lif, _pool_sizes(s.params)
+    keys = session_keys(s.seeds)
+    sizes = {"e": n["e"], "i": n["i"], "s": 4 * n["s"]}
+    v0 = {name: [] for name in sizes}
+    for k in range(s.n_sess):
+        rng = np.random.default_rng(keys["potentials"][k])
+        for name, size in sizes.items():
+            v0[name].append(rng.uniform(0.0, 5.0, size))
+    for grp, name in ((E, "e"), (inh, "i"), (S, "s")):
+        grp.v = (lif.e_l_mv + np.concatenate(v0[name])) * b2.mV
+    E.s_ext = inh.s_ext = p.ext_rate_hz * p.tau_ampa_ms * 1e-3
+    E.nk_hi, E.nk_lo = neuron_keys(keys["exc_noise"], n["e"])
+    inh.nk_hi, inh.nk_lo = neuron_keys(keys["inh_noise"], n["i"])
+    S.nk_hi, S.nk_lo = neuron_keys(keys["sensory_noise"], 4 * n["s"])
+    S.pk_hi, S.pk_lo = neuron_keys(keys["sensory_poisson"], 4 * n["s"])
 
 
 def _pool_synapses(s: _Session, groups: tuple[Any, Any, Any, Any], targets: tuple[np.ndarray, ...]) -> list:
@@ -560,6 +530,43 @@ def _pool_synapses(s: _Session, groups: tuple[Any, Any, Any, Any], targets: tupl
         syn.connect(i=np.arange(pre.N), j=j)
         out.append(syn)
     return out
+
+
+def _input_sums(s: _Session, P: Any) -> list[Any]:
+    """Synapses between the pool nodes of each session that sum, every step, the recurrent input of each
+    decision pool: ``ampa_in`` and ``nmda_in`` of node E1, E2, NS or I are the AMPA traces and NMDA gatings
+    of E1, E2 and NS weighted by ``w+`` / ``w-`` (Wang 2002; 1 for NS and I), and ``sens_in`` of E1 (E2)
+    the AMPA traces of a+ and b+ (a- and b-). Once per pool instead of once per cell: the same sums, in the
+    same order, as each cell would form. brian2 updates summed variables just before their target's state
+    update, ties by name: "pool_exc_summed..." (NMDA gatings) before "pool_mix_summed..." (which reads them).
+    """
+    import brian2 as b2
+
+    p, n_sess = s.params, s.n_sess
+    wp, wm = p.w_plus, p.w_minus
+    w_table = np.array([[wp, wm, wm], [wm, wp, wm], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]])  # (post pool, pre)
+    post, pre = np.repeat(np.arange(4), 3), np.tile(np.arange(3), 4)  # for each post, pre E1, E2, NS
+    base = np.repeat(np.arange(n_sess) * _N_NODES, post.size)
+    mix = b2.Synapses(
+        P,
+        P,
+        """
+        w_mix : 1 (constant)
+        ampa_in_post = w_mix*s_ampa_pre : 1 (summed)
+        nmda_in_post = w_mix*s_nmda_tot_pre : 1 (summed)
+        """,
+        dt=s.dt_ms * b2.ms,
+        name="pool_mix*",
+    )
+    mix.connect(i=base + np.tile(pre, n_sess), j=base + np.tile(post, n_sess))
+    mix.w_mix = np.tile(w_table[post, pre], n_sess)
+    sens = b2.Synapses(
+        P, P, "sens_in_post = s_ampa_pre : 1 (summed)", dt=s.dt_ms * b2.ms, name="pool_sensmix*"
+    )
+    s_pre, s_post = np.array([4, 6, 5, 7]), np.array([0, 0, 1, 1])  # a+, b+ -> E1; a-, b- -> E2
+    base = np.repeat(np.arange(n_sess) * _N_NODES, 4)
+    sens.connect(i=base + np.tile(s_pre, n_sess), j=base + np.tile(s_post, n_sess))
+    return [mix, sens]
 
 
 # -- the closed loop -----------------------------------------------------------------------------------------
@@ -680,12 +687,12 @@ class _Network:
     node_mon: Any  #: rate and input rate of the pool nodes E1, E2, a+, a-, b+, b-, every ``record_dt_ms``
 
 
-def _build_network(s: _Session, bseed: int) -> _Network:
+def _build_network(s: _Session) -> _Network:
     """All sessions as sub-networks of one brian2 Network, with the controller (see the module docstring)."""
     import brian2 as b2
 
     groups = _neuron_groups(s)
-    synapses = _connect_pools(s, groups, bseed)
+    synapses = _connect_pools(s, groups)
     E, inh, S, P = groups
     ctrl = _Controller(s, P)
     # before every group and monitor of the tick (order -1 in the 'start' slot)
@@ -721,19 +728,23 @@ def _run(nw: _Network, s: _Session, *, progress: bool) -> None:
         bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f} s simulated (at most) [{elapsed}]",
     )
 
+    notice = CompileNotice(
+        "the session network",
+        first_time=_FIRST_COMPILE,
+        cache=b2.prefs["codegen.runtime.cython.cache_dir"],
+        echo=progress,
+    )
+
     def report(elapsed: Any, completed: float, start: Any, duration: Any) -> None:
+        notice.done()  # the first call comes once the network is built (compiled), before the first step
         bar.update(min(total_s, float(completed) * total_s) - bar.n)
 
     try:
-        nw.net.run(
-            longest_ms * b2.ms,
-            namespace={},
-            report=report if progress else None,
-            report_period=2.0 * b2.second,
-        )
+        nw.net.run(longest_ms * b2.ms, namespace={}, report=report, report_period=2.0 * b2.second)
         if not np.all(nw.controller.phase == _DONE):  # pragma: no cover (the bound holds by construction)
             raise RuntimeError("the session run ended before every session had finished its trials")
     finally:
+        notice.done()
         bar.close()
 
 
@@ -801,20 +812,6 @@ def _read_out(
     )
 
 
-@contextmanager
-def _numpy_global_state_kept() -> Iterator[None]:
-    """Restore numpy's global random state on exit.
-
-    ``brian2.seed`` also seeds numpy's global generator (and brian2's runtime draws from it): restoring it
-    leaves the caller's global random state untouched (neuromod never uses it).
-    """
-    state = np.random.get_state()  # noqa: NPY002 (saved to be restored, never used)
-    try:
-        yield
-    finally:
-        np.random.set_state(state)  # noqa: NPY002
-
-
 def simulate_session(
     feature_a_pct: Any,
     feature_b_pct: Any | None = None,
@@ -830,7 +827,7 @@ def simulate_session(
     lif: LIFParams | None = None,
     modulation: ModulationParams | None = None,
     dt_ms: float = 0.1,
-    seed: SeedLike = None,
+    seed: SeedLike | Sequence[SeedLike] = None,
     record_dt_ms: float = 10.0,
     target: str = "cython",
     cache_dir: str | os.PathLike[str] | None = None,
@@ -873,8 +870,12 @@ def simulate_session(
         Time step: at most 0.5 ms and a divisor of 1 ms (the controller's grid).
     record_dt_ms : float
         Sampling interval of the returned traces.
-    seed : int, numpy.random.SeedSequence or None
-        Same seed, bit-identical dataset (recorded in ``attrs``; None draws fresh entropy).
+    seed : int, numpy.random.SeedSequence, None, or a sequence of them (one per session)
+        Same seed, bit-identical dataset (recorded in ``attrs``; None draws fresh entropy). A sequence gives
+        every session its own seed, and a batch of sessions then equals, bit for bit, the sessions run one
+        by one with their seeds; one seed is short for ``SeedSequence(seed).spawn(n_session)``
+        (every random number of a session is keyed by its seed and its cells' indices within the session:
+        :mod:`neuromod.spiking._keyed`).
     target, cache_dir : {"cython", "numpy"}, path, optional
         Code-generation target and base of the per-worker compile cache, as in
         :func:`neuromod.spiking.codegen_context` (brian2's preferences are restored afterwards).
@@ -915,13 +916,12 @@ def simulate_session(
         dt_ms=dt_ms,
         record_dt_ms=record_dt_ms,
         target=target,
+        seed=seed,
     )
-    bseed, seed_attrs = brian_seed(seed)
     import brian2 as b2
 
-    with codegen_context(target, cache_dir=cache_dir) as used, _numpy_global_state_kept():
-        b2.seed(bseed)
-        nw = _build_network(s, bseed)
+    with codegen_context(target, cache_dir=cache_dir) as used:
+        nw = _build_network(s)
         _run(nw, s, progress=bool(progress))
         traces = {
             "m": np.asarray(nw.mod_mon.m),
@@ -929,7 +929,7 @@ def simulate_session(
             "rate_in": np.asarray(nw.node_mon.rate_in / b2.Hz),
             "t": np.round(np.asarray(nw.mod_mon.t / b2.ms), 6),  # multiples of record_dt_ms
         }
-    return _read_out(s, nw.controller, traces, {**seed_attrs, "target": used})
+    return _read_out(s, nw.controller, traces, {**s.seed_attrs, "target": used})
 
 
 def simulate_decision(

@@ -175,7 +175,11 @@ def test_m0_defaults_to_release_off(session) -> None:
         (dict(modulation=DecisionParams()), TypeError, r"modulation must be a ModulationParams"),
         (dict(params=ModulationParams()), TypeError, r"params must be a DecisionParams"),
         (dict(seed=-1), ValueError, r"seed=-1 is outside"),
-        (dict(seed=1.5), TypeError, r"seed must be an integer"),
+        (
+            dict(seed=1.5),
+            TypeError,
+            r"seed must be an int >= 0, a numpy.random.SeedSequence, None or a sequence",
+        ),
     ],
 )
 def test_session_bad_input(kwargs: dict, exc: type, match: str) -> None:

@@ -15,7 +15,7 @@ import xarray as xr
 
 from neuromod.protocols import create_family
 from neuromod.spiking import DecisionParams, ModulationParams, simulate_session
-from neuromod.spiking.decision import nm_poisson
+from neuromod.spiking._keyed import knoise_function, kpoisson_function, neuron_keys, nm_knoise, nm_kpoisson
 from neuromod.tasks import CuedTaskSwitching
 
 SMALL = DecisionParams(n_total=100, n_sensory=10)
@@ -241,41 +241,96 @@ def test_sessions_do_not_influence_each_other(loop: xr.Dataset) -> None:
     xr.testing.assert_identical(_session(changed, 1), _session(loop, 1))
 
 
+def test_batch_equals_sessions_one_by_one(loop: xr.Dataset) -> None:
+    """A batch with one seed per session gives each session exactly what it gives alone with its seed, at
+    any position in the batch: session 1 of `loop` (seed 5's child 1) run alone first, then placed first in
+    a batch in front of session 0."""
+    seeds = np.random.SeedSequence(5).spawn(2)
+    alone = _run(FA[1:], FB[1:], RELEASE[1:], RELEASE_OFF[1:], RCI[1:], CSI[1:], seed=[seeds[1]])
+    swapped = _run(
+        FA[::-1], FB[::-1], RELEASE[::-1], RELEASE_OFF[::-1], RCI[::-1], CSI[::-1], seed=seeds[::-1]
+    )
+    xr.testing.assert_identical(_session(alone, 0), _session(loop, 1))
+    xr.testing.assert_identical(_session(swapped, 0), _session(loop, 1))
+    xr.testing.assert_identical(_session(swapped, 1), _session(loop, 0))
+    assert swapped.attrs["session_seeds"].count("/") == 2
+
+
+@pytest.mark.parametrize(
+    ("seed", "exc", "match"),
+    [
+        ([1], ValueError, r"seed has 1 entries, expected one per session \(2\)"),
+        ("7", TypeError, "seed must be an int >= 0"),
+        ([1, -2], ValueError, r"seed\[1\]"),
+    ],
+)
+def test_session_seeds_checked(seed: object, exc: type, match: str) -> None:
+    with pytest.raises(exc, match=match):
+        _run(seed=seed)
+
+
+def _keys(n: int, purpose: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    return neuron_keys(np.array([np.uint64(0x1234_5678_9ABC_DEF0 + purpose)]), n)
+
+
 @pytest.mark.parametrize("lam", [0.0, 0.2, 0.8, 3.0])
-def test_counter_based_poisson_counts(lam: float) -> None:
-    """Mean and variance of the hashed Poisson counts within Z = 3 standard errors of lam (SE of the mean
+def test_keyed_poisson_counts(lam: float) -> None:
+    """Mean and variance of the keyed Poisson counts within Z = 4 standard errors of lam (SE of the mean
     sqrt(lam / n); of the sample variance sqrt((lam + 2 lam^2) / n) for a Poisson variable)."""
     n = 200_000
-    k = nm_poisson(np.full(n, lam), np.arange(n), 17, 3)
+    hi, lo = _keys(n)
+    k = nm_kpoisson(np.full(n, lam), hi, lo, 17)
     assert np.all(k == np.rint(k)) and k.min() >= 0
     if lam == 0.0:
         assert k.max() == 0
         return
-    assert abs(k.mean() - lam) <= 3.0 * np.sqrt(lam / n)
-    assert abs(k.var(ddof=1) - lam) <= 3.0 * np.sqrt((lam + 2 * lam**2) / n)
+    assert abs(k.mean() - lam) <= 4.0 * np.sqrt(lam / n)
+    assert abs(k.var(ddof=1) - lam) <= 4.0 * np.sqrt((lam + 2 * lam**2) / n)
 
 
-def test_compiled_poisson_matches_numpy() -> None:
-    """The Cython implementation draws the same counts as the NumPy one (same hash, same inversion)."""
+def test_keyed_noise_moments_and_independence() -> None:
+    """Mean 0 and variance 1 (a uniform on [-sqrt 3, sqrt 3): SE of the variance sqrt(0.8 / n)), and no
+    correlation between neighbouring neurons nor between consecutive steps of a neuron (SE 1 / sqrt(n));
+    all within Z = 4."""
+    n_cell, n_step = 2_000, 100
+    hi, lo = _keys(n_cell, purpose=0)
+    z = nm_knoise(hi[:, None], lo[:, None], np.arange(n_step)[None, :])
+    n = z.size
+    assert abs(z.mean()) <= 4.0 / np.sqrt(n)
+    assert abs(z.var() - 1.0) <= 4.0 * np.sqrt(0.8 / n)
+    across = np.mean(z[1:] * z[:-1])
+    along = np.mean(z[:, 1:] * z[:, :-1])
+    assert abs(across) <= 4.0 / np.sqrt(z[1:].size) and abs(along) <= 4.0 / np.sqrt(z[:, 1:].size)
+
+
+def test_compiled_keyed_streams_match_numpy() -> None:
+    """The Cython implementations draw the same numbers as the NumPy ones (same keys, same hash)."""
     from neuromod.spiking import codegen_context
-    from neuromod.spiking.decision import _nm_poisson_function
 
     lam = np.linspace(0.0, 4.0, 50)
+    hi, lo = _keys(lam.size)
     with codegen_context("cython") as used:
         group = brian2.NeuronGroup(
             lam.size,
-            "total : 1\nlam : 1 (constant)\nseed : integer (constant, shared)",
-            namespace={"nm_poisson": _nm_poisson_function()},
+            "total : 1\nnoise : 1\nlam : 1 (constant)\nhi : integer (constant)\nlo : integer (constant)",
+            namespace={"nm_kpoisson": kpoisson_function(), "nm_knoise": knoise_function()},
             dt=0.1 * brian2.ms,
         )
-        group.run_regularly("total += nm_poisson(lam, i, t_in_timesteps, seed)", dt=0.1 * brian2.ms)
-        group.lam, group.seed = lam, 9
+        group.run_regularly(
+            "total += nm_kpoisson(lam, hi, lo, t_in_timesteps)\nnoise += nm_knoise(hi, lo, t_in_timesteps)",
+            dt=0.1 * brian2.ms,
+        )
+        group.lam, group.hi, group.lo = lam, hi, lo
         brian2.Network(group).run(2.0 * brian2.ms, namespace={})
-        total = np.asarray(group.total)
-    steps = np.arange(20)
-    expected = nm_poisson(lam[:, None], np.arange(lam.size)[:, None], steps[None, :], 9).sum(axis=1)
+        total, noise = np.asarray(group.total), np.asarray(group.noise)
+    steps = np.arange(20)[None, :]
+    expected = nm_kpoisson(lam[:, None], hi[:, None], lo[:, None], steps).sum(axis=1)
     assert used == "cython"
     np.testing.assert_array_equal(total, expected)
+    # summed in another order than numpy's pairwise sum: 20 terms of magnitude <= sqrt(3)
+    np.testing.assert_allclose(
+        noise, nm_knoise(hi[:, None], lo[:, None], steps).sum(axis=1), rtol=0, atol=20 * 2 * 1.8 * EPS
+    )
 
 
 # -- the spiking family's session ----------------------------------------------------------------------------

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import xarray as xr
 
 from neuromod._checks import check_array, check_positive
+from neuromod._random import seed_sequence
 from neuromod.config import Config, ConfigError, param
 from neuromod.protocols.families._common import (
     CUE_LEVEL,
@@ -40,6 +41,7 @@ from neuromod.protocols.families._common import (
     gain_dataset,
     trials_dataset,
 )
+from neuromod.protocols.families._spiking_blocks import SessionPlan, available_cores, group_bounds, run_groups
 from neuromod.protocols.family import FamilyBase, register_family
 from neuromod.results import var_attrs as _attrs
 from neuromod.spiking.mechanisms import Mechanism
@@ -77,6 +79,17 @@ class SpikingConfig(Config):
     fi_duration_ms: float = param(1000.0, low=0.0, low_inclusive=False, doc="f-I sweep length (ms)")
     fi_transient_ms: float = param(200.0, low=0.0, doc="f-I sweep: initial time not counted (ms)")
     fi_noise: bool = param(True, doc="f-I sweep: the cells' white-noise current")
+    session_trials: int = param(
+        25, low=1, doc="task: trials per closed-loop session (each after a warm-up trial, not recorded)"
+    )
+    batch_sessions: int = param(
+        64, low=1, doc="task: sessions simulated side by side in one network (results do not depend on it)"
+    )
+    workers: int = param(
+        0,
+        low=0,
+        doc="task: processes running the sessions (0: one per available core); results do not depend on it",
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -164,21 +177,24 @@ class SpikingFamily(FamilyBase):
         seed: np.random.SeedSequence,
         progress: bool = False,
     ) -> xr.Dataset:
-        """Run the task's session in closed loop (:func:`neuromod.spiking.simulate_session`, one session).
+        """Run the task's trials in closed loop (:func:`neuromod.spiking.simulate_session`).
 
         Trial k: the response-cue interval (no cue: release ``release.mean(axis=0)``, the decision pools
         reset), cue k (release ``release[context[k]]``) for the CSI, then the stimulus until the network's
-        response or the deadline; the next RCI starts at the response. The modulator starts at the RCI's
-        release level. Returns the layout of every family (``choice``, ``rt``; ``modulator`` and, for
-        ``input_gain``, ``gain`` over (``time``, ``population``) every `decimate_ms` rounded to whole ms, on
-        the task's time axis: trial 0's RCI starts at 0) plus ``stim_onset_ms`` per trial.
+        response or the deadline; the next RCI starts at the response. The table runs as sessions of
+        ``session_trials`` trials, each after a warm-up trial (the table's trial before), ``batch_sessions``
+        of them side by side in one network (:mod:`._spiking_blocks`); each session's modulator starts at
+        the RCI's release level. Returns the layout of every family (``choice``, ``rt``; ``modulator`` and,
+        for ``input_gain``, ``gain`` over (``time``, ``population``) every `decimate_ms` rounded to whole
+        ms, on the task's time axis stitched from the sessions: trial 0's RCI starts at 0) plus
+        ``stim_onset_ms`` per trial; attributes ``session_trials`` and ``n_sessions``.
 
         Raises
         ------
         ValueError
             A task time off the 1 ms grid, `release` not of shape (2, 4) in [0, 1], or `tau_ms` < 0.
         """
-        from neuromod.spiking import input_gain_factor, simulate_session
+        from neuromod.spiking import input_gain_factor
 
         self.check_timing(_session_times(task))
         release = _check_release(release)
@@ -190,31 +206,25 @@ class SpikingFamily(FamilyBase):
         tau_eff = max(tau_ms, c.dt_ms)
         modulation = c.modulation(tau_eff)
         table = task.trials()
-        context = table["context"].values.astype(int)
-        off = release.mean(axis=0)  # no cue: neither context's levels
-        record_ms = float(max(1, round(decimate_ms)))
-        out = simulate_session(
-            table["feature_a"].values[None],
-            table["feature_b"].values[None],
-            release=release[context][None],
-            release_off=off[None],
-            m0=off[None],
-            mechanism=c.mechanism,
-            csi_ms=table["csi_ms"].values,
-            rci_ms=table["rci_ms"].values,
-            max_rt_ms=task.timing["max_rt_ms"],
-            params=c.params(),
-            modulation=modulation,
-            dt_ms=c.dt_ms,
-            seed=seed,
-            record_dt_ms=record_ms,
-            target=c.target,
-            progress=progress,
-        )
-        end = float(out["response_ms"].values[0, -1])
-        m = out["modulator"].isel(session=0).transpose("time", "population")
-        keep = m["time"].values <= end  # the session's own time axis ends at its last response
-        t, mod = m["time"].values[keep], m.values[keep]
+        plan = SessionPlan.of(table.sizes["trial"], c.session_trials)
+        seeds = seed_sequence(seed).spawn(plan.n_sessions)
+        workers = c.workers or available_cores()
+        bounds = group_bounds(plan.n_sessions, c.batch_sessions, workers)
+        jobs = [
+            self._session_job(
+                table,
+                plan.rows[a:b],
+                seeds[a:b],
+                release=release,
+                modulation=modulation,
+                max_rt_ms=task.timing["max_rt_ms"],
+                decimate_ms=decimate_ms,
+            )
+            for a, b in bounds
+        ]
+        outs = run_groups(jobs, workers=workers, progress=progress, sizes=[b - a for a, b in bounds])
+        res = plan.stitch(outs)
+        t, mod = res["t"], res["modulator"]
         data = {"modulator": (("time", "population"), mod, _attrs("1", "modulator level m"))}
         if c.mechanism == "input_gain":
             gain = input_gain_factor(np.clip(mod.reshape(-1), 0.0, 1.0), modulation=modulation)
@@ -223,20 +233,55 @@ class SpikingFamily(FamilyBase):
                 gain.reshape(mod.shape),
                 _attrs("1", "input-gain factor of each sensory pool"),
             )
-        ds = trials_dataset(table, out["choice"].values[0], out["rt"].values[0], t, data)
+        ds = trials_dataset(table, res["choice"], res["rt"], t, data)
         ds["stim_onset_ms"] = (
             "trial",
-            out["stim_onset_ms"].values[0],
+            res["stim_onset_ms"],
             _attrs("ms", "stimulus onset on the session's time axis"),
         )
         return ds.assign_attrs(
-            params_json=out.attrs["params_json"],
+            params_json=outs[0].attrs["params_json"],
             mechanism=c.mechanism,
             tau_ms=tau_eff,
             dt_ms=c.dt_ms,
-            decimate_ms=record_ms,
-            target=str(out.attrs["target"]),
+            decimate_ms=float(max(1, round(decimate_ms))),
+            target=str(outs[0].attrs["target"]),
+            session_trials=c.session_trials,
+            n_sessions=plan.n_sessions,
         )
+
+    def _session_job(
+        self,
+        table: xr.Dataset,
+        rows: np.ndarray,
+        seeds: list[np.random.SeedSequence],
+        *,
+        release: np.ndarray,
+        modulation: ModulationParams,
+        max_rt_ms: float,
+        decimate_ms: float,
+    ) -> dict[str, Any]:
+        """Keywords of :func:`neuromod.spiking.simulate_session` for sessions running the table rows
+        `rows` (session, position) side by side in one network."""
+        c = self.config
+        off = np.broadcast_to(release.mean(axis=0), (rows.shape[0], release.shape[1]))  # no cue
+        return {
+            "feature_a_pct": table["feature_a"].values[rows],
+            "feature_b_pct": table["feature_b"].values[rows],
+            "release": release[table["context"].values.astype(int)[rows]],
+            "release_off": off,
+            "m0": off,
+            "mechanism": c.mechanism,
+            "csi_ms": table["csi_ms"].values[rows],
+            "rci_ms": table["rci_ms"].values[rows],
+            "max_rt_ms": max_rt_ms,
+            "params": c.params(),
+            "modulation": modulation,
+            "dt_ms": c.dt_ms,
+            "seed": list(seeds),
+            "record_dt_ms": float(max(1, round(decimate_ms))),
+            "target": c.target,
+        }
 
     def _sweep(self, levels: np.ndarray, drives: np.ndarray, n_repeats: int, seed) -> xr.Dataset:
         from neuromod.spiking import fi_sweep
