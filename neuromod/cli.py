@@ -128,6 +128,18 @@ def _settings(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _log_to_stderr(name: str) -> None:
+    """INFO messages of logger `name` on stderr, one line each (once per process)."""
+    import logging
+
+    log = logging.getLogger(name)
+    if not any(getattr(h, "_neuromod", False) for h in log.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler._neuromod = True  # type: ignore[attr-defined]
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
 @app.command()
 @_friendly
 def run(
@@ -195,6 +207,8 @@ def run(
         if path.exists() and not overwrite:
             raise FileExistsError(f"{str(path)!r} exists; pass --overwrite to replace it")
 
+    if progress:  # brian2's compile notices, beside the progress bars
+        _log_to_stderr("neuromod.spiking")
     result = experiment.run(config, progress=progress)
     results.validate(result)
     fig = experiment.plot(result)  # render before writing anything

@@ -227,7 +227,8 @@ class CompileNotice:
     and call :meth:`done` from the run's first ``report`` callback (brian2 calls it once the network is
     built, before the first step): if the build is still going after `after_s`, a line says what is being
     compiled, how long that takes the first time and where the result is cached; :meth:`done` then says how
-    long it took. Messages go to the ``neuromod.spiking`` logger (INFO) and, with ``echo``, to stderr.
+    long it took. Messages go to the ``neuromod.spiking`` logger (INFO) and, with ``echo``, to stderr
+    where that logger would not show them (the command line shows them through the logger).
     """
 
     def __init__(
@@ -246,7 +247,7 @@ class CompileNotice:
 
     def _say(self, message: str) -> None:
         _LOG.info(message)
-        if self._echo:
+        if self._echo and not (_LOG.isEnabledFor(logging.INFO) and _LOG.hasHandlers()):  # else said once
             from tqdm.auto import tqdm
 
             tqdm.write(message, file=sys.stderr)

@@ -41,7 +41,7 @@ Background Poisson input of the decision cells (2.4 kHz on AMPA synapses) is sim
 approximation (same mean and variance; noise from :mod:`neuromod.spiking._keyed`); the sensory pools receive
 genuine Poisson spike counts.
 
-Compiling. brian2 compiles the network's code objects the first time (about 1-2 minutes on one core with a
+Compiling. brian2 compiles the network's code objects the first time (about 2-3 minutes on one core with a
 cold cache; :func:`~neuromod.spiking.codegen_context` keeps the modules per worker); nothing about a trial
 table, seed, release pattern, tau or the number of sessions is in the generated code, so later runs compile
 nothing. When building a run takes more than a few seconds, a message says that brian2 is compiling
@@ -75,7 +75,7 @@ SENSORY_POOLS: tuple[str, ...] = ("a+", "a-", "b+", "b-")
 _N_NODES = 8  # per session: E1, E2, NS, I, a+, a-, b+, b-
 _SENS_NODES = np.arange(4, 8)  # the nodes of the sensory pools within a session
 _TICK_MS = 1.0  # the controller's grid
-_FIRST_COMPILE = "about 1-2 min on one core"  # measured: cold cache, see benchmarks/bench_task_switching.py
+_FIRST_COMPILE = "about 2-3 min on one core"  # measured 150 s, cold (benchmarks/bench_task_switching.py B)
 _MAX_DT_MS = 0.5
 _MAX_EVENTS_PER_STEP = 50.0  # mean Poisson count per step that the inversion sampler accepts
 _U_TOKEN = "u_sched(t, col)"  # how lif_model's dynamic modulator reads its release level

@@ -16,7 +16,7 @@ import xarray as xr
 from neuromod._checks import check_array, check_choice, check_int, check_positive
 from neuromod._random import SeedLike
 
-from ._codegen import TARGETS, codegen_context
+from ._codegen import TARGETS, CompileNotice, codegen_context
 from ._noise import NOISE_GENERATORS
 from ._seed import brian_seed
 from .mechanisms import MECHANISMS, lif_model
@@ -329,7 +329,22 @@ def _run_runtime(sw: _Sweep, bseed: int) -> dict[str, np.ndarray]:
     group.i_drive = i_na * b2.nA
     group.noise_seed = bseed
     net = b2.Network(group)
-    net.run(sw.duration_ms * b2.ms, namespace={})
+    # says so (logger "neuromod.spiking") if building takes long: brian2 compiling on a cold cache
+    notice = CompileNotice(
+        "an f-I sweep",
+        first_time="about 20 s",
+        cache=b2.prefs["codegen.runtime.cython.cache_dir"],
+        echo=False,
+    )
+    try:
+        net.run(
+            sw.duration_ms * b2.ms,
+            namespace={},
+            report=lambda *args: notice.done(),
+            report_period=3600.0 * b2.second,
+        )
+    finally:
+        notice.done()
     return _read_stats(group)
 
 

@@ -18,10 +18,10 @@ def _wait_until(cond, timeout_s: float = 30.0) -> bool:
     return True
 
 
-def test_notice_is_said_after_its_delay_and_reports_the_time(caplog, capsys) -> None:
+def test_notice_is_logged_after_its_delay_with_the_time(caplog, capsys) -> None:
     with caplog.at_level(logging.INFO, logger="neuromod.spiking"):
         notice = CompileNotice(
-            "the test network", first_time="about a minute", cache="/some/dir", echo=True, after_s=0.0
+            "the test network", first_time="about a minute", cache="/c", echo=True, after_s=0.0
         )
         assert _wait_until(lambda: notice.shown)
         notice.done()
@@ -29,10 +29,19 @@ def test_notice_is_said_after_its_delay_and_reports_the_time(caplog, capsys) -> 
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2
     assert "brian2 is compiling the test network" in messages[0]
-    assert "about a minute the first time" in messages[0] and "/some/dir" in messages[0]
+    assert "about a minute the first time" in messages[0] and "/c" in messages[0]
     assert messages[1].startswith("neuromod: compiled in ")
+    assert capsys.readouterr().err == ""  # the logger shows it: not said twice
+
+
+def test_notice_is_echoed_where_no_logger_shows_it(capsys) -> None:
+    notice = CompileNotice(
+        "the test network", first_time="about a minute", cache="/c", echo=True, after_s=0.0
+    )
+    assert _wait_until(lambda: notice.shown)
+    notice.done()
     err = capsys.readouterr().err
-    assert "brian2 is compiling the test network" in err and "compiled in" in err
+    assert "brian2 is compiling the test network" in err and "neuromod: compiled in" in err
 
 
 def test_notice_is_silent_when_the_build_is_quick(caplog, capsys) -> None:
