@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from ._noise import brian_function
+
 __all__ = ["PURPOSES", "knoise_function", "kpoisson_function", "neuron_keys", "nm_knoise", "nm_kpoisson"]
 
 #: The streams of a session, one key each (their order fixes the keys: append, never reorder).
@@ -141,28 +143,13 @@ def neuron_keys(purpose_keys: np.ndarray, n_per_session: int) -> tuple[np.ndarra
     return hi, lo
 
 
-_FUNCTIONS: dict[str, Any] = {}
-
-
-def _function(name: str, py: Any, cython: str, arg_units: list, arg_types: list[str]) -> Any:
-    if name not in _FUNCTIONS:
-        from brian2 import Function
-
-        func = Function(
-            py, arg_units=arg_units, return_unit=1, arg_types=arg_types, return_type="float", stateless=True
-        )
-        func.implementations.add_implementation("cython", cython, name=name)
-        _FUNCTIONS[name] = func
-    return _FUNCTIONS[name]
-
-
 def knoise_function():  # -> brian2.Function
     """The brian2 Function ``nm_knoise(hi, lo, step)`` (built once)."""
-    return _function("nm_knoise", nm_knoise, _KNOISE_CYTHON, [1, 1, 1], ["integer", "integer", "integer"])
+    return brian_function("nm_knoise", nm_knoise, ["integer"] * 3, _KNOISE_CYTHON)
 
 
 def kpoisson_function():  # -> brian2.Function
     """The brian2 Function ``nm_kpoisson(lam, hi, lo, step)`` (built once)."""
-    return _function(
-        "nm_kpoisson", nm_kpoisson, _KPOISSON_CYTHON, [1, 1, 1, 1], ["float", "integer", "integer", "integer"]
+    return brian_function(
+        "nm_kpoisson", nm_kpoisson, ["float", "integer", "integer", "integer"], _KPOISSON_CYTHON
     )

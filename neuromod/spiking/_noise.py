@@ -35,6 +35,8 @@ argument. Two generators (``NOISE_GENERATORS``):
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 __all__ = ["NOISE_GENERATORS", "nm_noise32_function", "nm_noise_function", "noise_call"]
@@ -157,48 +159,38 @@ def nm_noise32(i: np.ndarray, step: np.ndarray, seed: np.ndarray) -> np.ndarray:
     return (x.view(np.int32).astype(np.float64) + 0.5) * _SCALE32
 
 
-_FUNCTION = None
-_FUNCTION32 = None
+_FUNCTIONS: dict[str, Any] = {}
+
+
+def brian_function(name: str, py: Any, arg_types: list[str], cython: str, cpp: str | None = None) -> Any:
+    """The stateless, dimensionless, float-valued brian2 ``Function`` `name` (built once per name): `py`
+    for the numpy target, the `cython` (and `cpp`) code for the compiled ones."""
+    if name not in _FUNCTIONS:
+        from brian2 import Function
+
+        func = Function(
+            py,
+            arg_units=[1] * len(arg_types),
+            return_unit=1,
+            arg_types=arg_types,
+            return_type="float",
+            stateless=True,
+        )
+        func.implementations.add_implementation("cython", cython, name=name)
+        if cpp is not None:
+            func.implementations.add_implementation("cpp", cpp, name=name)
+        _FUNCTIONS[name] = func
+    return _FUNCTIONS[name]
 
 
 def nm_noise_function():  # -> brian2.Function
     """The brian2 :class:`~brian2.core.functions.Function` ``nm_noise(i, step, seed)`` (built once)."""
-    global _FUNCTION
-    if _FUNCTION is None:
-        from brian2 import Function
-
-        func = Function(
-            nm_noise,
-            arg_units=[1, 1, 1],
-            return_unit=1,
-            arg_types=["integer", "integer", "integer"],
-            return_type="float",
-            stateless=True,
-        )
-        func.implementations.add_implementation("cython", _CYTHON, name="nm_noise")
-        func.implementations.add_implementation("cpp", _CPP, name="nm_noise")
-        _FUNCTION = func
-    return _FUNCTION
+    return brian_function("nm_noise", nm_noise, ["integer"] * 3, _CYTHON, _CPP)
 
 
 def nm_noise32_function():  # -> brian2.Function
     """The brian2 :class:`~brian2.core.functions.Function` ``nm_noise32(i, step, seed)`` (built once)."""
-    global _FUNCTION32
-    if _FUNCTION32 is None:
-        from brian2 import Function
-
-        func = Function(
-            nm_noise32,
-            arg_units=[1, 1, 1],
-            return_unit=1,
-            arg_types=["integer", "integer", "integer"],
-            return_type="float",
-            stateless=True,
-        )
-        func.implementations.add_implementation("cython", _CYTHON32, name="nm_noise32")
-        func.implementations.add_implementation("cpp", _CPP32, name="nm_noise32")
-        _FUNCTION32 = func
-    return _FUNCTION32
+    return brian_function("nm_noise32", nm_noise32, ["integer"] * 3, _CYTHON32, _CPP32)
 
 
 def noise_call(generator: str) -> tuple[str, str, object]:
