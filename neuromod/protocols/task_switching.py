@@ -80,7 +80,7 @@ class TaskSwitchingConfig(ExperimentConfig):
 
     The task settings (``n_trials`` ... ``cues_per_task``) define the one trial table that every family
     runs in closed loop; ``max_trials`` limits a family to the table's first trials (the spiking network
-    costs about 1 s of wall time per trial). ``tau_ms`` is the modulator time constant of every family
+    runs about 15 trials per wall-second on 2 cores, as short sessions side by side). ``tau_ms`` is the modulator time constant of every family
     (the SE model is trained at it). ``release`` names the family whose gate gives the target of the
     mapping (``"se"``) or ``"default"`` (:data:`~neuromod.protocols.sessions.DEFAULT_RELEASE`, no mapping);
     with ``match_gain`` each family that takes a release gets the levels that match the SE gain ratios
@@ -94,7 +94,7 @@ class TaskSwitchingConfig(ExperimentConfig):
     )
     n_trials: int = param(6000, low=8, doc="trials in the shared session")
     max_trials: Mapping[str, int] = param(
-        default_factory=lambda: FrozenMap({"spiking": 150}),
+        default_factory=lambda: FrozenMap({"spiking": 2000}),
         low=8,
         doc="families limited to the table's first trials (name -> trials)",
     )
