@@ -116,12 +116,57 @@ def _simulate(kwargs: dict[str, Any]) -> xr.Dataset:
     return simulate_session(**kwargs)
 
 
+_PARAMS = {"params": "DecisionParams", "lif": "LIFParams", "modulation": "ModulationParams"}
+
+
+def _write_job(job: dict[str, Any], path: str) -> None:
+    """A job of :func:`_simulate` as plain data: its arrays in ``path.npz`` (no pickled objects), the rest
+    (parameter dataclasses as dicts, seeds as entropy and spawn key) in ``path.json``."""
+    import dataclasses
+    import json
+
+    arrays = {k: np.asarray(v) for k, v in job.items() if isinstance(v, np.ndarray)}
+    rest: dict[str, Any] = {}
+    for key, value in job.items():
+        if key in arrays:
+            continue
+        if key in _PARAMS:
+            rest[key] = dataclasses.asdict(value)
+        elif key == "seed":
+            rest[key] = [{"entropy": s.entropy, "spawn_key": list(s.spawn_key)} for s in value]
+        else:
+            rest[key] = value
+    np.savez(path + ".npz", **arrays)
+    with open(path + ".json", "w") as f:
+        json.dump(rest, f)
+
+
+def _read_job(path: str) -> dict[str, Any]:
+    """The job written by :func:`_write_job` (``allow_pickle=False``: data only, no code)."""
+    import json
+
+    from neuromod import spiking
+
+    with np.load(path + ".npz", allow_pickle=False) as npz:
+        job: dict[str, Any] = {k: npz[k] for k in npz.files}
+    with open(path + ".json") as f:
+        rest = json.load(f)
+    for key, value in rest.items():
+        if key in _PARAMS:
+            job[key] = getattr(spiking, _PARAMS[key])(**value)
+        elif key == "seed":
+            job[key] = [np.random.SeedSequence(s["entropy"], spawn_key=s["spawn_key"]) for s in value]
+        else:
+            job[key] = value
+    return job
+
+
 def _run_worker(job: dict[str, Any], slot: int, echo: bool) -> xr.Dataset:
     """Run one job in a fresh interpreter (``python -m`` this module): its own brian2 compile cache (per
     slot, so the next run finds its compiled code again) and one thread for the numeric libraries. A
     subprocess rather than multiprocessing, so that a user's script needs no ``if __name__ == "__main__"``
-    guard. Job and result travel as pickles in a private temporary directory."""
-    import pickle
+    guard. Job and result travel as plain data through a private temporary directory: the job as ``.npz``
+    and JSON (:func:`_write_job`), the result as netCDF; nothing is unpickled."""
     import subprocess
     import sys
     import tempfile
@@ -135,9 +180,8 @@ def _run_worker(job: dict[str, Any], slot: int, echo: bool) -> xr.Dataset:
         )
     )
     with tempfile.TemporaryDirectory(prefix="neuromod-spiking-") as tmp:
-        job_path, out_path = os.path.join(tmp, "job.pkl"), os.path.join(tmp, "out.pkl")
-        with open(job_path, "wb") as f:
-            pickle.dump(job, f)
+        job_path, out_path = os.path.join(tmp, "job"), os.path.join(tmp, "out.nc")
+        _write_job(job, job_path)
         proc = subprocess.run(
             [sys.executable, "-m", __name__, job_path, out_path],
             env=env,
@@ -148,8 +192,7 @@ def _run_worker(job: dict[str, Any], slot: int, echo: bool) -> xr.Dataset:
         if proc.returncode != 0:
             tail = (proc.stderr or "").strip().splitlines()[-5:]
             raise RuntimeError(f"spiking worker {slot} failed (exit {proc.returncode}): " + " | ".join(tail))
-        with open(out_path, "rb") as f:
-            return pickle.load(f)
+        return xr.load_dataset(out_path)
 
 
 def run_groups(
@@ -191,18 +234,13 @@ def run_groups(
 
 def _worker_main(job_path: str, out_path: str) -> None:
     import logging
-    import pickle
     import sys
 
     if os.environ.get("NEUROMOD_ECHO") == "1":  # the compile notice, on the parent's stderr
         log = logging.getLogger("neuromod.spiking")
         log.setLevel(logging.INFO)
         log.addHandler(logging.StreamHandler(sys.stderr))
-    with open(job_path, "rb") as f:
-        job = pickle.load(f)
-    result = _simulate(job)
-    with open(out_path, "wb") as f:
-        pickle.dump(result, f, protocol=pickle.HIGHEST_PROTOCOL)
+    _simulate(_read_job(job_path)).to_netcdf(out_path)
 
 
 if __name__ == "__main__":
