@@ -8,12 +8,13 @@ traceback instead.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -128,16 +129,25 @@ def _settings(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def _log_to_stderr(name: str) -> None:
-    """INFO messages of logger `name` on stderr, one line each (once per process)."""
+@contextlib.contextmanager
+def _log_to_stderr(name: str) -> Iterator[None]:
+    """INFO messages of logger `name` on stderr, one line each, for the duration of the block.
+
+    The handler is removed (and the logger's level restored) afterwards, so a later message never reaches
+    a stream that belonged to this command (in tests, a runner's stream that is closed by then).
+    """
     import logging
 
     log = logging.getLogger(name)
-    if not any(getattr(h, "_neuromod", False) for h in log.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler._neuromod = True  # type: ignore[attr-defined]
-        log.addHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    level = log.level
+    log.addHandler(handler)
     log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
 
 
 @app.command()
@@ -207,9 +217,9 @@ def run(
         if path.exists() and not overwrite:
             raise FileExistsError(f"{str(path)!r} exists; pass --overwrite to replace it")
 
-    if progress:  # brian2's compile notices, beside the progress bars
-        _log_to_stderr("neuromod.spiking")
-    result = experiment.run(config, progress=progress)
+    # brian2's compile notices, beside the progress bars
+    with _log_to_stderr("neuromod.spiking") if progress else contextlib.nullcontext():
+        result = experiment.run(config, progress=progress)
     results.validate(result)
     fig = experiment.plot(result)  # render before writing anything
     summary = experiment.summarize(result)

@@ -84,6 +84,29 @@ def test_run_writes_result_and_figure(tmp_path):
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_run_shows_spiking_log_during_the_run_and_leaves_no_handler(tmp_path):
+    """With progress on, `run` shows neuromod.spiking's INFO lines on its stderr, and only during the run:
+    a handler left behind would write to the runner's closed stream on the next compile notice."""
+    import logging
+
+    log = logging.getLogger("neuromod.spiking")
+    before, level = list(log.handlers), log.level
+
+    def run_and_log(config, progress=False):
+        log.info("neuromod: compiling (test)")
+        return _run_toy(config)
+
+    toy = registry.get("toy")
+    registry.register(dataclasses.replace(toy, run=run_and_log), replace=True)
+    try:
+        res = runner.invoke(app, ["run", "toy", "--out", str(tmp_path / "t.nc"), "--quick"])
+    finally:
+        registry.register(toy, replace=True)
+    assert res.exit_code == 0, res.output
+    assert "neuromod: compiling (test)" in res.stderr
+    assert log.handlers == before and log.level == level
+
+
 def test_run_same_seed_same_data(tmp_path):
     for name in ("a", "b"):
         assert runner.invoke(app, ["run", "toy", "--out", str(tmp_path / f"{name}.nc")]).exit_code == 0
