@@ -239,12 +239,99 @@ def run(
 
 @app.command()
 @_friendly
+def sweep(
+    file: Annotated[Path, typer.Argument(help="A sweep file (see experiments/sweeps/).")],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="The sweep store (.zarr); default results/NAME.zarr."),
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Where to run: 'local' (default: a local Dask cluster, one worker per core), 'serial' (this "
+            "process), a Dask address (tcp://host:port), a scheduler file (.json), or 'slurm'."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Workers of the local cluster, or most jobs on SLURM.", min=1)
+    ] = None,
+    restart: Annotated[
+        bool, typer.Option("--restart", help="Discard an existing store and start afresh.")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and print the points; run nothing.")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run an experiment over a sweep's axes and seeds into one resumable zarr store.
+
+    Rerunning the same command resumes: only points not done run; a changed sweep is refused (--restart
+    starts afresh). Exit code 0 when every point is done, 3 when some failed (their tracebacks are in the
+    store: `neuromod info STORE`); a rerun retries them.
+    """
+    from neuromod.sweep import Sweep
+    from neuromod.sweep._cluster import check_scheduler
+
+    check_scheduler(scheduler)
+    plan = Sweep.from_toml(file)
+    if dry_run:
+        typer.echo(plan.spec.describe())
+        return
+    out = Path(out) if out is not None else Path("results") / f"{Path(file).stem}.zarr"
+    if out.suffix != ".zarr":
+        raise ValueError(f"--out {str(out)!r}: a sweep store's name must end in .zarr")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        report = plan.run(out, scheduler=scheduler, restart=restart, progress=progress, n_workers=workers)
+    except KeyboardInterrupt:
+        typer.echo(
+            f"neuromod: interrupted; the points done are kept in {str(out)!r}; "
+            "rerun the same command to resume",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    typer.echo(str(report))
+    if not report.complete:
+        raise typer.Exit(3)
+
+
+def _sweep_info(file: Path) -> str:
+    """`neuromod info` of a sweep store: its spec, its dimensions and where every point stands."""
+    import numpy as np
+
+    from neuromod.sweep import open_sweep
+
+    view = open_sweep(file)
+    index = view.index
+    spec = json.loads(index.attrs["config_json"])
+    counts = view.counts()
+    lines = [f"file:    {file}", "kind:    sweep store", f"title:   {index.attrs.get('title', '')}"]
+    lines.append(f"created: {index.attrs.get('created', '')}")
+    lines.append(f"digest:  {index.attrs.get('sweep_digest', '')[:16]}")
+    dims = " x ".join(f"{d['name']}={d['size']}" for d in spec["dimensions"])
+    lines.append(f"points:  {index.sizes['point']} ({dims})")
+    lines.append("status:  " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    failed = np.flatnonzero(index["status"].values == 3)
+    for i in failed[:20]:
+        text = str(index["error"].values[i]).strip().splitlines()
+        attempts = int(index["attempts"].values[i])
+        lines.append(f"  point {i} failed after {attempts} attempt(s): {text[-1] if text else ''}")
+    if failed.size > 20:
+        lines.append(f"  ... and {failed.size - 20} more failed")
+    return "\n".join(lines)
+
+
+@app.command()
+@_friendly
 def info(file: Annotated[Path, typer.Argument(help="A neuromod result (.nc or .zarr).")]) -> None:
     """Print a result's dimensions, variables (with units), provenance and configuration."""
     import xarray as xr
 
     from neuromod import results
 
+    if Path(file).suffix == ".zarr" and results._is_sweep(Path(file)):
+        typer.echo(_sweep_info(Path(file)))
+        return
     obj = results.load(file)
     root = obj.attrs
     kind = "DataTree" if isinstance(obj, xr.DataTree) else "Dataset"

@@ -34,6 +34,7 @@ _BUILTIN: dict[str, str] = {
     "decision": "neuromod.protocols.decision",
     "gain-curves": "neuromod.protocols.gain_curves",
     "task-switching": "neuromod.protocols.task_switching",
+    "sweep-probe": "neuromod.sweep.probe",
 }
 _REGISTRY: dict[str, Experiment] = {}
 

@@ -79,8 +79,11 @@ REQUIRED_ATTRS = (
     "created",
 )
 
-# Written into the file only, popped again by `load`: tells a one-node DataTree from a Dataset.
+# Written into the file only, popped again by `load`: tells a one-node DataTree from a Dataset (or a sweep).
 _STRUCTURE_ATTR = "neuromod_structure"
+#: The root attribute that marks a sweep store (value ``"sweep"``), and the group of its points' results.
+SWEEP_STRUCTURE_KEY = _STRUCTURE_ATTR
+SWEEP_POINTS_GROUP = "points"
 _FORMATS: dict[str, Literal["netcdf", "zarr"]] = {".nc": "netcdf", ".zarr": "zarr"}
 
 Result = xr.Dataset | xr.DataTree
@@ -433,9 +436,45 @@ def save(obj: Result, path: str | os.PathLike[str], *, overwrite: bool = False) 
     return path
 
 
+def sweep_point_name(index: int) -> str:
+    """The group of point `index`'s result in a sweep store (``points/p000012``)."""
+    return f"p{index:06d}"
+
+
+def _is_sweep(path: Path) -> bool:
+    try:
+        with open(path / "zarr.json") as fh:
+            return json.load(fh).get("attributes", {}).get(_STRUCTURE_ATTR) == "sweep"
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _open_sweep(path: Path) -> xr.DataTree:
+    """A sweep store: its index at the root, the results of the points done so far under ``points/``.
+
+    The status is read first and a point's result is renamed into place before its status says done, so
+    this never sees a half-written point, however far the sweep has got.
+    """
+    with xr.open_dataset(path, engine="zarr", consolidated=False) as index:
+        index = index.load()
+    done = np.flatnonzero(index["status"].values == 2)
+    children = {}
+    for i in done:
+        name = sweep_point_name(int(i))
+        point = _open(path / SWEEP_POINTS_GROUP / name, "zarr")
+        point.attrs = {k: v for k, v in point.attrs.items() if k != _STRUCTURE_ATTR}
+        children[name] = point
+    tree = xr.DataTree(index)
+    tree[SWEEP_POINTS_GROUP] = xr.DataTree(children=children)
+    tree[SWEEP_POINTS_GROUP].attrs = {"long_name": "results of the points done"}
+    return tree
+
+
 def _open(path: Path, fmt: str) -> xr.DataTree:
     if fmt == "netcdf":
         return xr.load_datatree(path, engine="netcdf4")
+    if _is_sweep(path):
+        return _open_sweep(path)
     with xr.open_datatree(path, engine="zarr", consolidated=False) as tree:
         return tree.load().copy()
 
@@ -489,6 +528,8 @@ def load(path: str | os.PathLike[str], *, experiment: str | None = None) -> Resu
             raise ResultsError(f"{path} is not a {experiment} result (it holds {found or 'no experiment'!r})")
     attrs = dict(tree.attrs)
     structure = attrs.pop(_STRUCTURE_ATTR, "tree" if tree.children else "dataset")
+    if structure == "sweep":
+        attrs[_STRUCTURE_ATTR] = structure  # a sweep's index says what it is
     tree.attrs = attrs
     if structure == "dataset":
         return tree.to_dataset()

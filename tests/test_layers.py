@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "neuromod"
-LAYERS = {"gating", "rate", "spiking", "tasks", "measures", "plotting", "protocols", "accessor", "cli"}
+LAYERS = {
+    *("gating", "rate", "spiking", "tasks", "measures", "plotting", "protocols", "accessor", "sweep", "cli")
+}
 #: the layers each layer may import, besides itself and the base modules
 ALLOWED: dict[str, set[str]] = {
     "package": {"accessor"},  # ``import neuromod`` registers the .nm accessor
@@ -30,6 +32,7 @@ ALLOWED: dict[str, set[str]] = {
     "plotting": {"measures"},
     "accessor": {"measures", "plotting"},
     "protocols": {"gating", "rate", "spiking", "tasks", "measures", "plotting"},
+    "sweep": set(),  # runs experiments by name (the registry): no model, task or protocol directly
     "cli": LAYERS - {"cli"},
 }
 

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from neuromod import _parallel
+
 __all__ = ["SessionPlan", "available_cores", "group_bounds", "run_groups"]
 
 
@@ -93,11 +95,8 @@ class SessionPlan:
 
 
 def available_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover (not Linux)
-        return os.cpu_count() or 1
+    """CPU cores this process may run on (``$NEUROMOD_CORES`` if set: 1 on a sweep's Dask workers)."""
+    return _parallel.available_cores()
 
 
 def group_bounds(n_sessions: int, batch_sessions: int, workers: int) -> list[tuple[int, int]]:
