@@ -183,13 +183,43 @@ def run(
     quick: Annotated[bool, typer.Option("--quick", help="A reduced run that takes seconds.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing output files.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the spiking family's sessions on Dask: 'local' (a local cluster, one worker per core), "
+            "a Dask address (tcp://host:port), a scheduler file (.json) or 'slurm'. Default (or 'serial'): "
+            "no Dask, this machine's worker processes."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Workers of --scheduler local, or most jobs of --scheduler slurm.", min=1),
+    ] = None,
 ) -> None:
     """Run an experiment; write its result file and figure, and print a summary table.
 
     --models, --tau-ms, --csi-ms and --n-trials apply to the experiments that have these settings
-    (task-switching); --set reaches every setting. Explicit settings win over --quick.
+    (task-switching); --set reaches every setting. Explicit settings win over --quick. --scheduler spreads
+    the spiking family's independent sessions over a Dask cluster; results do not depend on it.
     """
-    from neuromod import results
+    from neuromod import _parallel, results
+
+    use_dask = scheduler not in (None, "serial")
+    if scheduler is not None:
+        from neuromod.sweep._cluster import check_scheduler, connect
+
+        check_scheduler(scheduler)
+    if workers is not None and scheduler not in ("local", "slurm"):
+        given = "no --scheduler" if scheduler is None else f"--scheduler {scheduler}"
+        raise ValueError(
+            f"--workers {workers}: expected only with --scheduler local or slurm, got {given} "
+            "(the spiking family's local worker processes: --set spiking.workers=N)"
+        )
+    if use_dask:
+        import importlib.util
+
+        if importlib.util.find_spec("distributed") is None:
+            raise ImportError(f"--scheduler {scheduler}: needs Dask; pip install 'neuromod[dask]'")
 
     experiment, config = _resolve(target)
     changes = _settings(settings or [])
@@ -217,8 +247,12 @@ def run(
         if path.exists() and not overwrite:
             raise FileExistsError(f"{str(path)!r} exists; pass --overwrite to replace it")
 
-    # brian2's compile notices, beside the progress bars
-    with _log_to_stderr("neuromod.spiking") if progress else contextlib.nullcontext():
+    # brian2's compile notices, beside the progress bars; the Dask cluster (if any) only for the run
+    with (
+        _log_to_stderr("neuromod.spiking") if progress else contextlib.nullcontext(),
+        connect(scheduler, n_workers=workers) if use_dask else contextlib.nullcontext() as client,
+        _parallel.using(client),
+    ):
         result = experiment.run(config, progress=progress)
     results.validate(result)
     fig = experiment.plot(result)  # render before writing anything

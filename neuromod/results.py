@@ -334,12 +334,22 @@ def _format_of(path: Path) -> Literal["netcdf", "zarr"]:
     return fmt
 
 
+def _text_encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """Fixed-width text (numpy ``<U``) written as variable-length strings: zarr format 3 specifies only the
+    latter (the former is written with an ``UnstableSpecificationWarning``, unreadable by other zarr
+    libraries). Read back, such text has numpy's variable-length string dtype; the values are the same."""
+    return {name: {"dtype": object} for name, var in ds.variables.items() if var.dtype.kind == "U"}
+
+
 def _write(obj: Result, path: Path, fmt: str) -> None:
     """Write `obj` to `path` (a fresh temporary name). Separate so tests can make it fail half-way."""
     if fmt == "netcdf":
         obj.to_netcdf(path, engine="netcdf4")
+    elif isinstance(obj, xr.Dataset):
+        obj.to_zarr(path, mode="w-", consolidated=False, encoding=_text_encoding(obj))
     else:
-        obj.to_zarr(path, mode="w-", consolidated=False)
+        encoding = {node.path: _text_encoding(node.to_dataset(inherit=False)) for node in obj.subtree}
+        obj.to_zarr(path, mode="w-", consolidated=False, encoding={k: v for k, v in encoding.items() if v})
 
 
 def temporary_path(path: str | os.PathLike[str]) -> Path:

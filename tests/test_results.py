@@ -26,6 +26,26 @@ def test_round_trip_is_identical(tmp_path, result_ds, result_tree, suffix, kind)
         assert set(back.children) == {"rate", "spiking"}
 
 
+@pytest.mark.parametrize("kind", ["dataset", "tree"])
+def test_zarr_text_is_portable_and_silent(tmp_path, result_ds, kind):
+    """Text coordinates and variables (numpy ``<U``) are written as zarr 3's variable-length strings, without
+    the UnstableSpecificationWarning of fixed-width text, and read back with the same values."""
+    import warnings
+
+    text = result_ds.assign_coords(
+        model=("model", ["se", "rate"], {"units": "1", "long_name": "model"})
+    ).assign(label=("model", np.array(["a", "bcd"]), {"units": "1", "long_name": "label"}))
+    obj = (
+        text
+        if kind == "dataset"
+        else xr.DataTree.from_dict({"/": text, "/child": text.drop_attrs(deep=False)})
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        back = results.load(results.save(obj, tmp_path / "t.zarr"))
+    xr.testing.assert_identical(back, obj)
+
+
 def test_one_node_tree_stays_a_tree(tmp_path, result_ds):
     tree = xr.DataTree(result_ds)
     back = results.load(results.save(tree, tmp_path / "t.nc"))

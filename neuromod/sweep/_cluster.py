@@ -121,7 +121,11 @@ def connect(
     import dask
     from distributed import Client
 
-    settings = {} if worker_deaths is None else {"distributed.scheduler.allowed-failures": worker_deaths}
+    # one task per worker thread at a time: a task queued behind a point that kills its worker would
+    # otherwise count that death against itself (Dask's default saturation is 1.1)
+    settings: dict[str, Any] = {"distributed.scheduler.worker-saturation": 1.0}
+    if worker_deaths is not None:
+        settings["distributed.scheduler.allowed-failures"] = worker_deaths
     with contextlib.ExitStack() as stack:
         stack.enter_context(dask.config.set(settings))
         if scheduler in (None, "local"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -174,22 +175,25 @@ def _run_dask(
 ) -> None:
     from distributed import as_completed
 
-    futures = {}
-    for priority, task in enumerate(tasks):
-        index = task[2]
-        future = client.submit(
-            run_point,
-            *task,
-            key=f"neuromod-point-{index}-{run_id}",
-            retries=retries,
-            pure=False,
-            priority=-priority,
-        )
-        futures[future] = index
-    for future in as_completed(futures):
-        index = futures[future]
+    def submit(task: tuple[Any, ...], priority: int) -> Any:
+        key = f"neuromod-point-{task[2]}-{run_id}-{uuid.uuid4().hex[:8]}"
+        return client.submit(run_point, *task, key=key, retries=retries, pure=False, priority=priority)
+
+    futures = {submit(task, -k): task for k, task in enumerate(tasks)}
+    queue = as_completed(futures)
+    for future in queue:
+        task = futures.pop(future)
+        index, before = task[2], task[-1]
         try:
             future.result()
         except Exception as err:  # the worker died every time (KilledWorker), or the last raise escaped
+            if int(store.array("attempts")[index]) == before:  # it never started: deaths of others
+                again = submit(task, 0)
+                futures[again] = task
+                queue.add(again)
+                continue
             mark_killed(store, index, run_id, f"{type(err).__name__}: {err}")
+        # the point is in the store: let Dask forget the task, so that a worker dying later with its result
+        # in memory does not make Dask compute it again
+        future.release()
         bar.update(1)

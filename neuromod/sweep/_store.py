@@ -212,7 +212,7 @@ class SweepStore:
 
     def status(self) -> np.ndarray:
         """Every point's status code."""
-        return self.array("status")[:]
+        return self.array("status", mode="r")[:]
 
     def index(self) -> xr.Dataset:
         """The index (every point's coordinates, status, attempts, ...), loaded into memory."""
@@ -225,11 +225,11 @@ class SweepStore:
             self.staging.rmdir()
 
     # -------------------------------------------------------------------------------------- the worker side
-    def array(self, name: str) -> Any:
-        """The zarr array `name` of the index (opened for writing)."""
+    def array(self, name: str, *, mode: str = "r+") -> Any:
+        """The zarr array `name` of the index (opened for writing, unless `mode` is ``"r"``)."""
         import zarr
 
-        return zarr.open_array(self.path, path=name, mode="r+")
+        return zarr.open_array(self.path, path=name, mode=mode)
 
     def point_path(self, index: int) -> Path:
         """Where point `index`'s result lives."""

@@ -127,7 +127,7 @@ class SweepView:
         KeyError
             If the point is not done.
         """
-        if int(self._store.status()[index]) != DONE:
+        if int(self._store.array("status", mode="r")[index]) != DONE:
             raise KeyError(f"point {index} is not done (see .counts() and the index's status)")
         tree = xr.open_datatree(self._store.point_path(index), engine="zarr", consolidated=False)
         attrs = dict(tree.attrs)

@@ -55,6 +55,9 @@ def run_point(
     }
     if store.run_id() != run_id:
         return record
+    if int(store.array("status")[index]) == DONE:  # committed already (Dask reran a task whose worker died)
+        record["outcome"] = "done"
+        return record
     attempts = int(store.array("attempts")[index]) + 1
     store.write(index, attempts=attempts, worker=worker, status=RUNNING)
     record["attempts"] = attempts
@@ -119,5 +122,5 @@ def configure_worker(slots_dir: str | None = None) -> str:
 
 def mark_killed(store: SweepStore, index: int, run_id: str, message: str) -> None:
     """Record a point whose worker died every time it ran it (written by the client: no worker is left)."""
-    if store.run_id() == run_id and int(store.status()[index]) != DONE:
+    if store.run_id() == run_id and int(store.array("status")[index]) != DONE:
         store.write(index, error=message, status=FAILED)

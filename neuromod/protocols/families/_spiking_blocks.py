@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import os
 import queue
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +35,7 @@ import xarray as xr
 
 from neuromod import _parallel
 
-__all__ = ["SessionPlan", "available_cores", "group_bounds", "run_groups"]
+__all__ = ["SessionPlan", "available_cores", "default_workers", "group_bounds", "run_groups"]
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,16 @@ def available_cores() -> int:
     return _parallel.available_cores()
 
 
+def default_workers() -> int:
+    """How many places the sessions' groups run at once: with a Dask client in use
+    (:func:`neuromod._parallel.using`), the total threads of its cluster (at least 1); else the cores this
+    process may run on (:func:`available_cores`)."""
+    client = _parallel.current_client()
+    if client is None:
+        return available_cores()
+    return max(1, sum(client.nthreads().values()))
+
+
 def group_bounds(n_sessions: int, batch_sessions: int, workers: int) -> list[tuple[int, int]]:
     """Contiguous groups of sessions, one network each: at most `batch_sessions` per network, and a multiple
     of the worker processes in number when there are enough sessions, so that no worker idles while
@@ -109,9 +120,40 @@ def group_bounds(n_sessions: int, batch_sessions: int, workers: int) -> list[tup
     return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def _import_brian2() -> None:
+    """Import brian2 in a thread other than the main one (a Dask worker runs its tasks in such threads),
+    where its import would fail: it ends by installing a Ctrl+C handler (``signal.signal``), which Python
+    allows in the main thread only. Off the main thread that one call is skipped for the import (a worker
+    is stopped by its nanny, not by Ctrl+C); anywhere else, or once brian2 is imported, nothing changes."""
+    import signal
+    import sys
+
+    if "brian2" in sys.modules or threading.current_thread() is threading.main_thread():
+        return
+    with _IMPORT_LOCK:
+        if "brian2" in sys.modules:
+            return
+        install = signal.signal
+
+        def install_from_main_thread(signalnum: Any, handler: Any) -> Any:
+            if threading.current_thread() is threading.main_thread():
+                return install(signalnum, handler)
+            return signal.getsignal(signalnum)
+
+        signal.signal = install_from_main_thread
+        try:
+            import brian2  # noqa: F401
+        finally:
+            signal.signal = install
+
+
 def _simulate(kwargs: dict[str, Any]) -> xr.Dataset:
     from neuromod.spiking import simulate_session
 
+    _import_brian2()
     return simulate_session(**kwargs)
 
 
@@ -194,12 +236,54 @@ def _run_worker(job: dict[str, Any], slot: int, echo: bool) -> xr.Dataset:
         return xr.load_dataset(out_path)
 
 
+def _run_dask_job(job: dict[str, Any]) -> xr.Dataset:
+    """One job on a Dask worker (its progress bar stays off: the client shows one over sessions)."""
+    return _simulate({**job, "progress": False})
+
+
+def _run_on_client(
+    client: Any, jobs: list[dict[str, Any]], *, progress: bool, sizes: list[int]
+) -> list[xr.Dataset]:
+    """Every job as one task of `client`'s cluster, results in the order of `jobs`. Keys of their own and
+    ``pure=False``: two runs of equal jobs are two computations, never one shared result. A failing job
+    cancels the others and raises its error here."""
+    import uuid
+
+    from distributed import as_completed
+    from tqdm.auto import tqdm
+
+    run = uuid.uuid4().hex
+    futures = [
+        client.submit(_run_dask_job, job, key=f"neuromod-spiking-{run}-{k}", pure=False)
+        for k, job in enumerate(jobs)
+    ]
+    index = {fut.key: k for k, fut in enumerate(futures)}
+    out: list[xr.Dataset | None] = [None] * len(jobs)
+    try:
+        with tqdm(total=sum(sizes), desc="spiking sessions", unit="session", disable=not progress) as bar:
+            for fut in as_completed(futures):
+                k = index[fut.key]
+                out[k] = fut.result()
+                bar.update(sizes[k])
+    except BaseException:
+        client.cancel(futures)
+        raise
+    return out  # type: ignore[return-value]
+
+
 def run_groups(
     jobs: list[dict[str, Any]], *, workers: int, progress: bool, sizes: list[int]
 ) -> list[xr.Dataset]:
-    """Run :func:`~neuromod.spiking.simulate_session` on every keyword set of `jobs` (one network each),
-    in this process or, with `workers` > 1, in that many worker processes at a time; results in the order
-    of `jobs`. `sizes`: sessions per job (for the progress bar over sessions)."""
+    """Run :func:`~neuromod.spiking.simulate_session` on every keyword set of `jobs` (one network each);
+    results in the order of `jobs`, the same wherever they ran.
+
+    Where: with a Dask client in use (:func:`neuromod._parallel.using`), one task per job on its cluster;
+    else in this process or, with `workers` > 1, in that many worker processes at a time. `sizes`:
+    sessions per job (for the progress bar over sessions).
+    """
+    client = _parallel.current_client()
+    if client is not None:
+        return _run_on_client(client, jobs, progress=progress, sizes=sizes)
     workers = min(workers, len(jobs))
     if workers <= 1:
         return [_simulate({**job, "progress": progress}) for job in jobs]

@@ -41,7 +41,7 @@ from neuromod.protocols.families._common import (
     gain_dataset,
     trials_dataset,
 )
-from neuromod.protocols.families._spiking_blocks import SessionPlan, available_cores, group_bounds, run_groups
+from neuromod.protocols.families._spiking_blocks import SessionPlan, default_workers, group_bounds, run_groups
 from neuromod.protocols.family import FamilyBase, register_family
 from neuromod.results import var_attrs as _attrs
 from neuromod.spiking.mechanisms import Mechanism
@@ -208,7 +208,7 @@ class SpikingFamily(FamilyBase):
         table = task.trials()
         plan = SessionPlan.of(table.sizes["trial"], c.session_trials)
         seeds = seed_sequence(seed).spawn(plan.n_sessions)
-        workers = c.workers or available_cores()
+        workers = c.workers or default_workers()  # a Dask cluster's threads while one is in use
         bounds = group_bounds(plan.n_sessions, c.batch_sessions, workers)
         jobs = [
             self._session_job(
