@@ -503,7 +503,10 @@ def load(path: str | os.PathLike[str], *, experiment: str | None = None) -> Resu
     Returns
     -------
     xarray.Dataset or xarray.DataTree
-        What was saved, loaded into memory (the file is closed).
+        What was saved, loaded into memory (the file is closed). A sweep store (``neuromod sweep``) gives
+        a DataTree: its index along ``point`` at the root and the results of the points done so far under
+        ``points/`` (read it lazily, point by point, with :func:`neuromod.sweep.open_sweep`). A sweep store
+        can be loaded while its sweep runs.
 
     Raises
     ------

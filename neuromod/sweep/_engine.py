@@ -94,7 +94,8 @@ class Sweep:
             The store (``*.zarr``). A new one is created; an existing one must hold this very sweep (same
             digest) and is resumed: only points not done run.
         client : distributed.Client, optional
-            A client to run on (then `scheduler` must be None).
+            A client to run on (then `scheduler` must be None); its workers are configured as sweep
+            workers (:func:`neuromod.sweep._worker.configure_worker`).
         scheduler : str, optional
             See :func:`neuromod.sweep._cluster.connect`: None/"local", "serial", an address, a scheduler
             file, "slurm".
@@ -151,6 +152,9 @@ class Sweep:
                     _run_serial(task, retries)
                     bar.update(1)
             elif client is not None:
+                from neuromod.sweep._plugin import SweepWorkerPlugin
+
+                client.register_plugin(SweepWorkerPlugin())  # one-core workers, compile-cache slots
                 _run_dask(client, store, run_id, tasks, retries, bar)
             else:
                 with connect(scheduler, n_workers=n_workers, worker_deaths=worker_deaths) as own:

@@ -98,6 +98,20 @@ def _claim_slot(directory: Path) -> int:
         return slot
 
 
+def _import_brian2() -> None:
+    """Import brian2 now, in the worker's main thread (where its plugin is set up): brian2's import installs
+    a Ctrl+C handler, which Python allows only in the main thread, and Dask runs tasks in other threads."""
+    import importlib.util
+    import warnings
+
+    if "brian2" in sys.modules or importlib.util.find_spec("brian2") is None:
+        return
+    try:
+        import brian2  # noqa: F401
+    except Exception as err:  # a broken brian2 breaks spiking points only, with their own traceback
+        warnings.warn(f"brian2 could not be imported on this worker: {err}", RuntimeWarning, stacklevel=2)
+
+
 def configure_worker(slots_dir: str | None = None) -> str:
     """Make this process a one-core sweep worker: single-threaded libraries, families that fan out no
     further, and a brian2 compile-cache slot of its own: ``$NEUROMOD_WORKER = <host>-slot<k>``, the lowest
@@ -108,6 +122,7 @@ def configure_worker(slots_dir: str | None = None) -> str:
     os.environ.update(_parallel.SINGLE_THREAD_ENV)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
+    _import_brian2()
     if _PRESET is None:
         _PRESET = os.environ.get("NEUROMOD_WORKER", "")
     if not _PRESET and _SLOT_LOCK is None:
