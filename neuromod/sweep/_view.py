@@ -135,11 +135,14 @@ class SweepView:
         tree.attrs = attrs
         return tree.to_dataset() if structure == "dataset" else tree
 
-    def map(self, fn: Callable[[Any], Any], *, name: str = "measure") -> xr.Dataset:
+    def map(
+        self, fn: Callable[[Any], Any], *, name: str = "measure", units: str | Mapping[str, str] = "1"
+    ) -> xr.Dataset:
         """``fn(result)`` of every point done, as a Dataset over ``point`` (NaN where not done).
 
-        `fn` returns a number, or a mapping of names to numbers (one variable each). Put the answer onto the
-        axes with :meth:`hypercube`.
+        `fn` returns a number, or a mapping of names to numbers (one variable each); `units` is the units
+        of every variable, or a mapping of names to units. Put the answer onto the axes with
+        :meth:`hypercube`.
         """
         n = self._store.status().size
         columns: dict[str, np.ndarray] = {}
@@ -152,8 +155,10 @@ class SweepView:
         clash = sorted(set(columns) & set(index.variables))
         if clash:
             raise ValueError(f"fn's result names {clash} are taken by the sweep's index; choose others")
-        attrs = results.var_attrs("1", "")
-        data = {k: ("point", v, {**attrs, "long_name": k}) for k, v in columns.items()}
+        def unit(key: str) -> str:
+            return units if isinstance(units, str) else str(units.get(key, "1"))
+
+        data = {k: ("point", v, results.var_attrs(unit(k), k)) for k, v in columns.items()}
         return xr.Dataset(data, coords=index.coords, attrs={"sweep": str(self.path)})
 
     def hypercube(self, obj: xr.Dataset | xr.DataArray | None = None) -> xr.Dataset | xr.DataArray:

@@ -143,9 +143,17 @@ class SweepSpec:
     # ---------------------------------------------------------------------------------------------- build
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str], **overrides: Any) -> SweepSpec:
-        """Read and check a sweep file; `overrides` replace its top-level keys (e.g. ``fixed={...}``)."""
+        """Read and check a sweep file, changed by `overrides`: a table (``fixed``, ``axes``, ``zip``) is
+        merged into the file's by dotted key (``fixed={"n_trials": 200}`` changes one setting), any other
+        key (``seeds=1``) replaces the file's."""
         path = Path(path)
-        data = {**read_toml(path), **overrides}
+        data = read_toml(path)
+        for key, value in overrides.items():
+            if key in ("fixed", "axes", "zip") and isinstance(value, Mapping):
+                where = f"{path}: {key}"
+                data[key] = {**_flatten(cls._table(data, key, str(path)), where), **_flatten(value, where)}
+            else:
+                data[key] = value
         return cls.from_dict(data, where=str(path), root=path.parent)
 
     @classmethod

@@ -105,3 +105,13 @@ def test_digest_follows_what_decides_the_results(tmp_path):
     from_a = SweepSpec.from_dict({**PROBE, "axes": {"value": [1.0]}, "base": "a.toml"}, root=tmp_path)
     from_b = SweepSpec.from_dict({**PROBE, "axes": {"value": [1.0]}, "base": "b.toml"}, root=tmp_path)
     assert from_a.digest == from_b.digest
+
+
+def test_from_toml_overrides_merge_tables_and_replace_the_rest(tmp_path):
+    (tmp_path / "s.toml").write_text(
+        'experiment = "sweep-probe"\nseeds = 3\n[fixed]\nn = 3\nduration_s = 0.5\n[axes]\nvalue = [1.0, 2.0]\n'
+    )
+    spec = SweepSpec.from_toml(tmp_path / "s.toml", fixed={"duration_s": 0.0}, seeds=1)
+    assert spec.fixed == {"n": 3, "duration_s": 0.0} and spec.shape == (2, 1)
+    spec = SweepSpec.from_toml(tmp_path / "s.toml", axes={"value": [5.0]})
+    assert [p.config.value for p in spec.points()] == [5.0, 5.0, 5.0]
