@@ -39,6 +39,8 @@ def test_readme_names_only_what_exists():
 @pytest.mark.parametrize("index", range(len(BLOCKS)))
 def test_readme_python_block_runs(index, tmp_path, monkeypatch, request):
     monkeypatch.chdir(tmp_path)  # examples may write files
+    if "experiments/" in BLOCKS[index]:  # examples may read the repository's experiment files
+        shutil.copytree(README.parent / "experiments", tmp_path / "experiments")
     if "results/task-switching.nc" in BLOCKS[index]:  # the file `make demo` writes: a quick run stands in
         first, _ = request.getfixturevalue("task_switching_run")
         (tmp_path / "results").mkdir()
