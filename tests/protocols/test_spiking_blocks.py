@@ -107,3 +107,65 @@ def test_group_bounds_cover_the_sessions_evenly(n: int, batch: int, workers: int
     sizes = [b - a for a, b in bounds]
     assert max(sizes) <= batch and max(sizes) - min(sizes) <= 1
     assert len(bounds) == n or len(bounds) % workers == 0
+
+
+def test_dask_cluster_gives_the_same_results(blocked, monkeypatch) -> None:
+    """With a Dask client in use, the groups run as tasks on its 2 workers (grouped for its 2 threads),
+    none in this process: the same dataset as one network here. The workers share this process's warm
+    compile cache (the reference, from the fixture, ran first), so nothing compiles again."""
+    pytest.importorskip("distributed")
+    from distributed import get_task_stream
+
+    from neuromod import _parallel
+    from neuromod.protocols.families import _spiking_blocks
+    from neuromod.spiking._codegen import worker_id
+    from neuromod.sweep._cluster import connect
+
+    wide, _, task = blocked
+    monkeypatch.setenv("NEUROMOD_WORKER", worker_id())  # inherited by the workers, kept by their plugin
+
+    def here(job):
+        raise AssertionError("a group ran in the client's process")
+
+    monkeypatch.setattr(_spiking_blocks, "_simulate", here)  # the workers import their own, unpatched
+    with connect("local", n_workers=2) as client, _parallel.using(client), get_task_stream(client) as stream:
+        assert _spiking_blocks.default_workers() == 2
+        got = _run(task, batch_sessions=8)
+    keys = [task["key"] for task in stream.data]
+    assert len(keys) == 2 and all(k.startswith("neuromod-spiking-") for k in keys)  # 4 sessions, 2 groups
+    xr.testing.assert_identical(got, wide)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--scheduler", "bogus"],
+            "neuromod: error: --scheduler 'bogus': expected 'local', 'serial', 'slurm', a Dask address "
+            "(tcp://host:port) or a scheduler file (.json)",
+        ),
+        (
+            ["--scheduler", "missing.json"],
+            "neuromod: error: --scheduler 'missing.json': no such scheduler file",
+        ),
+        (["--workers", "2"], "neuromod: error: --workers 2: expected only with --scheduler local or slurm"),
+    ],
+)
+def test_run_refuses_a_bad_scheduler_before_work(tmp_path, monkeypatch, args, message) -> None:
+    """`neuromod run --scheduler` is checked before any work: one line on stderr, exit code 1."""
+    import dataclasses
+
+    from typer.testing import CliRunner
+
+    from neuromod import registry
+    from neuromod.cli import app
+
+    calls = []
+    spy = dataclasses.replace(registry.get("task-switching"), run=lambda *a, **k: calls.append(1))
+    monkeypatch.setitem(registry._REGISTRY, "task-switching", spy)
+    out = tmp_path / "ts.nc"
+    res = CliRunner().invoke(app, ["run", "task-switching", "--out", str(out), "--models", "spiking", *args])
+    assert res.exit_code == 1
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(message), res.output
+    assert calls == [] and not out.exists()

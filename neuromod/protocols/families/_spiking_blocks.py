@@ -120,40 +120,9 @@ def group_bounds(n_sessions: int, batch_sessions: int, workers: int) -> list[tup
     return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
 
-_IMPORT_LOCK = threading.Lock()
-
-
-def _import_brian2() -> None:
-    """Import brian2 in a thread other than the main one (a Dask worker runs its tasks in such threads),
-    where its import would fail: it ends by installing a Ctrl+C handler (``signal.signal``), which Python
-    allows in the main thread only. Off the main thread that one call is skipped for the import (a worker
-    is stopped by its nanny, not by Ctrl+C); anywhere else, or once brian2 is imported, nothing changes."""
-    import signal
-    import sys
-
-    if "brian2" in sys.modules or threading.current_thread() is threading.main_thread():
-        return
-    with _IMPORT_LOCK:
-        if "brian2" in sys.modules:
-            return
-        install = signal.signal
-
-        def install_from_main_thread(signalnum: Any, handler: Any) -> Any:
-            if threading.current_thread() is threading.main_thread():
-                return install(signalnum, handler)
-            return signal.getsignal(signalnum)
-
-        signal.signal = install_from_main_thread
-        try:
-            import brian2  # noqa: F401
-        finally:
-            signal.signal = install
-
-
 def _simulate(kwargs: dict[str, Any]) -> xr.Dataset:
     from neuromod.spiking import simulate_session
 
-    _import_brian2()
     return simulate_session(**kwargs)
 
 
@@ -237,7 +206,19 @@ def _run_worker(job: dict[str, Any], slot: int, echo: bool) -> xr.Dataset:
 
 
 def _run_dask_job(job: dict[str, Any]) -> xr.Dataset:
-    """One job on a Dask worker (its progress bar stays off: the client shows one over sessions)."""
+    """One job on a Dask worker (its progress bar stays off: the client shows one over sessions).
+
+    brian2 must be imported already: its import installs a Ctrl+C handler, which Python allows only in a
+    process's main thread, and Dask runs tasks in other threads. The workers of
+    :func:`neuromod.sweep._cluster.connect` import it at start (in their main thread)."""
+    import sys
+
+    if "brian2" not in sys.modules and threading.current_thread() is not threading.main_thread():
+        raise RuntimeError(
+            "brian2 is not imported on this Dask worker, and its import needs the worker's main thread: "
+            "use a client of neuromod.sweep._cluster.connect (its workers import brian2 at start) or "
+            "import brian2 in a worker plugin"
+        )
     return _simulate({**job, "progress": False})
 
 

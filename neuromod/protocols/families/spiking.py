@@ -88,7 +88,8 @@ class SpikingConfig(Config):
     workers: int = param(
         0,
         low=0,
-        doc="task: processes running the sessions (0: one per available core); results do not depend on it",
+        doc="task: places running the sessions at once (0: one per available core, or per thread of the "
+        "Dask cluster of `--scheduler`); results do not depend on it",
     )
 
     def __post_init__(self) -> None:
