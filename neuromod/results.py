@@ -150,6 +150,7 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+@functools.cache
 def _version(dist: str) -> str:
     try:
         return importlib.metadata.version(dist)

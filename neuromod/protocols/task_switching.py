@@ -78,14 +78,14 @@ class CueGainConfig(ClassifySettings):
 class TaskSwitchingConfig(ExperimentConfig):
     """The ``task-switching`` experiment (``neuromod run task-switching``): the families compared.
 
-    The task settings (``n_trials`` ... ``cues_per_task``) define the one trial table that every family
-    runs in closed loop; ``max_trials`` limits a family to the table's first trials (the spiking network
-    runs about 15 trials per wall-second on 2 cores, as short sessions side by side). ``tau_ms`` is the modulator time constant of every family
-    (the SE model is trained at it). ``release`` names the family whose gate gives the target of the
-    mapping (``"se"``) or ``"default"`` (:data:`~neuromod.protocols.sessions.DEFAULT_RELEASE`, no mapping);
-    with ``match_gain`` each family that takes a release gets the levels that match the SE gain ratios
-    (:mod:`neuromod.protocols.gain_match`), else the SE pattern itself (``se_gain / max``).
-    """
+    The task settings (``n_trials`` ... ``cues_per_task``) define the one trial table that every family runs
+    in closed loop; ``max_trials`` limits a family to the table's first trials (the spiking network runs about
+    15 trials per wall-second on 2 cores, as short sessions side by side). ``tau_ms`` is the modulator time
+    constant of every family (the SE model is trained at it). ``release`` names the family whose gate gives
+    the target of the mapping (``"se"``) or ``"default"``
+    (:data:`~neuromod.protocols.sessions.DEFAULT_RELEASE`, no mapping); with ``match_gain`` each family that
+    takes a release gets the levels that match the SE gain ratios (:mod:`neuromod.protocols.gain_match`), else
+    the SE pattern itself (``se_gain / max``)."""
 
     experiment: str = "task-switching"
     models: tuple[str, ...] = ("se", "rate", "spiking")

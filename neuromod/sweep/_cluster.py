@@ -136,7 +136,7 @@ def connect(
                     n_workers=n_workers or _parallel.available_cores(),
                     threads_per_worker=1,
                     processes=True,
-                    dashboard_address=None,
+                    dashboard_address=":0",  # a free port: several clusters side by side, no warning
                     env=dict(_parallel.SINGLE_THREAD_ENV),
                 )
             )

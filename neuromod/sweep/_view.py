@@ -155,6 +155,7 @@ class SweepView:
         clash = sorted(set(columns) & set(index.variables))
         if clash:
             raise ValueError(f"fn's result names {clash} are taken by the sweep's index; choose others")
+
         def unit(key: str) -> str:
             return units if isinstance(units, str) else str(units.get(key, "1"))
 

@@ -46,6 +46,7 @@ True
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import itertools
 import json
@@ -284,13 +285,17 @@ class SweepSpec:
         return int(np.prod(self.shape))
 
     def points(self) -> list[Point]:
-        """Every point, in index order, with its checked config.
+        """Every point, in index order, with its checked config (built once, then kept).
 
         Raises
         ------
         ConfigError
             Naming the point and its axis values, for a config the experiment refuses.
         """
+        return list(self._points)
+
+    @functools.cached_property
+    def _points(self) -> tuple[Point, ...]:
         out = []
         for index, position in enumerate(itertools.product(*(range(d.size) for d in self.dimensions))):
             values: dict[str, Any] = {}
@@ -310,7 +315,7 @@ class SweepSpec:
             except ConfigError as err:
                 raise ConfigError(f"{self.source}: point {index} {values}: {err}") from None
             out.append(Point(index, position, values, settings, seed, config))
-        return out
+        return tuple(out)
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as plain data (the resolved base config included), as stored with the sweep."""
@@ -326,7 +331,7 @@ class SweepSpec:
             "seeds": None if self.seeds is None else list(self.seeds),
         }
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         """SHA-256 of the spec and every point's resolved config: equal digests, equal points."""
         payload = {"spec": self.to_dict(), "points": [p.config.to_dict() for p in self.points()]}

@@ -1,4 +1,4 @@
-"""The sweep engine on one 2-core machine: a LocalCluster of 2 workers x 1 thread against the serial reference.
+"""The sweep engine on one 2-core machine: a LocalCluster of 2 workers x 1 thread against the serial loop.
 
 What is shown (issue: "Beyond one machine"): the cluster gives what the serial loop gives, point by point what
 ``neuromod run`` gives; a killed worker, a killed client and failing points lose nothing and run nothing twice
@@ -196,7 +196,8 @@ def test_changed_spec_is_refused_in_one_line(tmp_path):
 
 def test_store_reads_while_the_sweep_runs(tmp_path, neuromod_cli, load_sweep):
     (tmp_path / "s.toml").write_text(
-        'experiment = "sweep-probe"\nseeds = 2\n[fixed]\nduration_s = 0.15\n[axes]\nvalue = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]\n'
+        'experiment = "sweep-probe"\nseeds = 2\n[fixed]\nduration_s = 0.15\n'
+        "[axes]\nvalue = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]\n"
     )
     proc = neuromod_cli(
         "sweep", "s.toml", "--out", "c.zarr", "--scheduler", "serial", "--no-progress", cwd=tmp_path

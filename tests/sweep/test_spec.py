@@ -109,7 +109,8 @@ def test_digest_follows_what_decides_the_results(tmp_path):
 
 def test_from_toml_overrides_merge_tables_and_replace_the_rest(tmp_path):
     (tmp_path / "s.toml").write_text(
-        'experiment = "sweep-probe"\nseeds = 3\n[fixed]\nn = 3\nduration_s = 0.5\n[axes]\nvalue = [1.0, 2.0]\n'
+        'experiment = "sweep-probe"\nseeds = 3\n[fixed]\nn = 3\nduration_s = 0.5\n'
+        "[axes]\nvalue = [1.0, 2.0]\n"
     )
     spec = SweepSpec.from_toml(tmp_path / "s.toml", fixed={"duration_s": 0.0}, seeds=1)
     assert spec.fixed == {"n": 3, "duration_s": 0.0} and spec.shape == (2, 1)
