@@ -91,8 +91,8 @@ class Sweep:
         Parameters
         ----------
         out : path
-            The store (``*.zarr``). A new one is created; an existing one must hold this very sweep (same
-            digest) and is resumed: only points not done run.
+            The store (``*.zarr``; its folder is created if needed). A new one is created; an existing one
+            must hold this very sweep (same digest) and is resumed: only points not done run.
         client : distributed.Client, optional
             A client to run on (then `scheduler` must be None); its workers are configured as sweep
             workers (:func:`neuromod.sweep._worker.configure_worker`).
@@ -121,6 +121,7 @@ class Sweep:
             raise ValueError(f"retries={retries!r}: expected an integer >= 0")
         check_scheduler(scheduler)
         points = self.spec.points()
+        Path(out).parent.mkdir(parents=True, exist_ok=True)  # the output folder, as `neuromod run` makes it
         store = SweepStore.prepare(out, self.spec, restart=restart)
         run_id = store.begin_run()
         status = store.status()

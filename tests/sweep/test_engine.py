@@ -8,6 +8,7 @@ that was committed; a changed spec is refused; the store reads while the sweep r
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
 import time
@@ -60,11 +61,15 @@ def test_cluster_equals_serial_and_each_point_equals_a_run(tmp_path, cluster, co
     xr.testing.assert_identical(comparable(a), comparable(b))
     assert len(b["points"].children) == 12
     assert len(set(b["worker"].values.tolist())) == 2  # both workers took points
+    # each point is `neuromod run` of its resolved config, as stored: every config reads back exactly, and
+    # three points (first, middle, last; both workers) rerun alone give their stored results
     experiment = registry.get("task-switching")
     view = open_sweep(tmp_path / "cluster.zarr")
-    for point in sweep.spec.points():
-        alone = results.without_timestamps(experiment.run(point.config, progress=False))
-        xr.testing.assert_identical(results.without_timestamps(view.point(point.index).load()), alone)
+    stored = [experiment.config_cls.from_dict(json.loads(t)) for t in b["config_json"].values]
+    assert stored == [p.config for p in sweep.spec.points()]
+    for index in (0, 5, 11):
+        alone = results.without_timestamps(experiment.run(stored[index], progress=False))
+        xr.testing.assert_identical(results.without_timestamps(view.point(index).load()), alone)
 
 
 def test_killed_worker_loses_nothing(tmp_path, probe_spec, comparable, load_sweep):
