@@ -412,10 +412,11 @@ def plot(
     from neuromod import registry, results
     from neuromod.plotting import plot_overview
 
-    obj = results.load(file)
     folder = Path(out) if out is not None else Path(file).parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"the output folder {str(folder)!r} does not exist")
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"--out {str(folder)!r} is a file; expected a folder for the figure")
+    obj = results.load(file)
+    folder.mkdir(parents=True, exist_ok=True)  # as `neuromod run` makes its output folder
     name = obj.nm.config.get("experiment")
     fig = registry.get(name).plot(obj) if name in registry.names() else plot_overview(obj)
     path = results.save_figure(fig, folder / (Path(file).stem + ".png"), overwrite=overwrite)

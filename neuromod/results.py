@@ -320,9 +320,14 @@ def _check_global_attrs(attrs: Mapping[str, Any], where: str) -> None:
             f"{where} has schema_version {version!r}; this neuromod reads {SCHEMA_VERSION.split('.')[0]}.x"
         )
     try:
-        json.loads(attrs["config_json"])
+        config = json.loads(attrs["config_json"])
     except (TypeError, ValueError) as err:
         raise SchemaError(f"{where} has a config_json that is not valid JSON: {err}") from err
+    if not isinstance(config, dict):
+        raise SchemaError(
+            f"{where} has a config_json that is a JSON {type(config).__name__}, not an object "
+            "(a table of settings)"
+        )
 
 
 # --------------------------------------------------------------------------------------------------------

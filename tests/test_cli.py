@@ -168,11 +168,13 @@ def test_plot_command(tmp_path):
     out = tmp_path / "toy.nc"
     assert runner.invoke(app, ["run", "toy", "--out", str(out), "--quick", "--no-progress"]).exit_code == 0
     out.with_suffix(".png").unlink()
-    figdir = tmp_path / "figs"
-    figdir.mkdir()
+    figdir = tmp_path / "figs" / "new"  # made, as `run` makes its folder (the README's command)
     res = runner.invoke(app, ["plot", str(out), "--out", str(figdir)])
     assert res.exit_code == 0, res.output
     assert (figdir / "toy.png").read_bytes()[:4] == b"\x89PNG"
+    (tmp_path / "afile").write_text("")
+    res = runner.invoke(app, ["plot", str(out), "--out", str(tmp_path / "afile")])
+    assert res.exit_code == 1 and "is a file; expected a folder" in res.stderr
 
 
 def test_plot_overview_for_unregistered_result(tmp_path, result_tree):

@@ -206,6 +206,16 @@ def test_load_rejects_incompatible_schema(tmp_path, result_ds):
         results.load(path)
 
 
+@pytest.mark.parametrize("text", ["[1, 2]", '"a string"', "3"])
+def test_load_rejects_config_json_that_is_not_an_object(tmp_path, result_ds, text):
+    path = tmp_path / "odd.nc"
+    result_ds.assign_attrs(config_json=text).to_netcdf(path, engine="netcdf4")
+    with pytest.raises(
+        results.ResultsError, match=r"config_json that is a JSON (list|str|int), not an object"
+    ):
+        results.load(path)
+
+
 def test_load_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         results.load(tmp_path / "absent.nc")
