@@ -312,9 +312,6 @@ def sweep(
         typer.echo(plan.spec.describe())
         return
     out = Path(out) if out is not None else Path("results") / f"{Path(file).stem}.zarr"
-    if out.suffix != ".zarr":
-        raise ValueError(f"--out {str(out)!r}: a sweep store's name must end in .zarr")
-    out.parent.mkdir(parents=True, exist_ok=True)
     try:
         report = plan.run(out, scheduler=scheduler, restart=restart, progress=progress, n_workers=workers)
     except KeyboardInterrupt:
@@ -333,19 +330,19 @@ def _sweep_info(file: Path) -> str:
     """`neuromod info` of a sweep store: its spec, its dimensions and where every point stands."""
     import numpy as np
 
-    from neuromod.sweep import open_sweep
+    from neuromod.sweep import STATUS, open_sweep
 
-    view = open_sweep(file)
-    index = view.index
+    index = open_sweep(file).index
     spec = json.loads(index.attrs["config_json"])
-    counts = view.counts()
+    status = index["status"].values
+    counts = {name: int((status == code).sum()) for name, code in STATUS.items()}
     lines = [f"file:    {file}", "kind:    sweep store", f"title:   {index.attrs.get('title', '')}"]
     lines.append(f"created: {index.attrs.get('created', '')}")
     lines.append(f"digest:  {index.attrs.get('sweep_digest', '')[:16]}")
     dims = " x ".join(f"{d['name']}={d['size']}" for d in spec["dimensions"])
     lines.append(f"points:  {index.sizes['point']} ({dims})")
     lines.append("status:  " + ", ".join(f"{v} {k}" for k, v in counts.items()))
-    failed = np.flatnonzero(index["status"].values == 3)
+    failed = np.flatnonzero(status == STATUS["failed"])
     for i in failed[:20]:
         text = str(index["error"].values[i]).strip().splitlines()
         attempts = int(index["attempts"].values[i])

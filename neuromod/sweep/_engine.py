@@ -121,7 +121,6 @@ class Sweep:
             raise ValueError(f"retries={retries!r}: expected an integer >= 0")
         check_scheduler(scheduler)
         points = self.spec.points()
-        Path(out).parent.mkdir(parents=True, exist_ok=True)  # the output folder, as `neuromod run` makes it
         store = SweepStore.prepare(out, self.spec, restart=restart)
         run_id = store.begin_run()
         status = store.status()

@@ -32,9 +32,7 @@ import errno
 import json
 import os
 import shutil
-import time
 import uuid
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +40,6 @@ import numpy as np
 import xarray as xr
 
 from neuromod import results
-from neuromod.config import ConfigError
 from neuromod.sweep.spec import SweepSpec
 
 __all__ = ["STATUS", "SweepStore", "SweepStoreError"]
@@ -132,7 +129,8 @@ class SweepStore:
     # -------------------------------------------------------------------------------------- the client side
     @classmethod
     def prepare(cls, path: str | os.PathLike[str], spec: SweepSpec, *, restart: bool = False) -> SweepStore:
-        """The store of `spec` at `path`: created if absent (or with `restart`), else checked to be its own.
+        """The store of `spec` at `path`: created if absent (or with `restart`; its folder too), else
+        checked to be its own.
 
         Raises
         ------
@@ -147,8 +145,7 @@ class SweepStore:
             shutil.rmtree(store.path)
             shutil.rmtree(store.staging, ignore_errors=True)
         if not store.path.exists():
-            if not store.path.parent.is_dir():
-                raise FileNotFoundError(f"the folder {str(store.path.parent)!r} for the sweep does not exist")
+            store.path.parent.mkdir(parents=True, exist_ok=True)  # as `neuromod run` makes its folder
             store._create(spec)
             return store
         found = store._check_is_sweep().get("sweep_digest")
@@ -264,25 +261,3 @@ class SweepStore:
             shutil.rmtree(staged, ignore_errors=True)
         self.write(index, run_id=run_id, error="", **entries, status=DONE)
         return True
-
-
-def wait_for_status(path: str | os.PathLike[str], *, done: int, timeout_s: float) -> np.ndarray:
-    """Poll a store until `done` points are done (tests and tools); returns the status codes."""
-    store = SweepStore(path)
-    end = time.monotonic() + timeout_s
-    while True:
-        with contextlib.suppress(Exception):
-            status = store.status()
-            if int((status == DONE).sum()) >= done:
-                return status
-        if time.monotonic() > end:
-            raise TimeoutError(f"{str(path)!r}: fewer than {done} points done after {timeout_s} s")
-        time.sleep(0.05)
-
-
-def point_configs(index: xr.Dataset) -> list[Mapping[str, Any]]:
-    """Every point's resolved config, from an index."""
-    try:
-        return [json.loads(str(text)) for text in index["config_json"].values]
-    except ValueError as err:
-        raise ConfigError(f"a point's config_json is not valid JSON: {err}") from None

@@ -129,6 +129,9 @@ class SweepView:
         """
         if int(self._store.array("status", mode="r")[index]) != DONE:
             raise KeyError(f"point {index} is not done (see .counts() and the index's status)")
+        return self._open_point(index)
+
+    def _open_point(self, index: int) -> xr.Dataset | xr.DataTree:
         tree = xr.open_datatree(self._store.point_path(index), engine="zarr", consolidated=False)
         attrs = dict(tree.attrs)
         structure = attrs.pop(results.SWEEP_STRUCTURE_KEY, "tree")
@@ -147,7 +150,7 @@ class SweepView:
         n = self._store.status().size
         columns: dict[str, np.ndarray] = {}
         for i in self.done():
-            out = fn(self.point(i))
+            out = fn(self._open_point(i))
             items = out.items() if isinstance(out, Mapping) else [(name, out)]
             for key, value in items:
                 columns.setdefault(key, np.full(n, np.nan))[i] = float(value)

@@ -22,7 +22,7 @@ from neuromod import registry, results
 from neuromod.cli import app
 from neuromod.sweep import STATUS, Sweep, SweepStoreError, open_sweep
 from neuromod.sweep._cluster import connect
-from neuromod.sweep._store import wait_for_status
+from neuromod.sweep._store import SweepStore
 
 RATE = {
     "experiment": "task-switching",
@@ -44,6 +44,20 @@ def cluster():
     """A local cluster of 2 single-threaded worker processes (shared by the tests that do not kill it)."""
     with connect("local", n_workers=2) as client:
         yield client
+
+
+def wait_for_status(path, *, done: int, timeout_s: float) -> None:
+    """Poll a store (written by another process) until `done` points are done."""
+    store = SweepStore(path)
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        try:
+            if int((store.status() == STATUS["done"]).sum()) >= done:
+                return
+        except Exception:  # not created yet
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{path}: fewer than {done} points done after {timeout_s} s")
 
 
 def _runs(log) -> collections.Counter:
@@ -230,7 +244,6 @@ def test_store_reads_while_the_sweep_runs(tmp_path, neuromod_cli, load_sweep):
 
 def test_a_superseded_run_cannot_commit(tmp_path, probe_spec):
     """A task of an earlier run (its client gone) finds another run id in the store and writes nothing."""
-    from neuromod.sweep._store import SweepStore
     from neuromod.sweep._worker import run_point
 
     sweep = Sweep.from_dict(probe_spec)

@@ -35,7 +35,7 @@ import xarray as xr
 
 from neuromod import _parallel
 
-__all__ = ["SessionPlan", "available_cores", "default_workers", "group_bounds", "run_groups"]
+__all__ = ["SessionPlan", "default_workers", "group_bounds", "run_groups"]
 
 
 @dataclass(frozen=True)
@@ -95,18 +95,13 @@ class SessionPlan:
         return res
 
 
-def available_cores() -> int:
-    """CPU cores this process may run on (``$NEUROMOD_CORES`` if set: 1 on a sweep's Dask workers)."""
-    return _parallel.available_cores()
-
-
 def default_workers() -> int:
     """How many places the sessions' groups run at once: with a Dask client in use
     (:func:`neuromod._parallel.using`), the total threads of its cluster (at least 1); else the cores this
-    process may run on (:func:`available_cores`)."""
+    process may run on (:func:`neuromod._parallel.available_cores`: 1 on a sweep's Dask workers)."""
     client = _parallel.current_client()
     if client is None:
-        return available_cores()
+        return _parallel.available_cores()
     return max(1, sum(client.nthreads().values()))
 
 
