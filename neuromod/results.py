@@ -6,12 +6,14 @@ carry to be a neuromod result, and reads and writes it safely:
 
 * :func:`provenance` builds the global attributes (``Conventions``, ``title``, ``source``, ``history``,
   ``config_json``, ``schema_version``, ``created``);
-* :func:`validate` checks ``units`` and ``long_name`` on every variable and that all attributes are
-  netCDF-safe;
+* :func:`validate` checks ``units`` and ``long_name`` on every variable, that all attributes are
+  netCDF-safe and that the global attributes are there;
+* :func:`check_writable` checks an output location before any work;
 * :func:`save` writes netCDF (``.nc``, netCDF4 engine) or zarr (``.zarr``) atomically: to a temporary name in
-  the destination folder, then renamed, so no partial file is ever left at the output path;
-* :func:`load` reads a result back and refuses files that are not neuromod results, are corrupt, or have an
-  incompatible ``schema_version``.
+  the destination folder, then renamed, so no partial file is ever left at the output path; it records every
+  variable's dimensions, shape and a checksum of its data;
+* :func:`load` reads a result back and refuses files that are not neuromod results, are corrupt, have an
+  incompatible ``schema_version``, or whose groups, variables or data differ from what was saved.
 
 Examples
 --------
@@ -28,19 +30,18 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as _dt
 import enum
 import functools
+import hashlib
 import importlib.metadata
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
-import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -48,11 +49,14 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
+from neuromod import _files
+
 __all__ = [
     "REQUIRED_ATTRS",
     "SCHEMA_VERSION",
     "ResultsError",
     "SchemaError",
+    "check_writable",
     "load",
     "provenance",
     "save",
@@ -65,8 +69,9 @@ __all__ = [
 ]
 
 #: Version of the on-disk schema. Bump the major part for incompatible changes; :func:`load` refuses files
-#: whose major version differs from this one.
-SCHEMA_VERSION = "1.0"
+#: whose major version differs from this one. 1.1 added the checksums (1.0 files load, with a warning that
+#: they cannot be checked).
+SCHEMA_VERSION = "1.1"
 
 #: Global attributes every neuromod result carries (see :func:`provenance`).
 REQUIRED_ATTRS = (
@@ -84,6 +89,8 @@ _STRUCTURE_ATTR = "neuromod_structure"
 #: The root attribute that marks a sweep store (value ``"sweep"``), and the group of its points' results.
 SWEEP_STRUCTURE_KEY = _STRUCTURE_ATTR
 SWEEP_POINTS_GROUP = "points"
+# Written into the file only, popped again by `load`: every variable's dims, shape and data checksum.
+_CHECKSUM_ATTR = "neuromod_checksums"
 _FORMATS: dict[str, Literal["netcdf", "zarr"]] = {".nc": "netcdf", ".zarr": "zarr"}
 
 Result = xr.Dataset | xr.DataTree
@@ -282,12 +289,22 @@ def _nodes(obj: Result) -> Iterator[tuple[str, xr.Dataset]]:
         raise TypeError(f"expected an xarray Dataset or DataTree, got {type(obj).__name__}")
 
 
-def validate(obj: Result) -> Result:
+def validate(obj: Result, *, provenance: bool = True) -> Result:
     """Check that `obj` follows the neuromod schema and return it unchanged.
 
     Every data variable and coordinate must have ``units`` and ``long_name`` attributes, and every
     attribute (global or per variable) must be netCDF-safe: strings, numbers, or flat lists of them; no
-    bool, dict or None.
+    bool, dict or None. With `provenance` (the default: a *result*), the global attributes of
+    :func:`provenance` must be there too (at the root of a DataTree), with a ``schema_version`` this
+    neuromod reads and a ``config_json`` that is a JSON object.
+
+    Parameters
+    ----------
+    obj : xarray.Dataset or xarray.DataTree
+        The object to check.
+    provenance : bool, default True
+        Also check the global attributes. Pass False for a part of a result (e.g. a measure's output
+        before it joins a result), which carries units and long names but no provenance of its own.
 
     Raises
     ------
@@ -300,6 +317,9 @@ def validate(obj: Result) -> Result:
     for path, ds in _nodes(obj):
         where = "" if path == "/" else f"group {path}: "
         problems.extend(_node_problems(ds, where))
+    if provenance:
+        attrs = obj.attrs if isinstance(obj, xr.Dataset) else obj.root.attrs
+        problems.extend(f"the result {problem}" for problem in _global_problems(attrs))
     if problems:
         shown = "\n  ".join(problems[:20])
         more = f"\n  ... and {len(problems) - 20} more" if len(problems) > 20 else ""
@@ -307,26 +327,110 @@ def validate(obj: Result) -> Result:
     return obj
 
 
-def _check_global_attrs(attrs: Mapping[str, Any], where: str) -> None:
+def _global_problems(attrs: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a result's global attributes (empty if nothing)."""
     missing = [key for key in REQUIRED_ATTRS if key not in attrs]
     if missing:
-        raise SchemaError(
-            f"{where} lacks the global attribute(s) {missing!r}; build them with "
+        return [
+            f"lacks the global attribute(s) {missing!r}; build them with "
             "neuromod.results.provenance(config, title=...)"
-        )
+        ]
+    problems = []
     version = str(attrs["schema_version"])
     if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
-        raise SchemaError(
-            f"{where} has schema_version {version!r}; this neuromod reads {SCHEMA_VERSION.split('.')[0]}.x"
+        problems.append(
+            f"has schema_version {version!r}; this neuromod reads {SCHEMA_VERSION.split('.')[0]}.x"
         )
     try:
         config = json.loads(attrs["config_json"])
     except (TypeError, ValueError) as err:
-        raise SchemaError(f"{where} has a config_json that is not valid JSON: {err}") from err
-    if not isinstance(config, dict):
-        raise SchemaError(
-            f"{where} has a config_json that is a JSON {type(config).__name__}, not an object "
-            "(a table of settings)"
+        problems.append(f"has a config_json that is not valid JSON: {err}")
+    else:
+        if not isinstance(config, dict):
+            problems.append(
+                f"has a config_json that is a JSON {type(config).__name__}, not an object "
+                "(a table of settings)"
+            )
+    return problems
+
+
+def _check_global_attrs(attrs: Mapping[str, Any], where: str) -> None:
+    problems = _global_problems(attrs)
+    if problems:
+        raise SchemaError(f"{where} {'; '.join(problems)}")
+
+
+# --------------------------------------------------------------------------------------------------------
+# checksums
+# --------------------------------------------------------------------------------------------------------
+def _digest(values: np.ndarray) -> str:
+    """SHA-256 (first 16 hex digits) of an array's shape and values, the same before a write and after a
+    read: numbers by their little-endian bytes (every NaN as the one NaN a read gives), text by its UTF-8."""
+    a = np.asarray(values)
+    h = hashlib.sha256(repr(a.shape).encode())
+    if a.dtype.kind in "biufcmM":
+        if a.dtype.kind in "fc" and np.isnan(a).any():
+            a = np.where(np.isnan(a), np.nan, a).astype(a.dtype, copy=False)
+        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
+        h.update(a.dtype.str.encode())
+        h.update(a.reshape(-1).view(np.uint8).data)
+    else:  # text (fixed or variable width, str or object): read back with another dtype, same values
+        h.update(b"text")
+        h.update("\0".join(map(str, a.reshape(-1).tolist())).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()[:16]
+
+
+def _manifest(obj: Result) -> dict[str, dict[str, list[str]]]:
+    """Per group, per variable (coordinates included): its dimensions, its shape and its data checksum."""
+    return {
+        path: {
+            str(name): [",".join(map(str, var.dims)), "x".join(map(str, var.shape)), _digest(var.values)]
+            for name, var in ds.variables.items()
+        }
+        for path, ds in _nodes(obj)
+    }
+
+
+def _verify(tree: xr.DataTree, text: str | None, where: str) -> None:
+    """Refuse a read result whose groups, variables, shapes or data differ from what was saved."""
+    if text is None:
+        if str(tree.attrs.get("schema_version", "")) == "1.0":
+            warnings.warn(
+                f"{where} was written before results carried checksums (schema 1.0): it cannot be checked "
+                "to be whole; run it again to get a file that can",
+                UserWarning,
+                stacklevel=3,
+            )
+            return
+        raise ResultsError(
+            f"{where} has no checksums ({_CHECKSUM_ATTR}); it was not written by neuromod's save"
+        )
+    try:
+        saved = json.loads(text)
+    except ValueError as err:
+        raise ResultsError(f"{where}: its checksums ({_CHECKSUM_ATTR}) are not valid JSON: {err}") from None
+    found = _manifest(tree)
+    problems = [f"group {g} is missing ({len(v)} variables)" for g, v in saved.items() if g not in found]
+    problems += [f"group {g} was not saved" for g in found if g not in saved]
+    for group in (g for g in saved if g in found):
+        for name, (dims, shape, digest) in saved[group].items():
+            got = found[group].get(name)
+            if got is None:
+                problems.append(f"variable {name!r} of group {group} is missing")
+            elif got[:2] != [dims, shape]:
+                problems.append(
+                    f"variable {name!r} of group {group} has dims ({got[0]}) shape {got[1]}, saved as "
+                    f"({dims}) shape {shape}"
+                )
+            elif got[2] != digest:
+                problems.append(f"the data of {name!r} in group {group} do not match their checksum")
+        problems += [
+            f"variable {n!r} of group {group} was not saved" for n in found[group] if n not in saved[group]
+        ]
+    if problems:
+        more = f"; ... and {len(problems) - 4} more" if len(problems) > 4 else ""
+        raise ResultsError(
+            f"{where} is damaged or was changed after it was saved: {'; '.join(problems[:4])}{more}"
         )
 
 
@@ -361,23 +465,11 @@ def _write(obj: Result, path: Path, fmt: str) -> None:
 def temporary_path(path: str | os.PathLike[str]) -> Path:
     """A fresh, unused name next to `path` for an atomic write (write there, then ``os.replace``).
 
-    The name is reserved with :func:`tempfile.mkstemp` and the placeholder removed again, so the writer
-    creates the file itself, with the usual permissions (the umask), not mkstemp's owner-only 0600.
+    The name is recognisably neuromod's (``.NAME~neuromod-<pid>-<host>-<random>.tmp``): one left behind by a
+    killed process is removed by the next write of `path` (:func:`neuromod._files.clean_stale`). Nothing is
+    created, so the writer makes the file itself, with the usual permissions (the umask).
     """
-    path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    tmp.unlink()
-    return tmp
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+    return _files.temporary_name(path)
 
 
 def _fsync(path: Path) -> None:
@@ -386,18 +478,41 @@ def _fsync(path: Path) -> None:
             os.fsync(fh.fileno())
 
 
-def save(obj: Result, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
-    """Write a neuromod result atomically.
+def check_writable(path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Check, before any work, that a result (``.nc``, ``.zarr``) or figure (``.png``, ``.pdf``, ``.svg``)
+    can be written at `path`: a known suffix, not there already unless `overwrite`, no folder where a file
+    goes (or a file where a store goes), its folder writable or creatable. Returns `path` as a Path.
+
+    Raises
+    ------
+    ValueError
+        For an unknown suffix.
+    FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError
+        Naming the path and what is wrong with it (see :func:`neuromod._files.check_writable`).
+    """
+    path = Path(path)
+    if path.suffix.lower() not in (*_FORMATS, *_FIGURE_FORMATS):
+        raise ValueError(
+            f"path={str(path)!r} has suffix {path.suffix!r}; expected one of {[*_FORMATS, *_FIGURE_FORMATS]}"
+        )
+    return _files.check_writable(path, overwrite=overwrite, store=path.suffix.lower() == ".zarr")
+
+
+def save(obj: Result, path: str | os.PathLike[str], *, overwrite: bool = False, figure: Any = None) -> Path:
+    """Write a neuromod result atomically, with a checksum of every variable.
 
     Parameters
     ----------
     obj : xarray.Dataset or xarray.DataTree
-        The result; it must pass :func:`validate` and carry the attributes of :func:`provenance` (at the
+        The result; it must pass :func:`validate` (the attributes of :func:`provenance` included, at the
         root for a DataTree). It is not modified.
     path : str or path-like
         ``*.nc`` for netCDF (netCDF4 engine), ``*.zarr`` for a zarr store (for sweeps).
     overwrite : bool, default False
-        Replace an existing file or store at `path`.
+        Replace an existing file or store at `path` (and the figure).
+    figure : matplotlib.figure.Figure, optional
+        Also write this figure as `path` with the suffix ``.png``, committed with the data: a failure
+        leaves neither new file.
 
     Returns
     -------
@@ -407,48 +522,44 @@ def save(obj: Result, path: str | os.PathLike[str], *, overwrite: bool = False) 
     Raises
     ------
     FileExistsError
-        If `path` exists and `overwrite` is False.
+        If `path` (or the figure) exists and `overwrite` is False.
     ValueError, SchemaError
         For an unknown suffix or an object that does not follow the schema (nothing is written).
 
     Notes
     -----
     The data are written to a temporary name in the destination folder and renamed onto `path` only once
-    complete, so a failure half-way leaves no file at `path` and leaves an earlier file there untouched.
+    complete, so a failure half-way leaves no file at `path` and leaves an earlier file there untouched; a
+    store (a folder) replaced by a crashed write is put back by the next :func:`load` or write. The file
+    records every variable's dimensions, shape and data checksum (``neuromod_checksums``): :func:`load`
+    refuses a file whose data no longer match.
     """
     path = Path(path)
     fmt = _format_of(path)
     validate(obj)
-    attrs = obj.attrs if isinstance(obj, xr.Dataset) else obj.root.attrs
-    _check_global_attrs(attrs, "the object to save")
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it")
     if not path.parent.is_dir():
         raise FileNotFoundError(f"the folder {str(path.parent)!r} for {str(path)!r} does not exist")
+    figure_path = path.with_suffix(".png")
+    for target in (path, figure_path) if figure is not None else (path,):
+        check_writable(target, overwrite=overwrite)
 
+    attrs = obj.attrs if isinstance(obj, xr.Dataset) else obj.root.attrs
     structure = "tree" if isinstance(obj, xr.DataTree) else "dataset"
     marked = obj.copy(deep=False)
-    marked.attrs = {**attrs, _STRUCTURE_ATTR: structure}
+    marked.attrs = {**attrs, _STRUCTURE_ATTR: structure, _CHECKSUM_ATTR: json.dumps(_manifest(obj))}
 
-    tmp = temporary_path(path)
+    tmp, fig_tmp = temporary_path(path), temporary_path(figure_path)
     try:
+        if figure is not None:
+            _render(figure, fig_tmp, "png", dpi=150)
         _write(marked, tmp, fmt)
         _fsync(tmp)
-        if tmp.is_dir() and path.exists():
-            # A directory cannot be renamed onto a non-empty one: move the old store aside first.
-            old = tmp.with_name(tmp.name + ".old")
-            os.replace(path, old)
-            try:
-                os.replace(tmp, path)
-            except BaseException:
-                os.replace(old, path)
-                raise
-            _remove(old)
-        else:
-            os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
+        _files.swap_into_place(tmp, path)
+        if figure is not None:
+            os.replace(fig_tmp, figure_path)
+    finally:
+        _files.remove(tmp)
+        _files.remove(fig_tmp)
     return path
 
 
@@ -478,7 +589,9 @@ def _open_sweep(path: Path) -> xr.DataTree:
     for i in done:
         name = sweep_point_name(int(i))
         point = _open(path / SWEEP_POINTS_GROUP / name, "zarr")
-        point.attrs = {k: v for k, v in point.attrs.items() if k != _STRUCTURE_ATTR}
+        checksums = point.attrs.get(_CHECKSUM_ATTR)
+        point.attrs = {k: v for k, v in point.attrs.items() if k not in (_STRUCTURE_ATTR, _CHECKSUM_ATTR)}
+        _verify(point, checksums, f"{str(path)!r} (point {i})")
         children[name] = point
     tree = xr.DataTree(index)
     tree[SWEEP_POINTS_GROUP] = xr.DataTree(children=children)
@@ -525,10 +638,14 @@ def load(path: str | os.PathLike[str], *, experiment: str | None = None) -> Resu
     """
     path = Path(path)
     fmt = _format_of(path)
+    if path.parent.is_dir():
+        _files.recover(path)  # a store a crash left moved aside is put back first
     if not path.exists():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
     try:
         tree = _open(path, fmt)
+    except ResultsError:
+        raise
     except Exception as err:  # netCDF4/HDF5/zarr raise many types for unreadable files
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ResultsError(
@@ -539,20 +656,28 @@ def load(path: str | os.PathLike[str], *, experiment: str | None = None) -> Resu
     except SchemaError as err:
         raise ResultsError(f"{err} (is it a neuromod result?)") from err
     if experiment is not None:
-        try:
-            found = json.loads(tree.attrs.get("config_json", "{}")).get("experiment")
-        except (json.JSONDecodeError, AttributeError):
-            found = None
+        found = json.loads(tree.attrs["config_json"]).get("experiment")
         if found != experiment:
             raise ResultsError(f"{path} is not a {experiment} result (it holds {found or 'no experiment'!r})")
     attrs = dict(tree.attrs)
     structure = attrs.pop(_STRUCTURE_ATTR, "tree" if tree.children else "dataset")
+    checksums = attrs.pop(_CHECKSUM_ATTR, None)
     if structure == "sweep":
-        attrs[_STRUCTURE_ATTR] = structure  # a sweep's index says what it is
+        attrs[_STRUCTURE_ATTR] = structure  # a sweep's index says what it is (its points were checked)
     tree.attrs = attrs
+    if structure != "sweep":
+        _verify(tree, checksums, repr(str(path)))
     if structure == "dataset":
         return tree.to_dataset()
     return tree
+
+
+_FIGURE_FORMATS = (".png", ".pdf", ".svg")
+
+
+def _render(fig: Any, path: Path, fmt: str, *, dpi: int) -> None:
+    fig.savefig(path, format=fmt, dpi=dpi, bbox_inches="tight")
+    _fsync(path)
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str], *, overwrite: bool = False, dpi: int = 150) -> Path:
@@ -562,17 +687,14 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, overwrite: bool = Fal
     `overwrite` is True. Returns the path written.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{str(path)!r} exists; pass overwrite=True (--overwrite) to replace it")
     fmt = path.suffix.lstrip(".").lower()
-    if fmt not in ("png", "pdf", "svg"):
+    if f".{fmt}" not in _FIGURE_FORMATS:
         raise ValueError(f"path={str(path)!r} has suffix {path.suffix!r}; expected .png, .pdf or .svg")
+    check_writable(path, overwrite=overwrite)
     tmp = temporary_path(path)
     try:
-        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
-        _fsync(tmp)
+        _render(fig, tmp, fmt, dpi=dpi)
         os.replace(tmp, path)
-    except BaseException:
-        _remove(tmp)
-        raise
+    finally:
+        _files.remove(tmp)
     return path

@@ -270,3 +270,156 @@ def test_written_files_follow_the_umask(tmp_path, result_ds):
         os.umask(umask)
     for path in (nc, png):
         assert path.stat().st_mode & 0o777 == 0o644, path
+
+
+# --------------------------------------------------------------------------------------------------------
+# issue 16: a result that loads is whole; crashes leave the result at its path and no stray files
+# --------------------------------------------------------------------------------------------------------
+def _damage(store: Path, how: str) -> str:
+    """Damage a saved tree the ways of issue 16 item 1; returns what the refusal must name."""
+    import shutil
+
+    if how == "chunks removed":
+        shutil.rmtree(store / "rate" / "rate" / "c")
+        return r"the data of 'rate' in group /rate do not match their checksum"
+    if how == "group removed":
+        shutil.rmtree(store / "spiking")
+        return r"group /spiking is missing \(4 variables\)"
+    if how == "variable removed":
+        shutil.rmtree(store / "rate" / "responded")
+        return r"variable 'responded' of group /rate is missing"
+    raise AssertionError(how)
+
+
+@pytest.mark.parametrize("how", ["chunks removed", "group removed", "variable removed"])
+def test_damaged_zarr_is_refused_naming_what_is_missing(tmp_path, result_tree, how):
+    path = results.save(result_tree, tmp_path / "good.zarr")
+    message = _damage(path, how)
+    with pytest.raises(results.ResultsError, match=rf"'.*good\.zarr' is damaged or was changed.*{message}"):
+        results.load(path)
+
+
+def test_changed_netcdf_data_are_refused(tmp_path, result_tree):
+    import netCDF4
+
+    path = results.save(result_tree, tmp_path / "r.nc")
+    with netCDF4.Dataset(path, "r+") as nc:
+        nc["rate"]["rate"][0, 0] = 99.0
+    with pytest.raises(results.ResultsError, match=r"the data of 'rate' in group /rate do not match"):
+        results.load(path)
+
+
+def test_a_result_without_checksums_is_refused_and_an_old_one_warns(tmp_path, result_ds):
+    path = tmp_path / "bare.nc"
+    result_ds.to_netcdf(path, engine="netcdf4")  # schema 1.1 attributes, but not written by save
+    with pytest.raises(results.ResultsError, match=r"has no checksums.*not written by neuromod.s save"):
+        results.load(path)
+    old = tmp_path / "old.nc"
+    result_ds.assign_attrs(schema_version="1.0").to_netcdf(old, engine="netcdf4")
+    with pytest.warns(UserWarning, match=r"schema 1\.0.*cannot be checked"):
+        back = results.load(old)
+    xr.testing.assert_identical(back, result_ds.assign_attrs(schema_version="1.0"))
+
+
+def test_checksums_see_values_not_dtypes_of_text_and_nan(result_ds):
+    """The digest of what is written equals that of what is read: NaN payloads and text widths aside."""
+    nan = np.array([1.0, np.nan])
+    other_nan = nan.copy()
+    other_nan.view(np.uint64)[1] |= 1  # another NaN bit pattern
+    assert results._digest(nan) == results._digest(other_nan)
+    assert results._digest(np.array(["a", "bcd"])) == results._digest(np.array(["a", "bcd"], dtype=object))
+    assert results._digest(np.array([1.0, 2.0])) != results._digest(np.array([1.0, 2.0 + 1e-15]))
+    assert results._digest(np.zeros((2, 3))) != results._digest(np.zeros((3, 2)))
+
+
+def test_validate_checks_the_global_attributes(result_ds, result_tree):
+    """Issue 16 item 8: validate checks what the README says it checks (save refused it already)."""
+    with pytest.raises(results.SchemaError, match=r"the result lacks the global attribute\(s\)"):
+        results.validate(result_ds.drop_attrs(deep=False))
+    with pytest.raises(results.SchemaError, match=r"schema_version '2\.0'"):
+        tree = result_tree.copy()
+        tree.attrs = {**result_tree.attrs, "schema_version": "2.0"}
+        results.validate(tree)
+    with pytest.raises(results.SchemaError, match="config_json that is a JSON list"):
+        results.validate(result_ds.assign_attrs(config_json="[1]"))
+    part = result_ds.drop_attrs(deep=False)
+    assert results.validate(part, provenance=False) is part  # a measure's output, before it joins a result
+
+
+_KILL_SCRIPT = """
+import os, signal, sys
+import xarray as xr
+from neuromod import _files, results
+
+path, when = sys.argv[1], sys.argv[2]
+ds = xr.open_dataset(sys.argv[3]).load()  # the fixture's dataset, written by the test
+ds.attrs["title"] = "second"
+if when == "mid-swap":  # killed between moving the old store aside and renaming the new one in
+    real = os.replace
+    def replace(src, dst):
+        if str(dst) == path and not os.path.exists(path):  # the old store has been moved aside
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(src, dst)
+    os.replace = replace
+elif when == "mid-write":  # killed with a complete temporary file and a figure rendered
+    real_write = results._write
+    def write(obj, tmp, fmt):
+        real_write(obj, tmp, fmt)
+        os.kill(os.getpid(), signal.SIGKILL)
+    results._write = write
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+results.save(ds, path, overwrite=True, figure=plt.figure() if when == "mid-write" else None)
+"""
+
+
+def _killed_save(tmp_path, result_ds, path, when) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    source = tmp_path / "source.nc"
+    result_ds.to_netcdf(source)
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_SCRIPT, str(path), when, str(source)], capture_output=True, text=True
+    )
+    source.unlink()
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+def test_zarr_overwrite_killed_mid_swap_is_recovered(tmp_path, result_ds):
+    """Issue 16 item 3: SIGKILL between the two renames of a store's overwrite leaves nothing at the path;
+    the next load (or write) puts the old store back."""
+    path = results.save(result_ds, tmp_path / "a.zarr")
+    _killed_save(tmp_path, result_ds, path, "mid-swap")
+    assert not path.exists()  # the window the issue describes ...
+    leftovers = sorted(p.name for p in tmp_path.iterdir())
+    assert any(name.startswith(".a.zarr~neuromod-") and name.endswith(".old") for name in leftovers)
+    xr.testing.assert_identical(results.load(path), result_ds)  # ... closed by the next load
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zarr"]  # the new store's temporary too
+
+
+def test_a_killed_write_leaves_temporaries_the_next_write_removes(tmp_path, result_ds):
+    """Issue 16 item 5: temporaries are recognisably ours; stale ones (this machine, process gone) of the
+    same output are removed by its next write; anything else is left alone."""
+    from neuromod import _files
+
+    path = tmp_path / "x.nc"
+    _killed_save(tmp_path, result_ds, path, "mid-write")
+    stale = sorted(p.name for p in tmp_path.iterdir())
+    assert len(stale) == 2 and all(n.startswith((".x.nc~neuromod-", ".x.png~neuromod-")) for n in stale)
+    assert all(n.endswith(".tmp") for n in stale)
+    live = _files.temporary_name(path)  # this process's: not stale
+    other_host = tmp_path / ".x.nc~neuromod-1-00000000-0badf00d.tmp"
+    users = tmp_path / ".x.nc.backup"
+    for keep in (live, other_host, users):
+        keep.write_text("keep")
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure()
+    results.save(result_ds, path, figure=fig)  # as `neuromod run` writes its two files
+    plt.close(fig)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [live.name, other_host.name, users.name, "x.nc", "x.png"]
+    )

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neuromod import results
+from neuromod import _files, results
 from neuromod.sweep.spec import SweepSpec
 
 __all__ = ["STATUS", "SweepStore", "SweepStoreError"]
@@ -140,6 +140,7 @@ class SweepStore:
         store = cls(path)
         if store.path.suffix != ".zarr":
             raise ValueError(f"out={str(store.path)!r}: a sweep store's name must end in .zarr")
+        _files.check_writable(store.path, overwrite=True, store=True)  # an existing store resumes
         if store.path.exists() and restart:
             store._check_is_sweep()
             shutil.rmtree(store.path)

@@ -71,7 +71,7 @@ def test_noise_free_rts_give_the_exact_parameters(sim):
     assert str(fit["error_status"].values).startswith("no errors")
     assert int(fit["error_fitted"]) == 0 and np.isnan(float(fit["error_cost_shortest"]))
     assert fit.attrs["rt_covariance"].startswith("HC3")
-    results.validate(fit)
+    results.validate(fit, provenance=False)
 
 
 def test_several_models_each_with_its_own_tau(sim):
@@ -86,7 +86,7 @@ def test_several_models_each_with_its_own_tau(sim):
         one = switch_regression(data, tau, model=m)
         for name in ("rt_cost_shortest", "rt_amplitude", "error_residual", "rt_cost_shortest_high"):
             assert float(both[name].sel(model=m)) == pytest.approx(float(one[name]), rel=1e-12)
-    results.validate(both)
+    results.validate(both, provenance=False)
 
 
 def test_coherence_factors_enter_only_when_the_coherence_varies(sim):
@@ -143,7 +143,7 @@ def test_split_by_direction_finds_a_direction_specific_cost(sim):
     to_a = float(out["rt_cost_shortest"].sel(context=0))
     truth = _truth(sim)["rt_cost_shortest"]
     assert abs(to_a - truth) < 4 * float(out["rt_cost_shortest_se"].sel(context=0))
-    results.validate(out)
+    results.validate(out, provenance=False)
     by_cong = switch_cost_split(data, 300.0, by="is_congruent", outcomes=("rt",))
     assert by_cong["rt_amplitude"].dims == ("congruent",)
     # the simulated cost does not depend on congruency
@@ -184,7 +184,7 @@ def test_model_contrast_equals_the_separate_fits_and_uses_the_pairing(sim):
     assert float(c["difference_se"].sel(quantity="rt_cost_shortest")) < 0.9 * independent
     one = model_contrast(data, "a", "b", tau_ms=300.0)
     assert one["quantity"].item() == "rt_cost_shortest" and one["difference"].dims == ()
-    results.validate(c)
+    results.validate(c, provenance=False)
 
 
 @pytest.mark.slow
@@ -245,7 +245,7 @@ def test_resolution_scales_as_one_over_root_n(sim):
     assert float(more["n_trials_needed"]) > float(r_small["n_trials_needed"].sel(effect=10.0))
     own = resolution(sim.tree(small, se=sim.behave(small, 42)), 300.0)
     assert float(own["effect"]) == pytest.approx(abs(float(own["estimate"])))
-    results.validate(r_small)
+    results.validate(r_small, provenance=False)
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -84,7 +84,7 @@ def test_behaviour_by_switch_and_csi_matches_hand_values(small):
     lo, hi = stats.t.interval(0.95, 2, loc=340.0, scale=stats.sem([330.0, 340.0, 350.0]))
     np.testing.assert_allclose([out["mean_rt_low"][1, 1], out["mean_rt_high"][1, 1]], [lo, hi], atol=1e-9)
     assert np.isnan(out["mean_rt_low"][1, 0])  # one correct RT: no interval
-    results.validate(out)
+    results.validate(out, provenance=False)
 
 
 def test_behaviour_default_grid_and_pooling(small):
@@ -116,7 +116,7 @@ def test_switch_cost_matches_welch_and_hand_error_rates(synthetic):
         assert float(c["error_cost_low"]) < float(c["error_cost"]) < float(c["error_cost_high"])
     # the simulated cost is 60 ms: every interval covers it
     assert np.all((out["rt_cost_low"] < 60) & (out["rt_cost_high"] > 60))
-    results.validate(out)
+    results.validate(out, provenance=False)
 
 
 def test_newcombe_interval_reproduces_published_example():
@@ -143,7 +143,7 @@ def test_congruency_effect_sign(synthetic):
     expected = err[sw & ~cg].mean() - err[sw & cg].mean()
     assert float(out["error_effect"].sel(switch=1)) == pytest.approx(expected, abs=1e-12)
     assert float(out["error_effect_low"].sel(switch=1)) > 0  # 20 % vs 5 % errors
-    results.validate(out)
+    results.validate(out, provenance=False)
 
 
 def _tree(ds: xr.Dataset) -> xr.DataTree:
@@ -166,7 +166,7 @@ def test_tree_input_model_selection_and_model_dimension(synthetic):
     )
     merged = trial_data(tree, "m2")
     assert {"is_switch", "rt", "correct"} <= set(merged.data_vars)
-    results.validate(both)
+    results.validate(both, provenance=False)
 
 
 def test_errors(small, synthetic):
@@ -199,7 +199,7 @@ def test_fit_preparation_recovers_exact_parameters(a, tau, residual):
     assert float(fit["tau_eff"]) == pytest.approx(tau, rel=1e-6)
     assert float(fit["residual"]) == pytest.approx(residual, rel=1e-6, abs=1e-9)
     assert fit["tau_eff"].attrs["units"] == "ms" and fit["amplitude"].attrs["units"] == "ms"
-    results.validate(fit)
+    results.validate(fit, provenance=False)
 
 
 def test_fit_preparation_with_noise_and_intervals_over_models():
@@ -351,7 +351,7 @@ def test_error_rt_interval_and_models(synthetic):
     assert abs(float(pooled["rt_error_minus_correct"]) - 50.0) < 4 * se
     both = error_rt(_tree(ds))
     assert both["model"].values.tolist() == ["m1", "m2"]
-    results.validate(both)
+    results.validate(both, provenance=False)
     with pytest.raises(ValueError, match=r"level=0 is outside"):
         error_rt(ds, level=0)
 
@@ -396,7 +396,7 @@ def test_fit_preparation_fixed_recovers_exact_parameters_per_model():
         assert float(row["chi2"]) == pytest.approx(0.0, abs=1e-12) and int(row["chi2_df"]) == 3
         assert float(row["tau_ms"]) == taus[m] and int(row["identified"]) == 1
         assert float(row["amplitude_low"]) < a < float(row["amplitude_high"])
-    results.validate(fit)
+    results.validate(fit, provenance=False)
 
 
 def test_fit_preparation_fixed_standard_errors_are_the_wls_ones():

@@ -150,7 +150,7 @@ def test_training_is_reproducible_and_trains_only_the_excitation() -> None:
         json.dumps(results._jsonable(dict(TRAIN_TASK)))
     )
     assert ((history["accuracy"] >= 0) & (history["accuracy"] <= 1)).all()
-    results.validate(history)
+    results.validate(history, provenance=False)
 
 
 def test_training_task_kwargs_reach_the_sessions() -> None:
@@ -186,7 +186,7 @@ def test_session_schema_and_consistency(
 ) -> None:
     model = model64.float()
     ds = run_se_session(model, short_task, seed=5, decimate_ms=50.0)
-    results.validate(ds)
+    results.validate(ds, provenance=False)
     assert ds.sizes == {"trial": 12, "time": ds.sizes["time"], "channel": 32, "population": 4}
     assert ds["gain"].dims == ("time", "channel")
     assert ds["population_gain"].dims == ("time", "population")
@@ -360,7 +360,7 @@ def test_gate_profile_and_population_mapping(cued64: SETaskModel) -> None:
     mapping = json.loads(pops.attrs["mapping_json"])
     assert mapping["channels_of_population"]["b+"] == list(range(16, 24))
     assert pops.attrs["mapping"] == MAPPING_DOC
-    results.validate(pops.to_dataset())
+    results.validate(pops.to_dataset(), provenance=False)
     # steady state: a long constant-input run of the gate converges to the instantaneous gate
     model = model.double()
     with torch.no_grad():
