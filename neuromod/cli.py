@@ -86,9 +86,14 @@ def _resolve(target: str):
 
     if target.endswith(".toml"):
         data = read_toml(target)
-        name = data.get("experiment")
-        if not isinstance(name, str):
+        if "experiment" not in data:
             raise ConfigError(f"{target}: missing key 'experiment' (one of {registry.names()})")
+        name = data["experiment"]
+        if not isinstance(name, str):
+            raise ConfigError(
+                f"{target}: experiment = {name!r} ({type(name).__name__}); expected the name of an "
+                f"experiment as a string, one of {registry.names()}"
+            )
         experiment = registry.get(name)
         try:
             config = experiment.config_cls.from_dict(data)
@@ -241,11 +246,10 @@ def run(
         config = experiment.quick(config)
     config = config.override(changes)
     out = Path(out) if out is not None else Path("results") / f"{experiment.name}.nc"
-    results._format_of(out)  # check the suffix before any work
+    results._format_of(out)  # a result's suffix; then where it and its figure go, all before any work
     figure = out.with_suffix(".png")
     for path in (out, figure):
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{str(path)!r} exists; pass --overwrite to replace it")
+        results.check_writable(path, overwrite=overwrite)
 
     # brian2's compile notices, beside the progress bars; the Dask cluster (if any) only for the run
     with (
@@ -258,15 +262,7 @@ def run(
     fig = experiment.plot(result)  # render before writing anything
     summary = experiment.summarize(result)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # figure to a temporary name first, then the dataset (atomic), then the figure into place: a failure
-    # leaves neither file behind
-    fig_tmp = results.temporary_path(figure).with_suffix(figure.suffix)
-    try:
-        results.save_figure(fig, fig_tmp)
-        results.save(result, out, overwrite=overwrite)
-        os.replace(fig_tmp, figure)
-    finally:
-        fig_tmp.unlink(missing_ok=True)
+    results.save(result, out, overwrite=overwrite, figure=fig)  # both files or neither
     typer.echo(summary)
     typer.echo(f"\nresults: {out}\nfigure:  {figure}")
 
@@ -412,11 +408,12 @@ def plot(
     folder = Path(out) if out is not None else Path(file).parent
     if folder.exists() and not folder.is_dir():
         raise NotADirectoryError(f"--out {str(folder)!r} is a file; expected a folder for the figure")
+    figure = results.check_writable(folder / (Path(file).stem + ".png"), overwrite=overwrite)
     obj = results.load(file)
     folder.mkdir(parents=True, exist_ok=True)  # as `neuromod run` makes its output folder
     name = obj.nm.config.get("experiment")
     fig = registry.get(name).plot(obj) if name in registry.names() else plot_overview(obj)
-    path = results.save_figure(fig, folder / (Path(file).stem + ".png"), overwrite=overwrite)
+    path = results.save_figure(fig, figure, overwrite=overwrite)
     typer.echo(f"figure: {path}")
 
 

@@ -295,3 +295,128 @@ def test_run_bad_settings_fail_before_work(tmp_path, monkeypatch, args, message)
     assert res.exit_code == 1
     assert message in " ".join(res.output.split()), res.output
     assert calls == [] and not out.exists()
+
+
+def _spy_toy(monkeypatch) -> list:
+    """Replace the toy experiment's run by a spy; the list it returns records every call."""
+    calls: list = []
+    spy = dataclasses.replace(registry.get("toy"), run=lambda *a, **k: calls.append(1))
+    monkeypatch.setitem(registry._REGISTRY, "toy", spy)
+    return calls
+
+
+def _refuse_probe_in(monkeypatch, folder) -> None:
+    """Make `folder` refuse new files, as a read-only folder does for a user who is not root (as root, and
+    on every machine, chmod alone cannot show it)."""
+    import errno
+    import os
+
+    from neuromod import _files
+
+    real = _files._probe
+
+    def probe(where):
+        if os.path.samefile(where, folder):
+            return PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+        return real(where)
+
+    monkeypatch.setattr(_files, "_probe", probe)
+
+
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        (
+            "read-only folder",
+            r"cannot write '.*ro/toy\.nc': the folder '.*ro' is not writable \(Permission denied\)",
+        ),
+        (
+            "read-only parent of a folder to make",
+            r"cannot write '.*ro/new/toy\.nc': the folder '.*ro/new' cannot be made in '.*ro' "
+            r"\(Permission denied\)",
+        ),
+        ("folder at the output path", r"'.*toy\.nc' is a folder; expected a file there"),
+        ("folder at the figure path", r"'.*toy\.png' is a folder; expected a file there"),
+        ("a file on the way", r"cannot write '.*afile/sub/toy\.nc': '.*afile' is a file, not a folder"),
+        ("store path is a file", r"'.*toy\.zarr' is a file; a \.zarr store is a folder"),
+    ],
+)
+def test_run_output_problems_fail_before_any_work(tmp_path, monkeypatch, case, message):
+    """Issue 16 item 2: each output-location problem is one line, in well under 3 s, before the model runs,
+    and nothing is written."""
+    import re
+    import time
+
+    calls = _spy_toy(monkeypatch)
+    (tmp_path / "ro").mkdir()
+    out = tmp_path / "toy.nc"
+    if case == "read-only folder":
+        out = tmp_path / "ro" / "toy.nc"
+        _refuse_probe_in(monkeypatch, tmp_path / "ro")
+    elif case == "read-only parent of a folder to make":
+        out = tmp_path / "ro" / "new" / "toy.nc"
+        _refuse_probe_in(monkeypatch, tmp_path / "ro")
+    elif case == "folder at the output path":
+        out.mkdir()
+    elif case == "folder at the figure path":
+        (tmp_path / "toy.png").mkdir()
+    elif case == "a file on the way":
+        (tmp_path / "afile").write_text("x")
+        out = tmp_path / "afile" / "sub" / "toy.nc"
+    else:
+        out = tmp_path / "toy.zarr"
+        out.write_text("x")
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    start = time.perf_counter()
+    res = runner.invoke(app, ["run", "toy", "--out", str(out), "--overwrite"])
+    elapsed = time.perf_counter() - start
+    assert res.exit_code == 1
+    assert res.output.startswith("neuromod: error: ") and res.output.count("\n") == 1, res.output
+    assert re.search(message, res.output), res.output
+    assert calls == [] and elapsed < 3.0
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+@pytest.mark.skipif(
+    not hasattr(__import__("os"), "geteuid") or __import__("os").geteuid() == 0,
+    reason="root writes into read-only folders; the simulated test above covers the check",
+)
+def test_run_refuses_a_really_read_only_folder(tmp_path, monkeypatch):
+    calls = _spy_toy(monkeypatch)
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        res = runner.invoke(app, ["run", "toy", "--out", str(folder / "toy.nc")])
+    finally:
+        folder.chmod(0o755)
+    assert res.exit_code == 1 and "is not writable" in res.output and calls == []
+
+
+def test_plot_checks_its_output_before_reading(tmp_path, monkeypatch):
+    out = tmp_path / "toy.nc"
+    assert runner.invoke(app, ["run", "toy", "--out", str(out), "--quick"]).exit_code == 0
+    loads = []
+    monkeypatch.setattr(results, "load", lambda *a, **k: loads.append(1))
+    (tmp_path / "figs").mkdir()
+    (tmp_path / "figs" / "toy.png").mkdir()
+    res = runner.invoke(app, ["plot", str(out), "--out", str(tmp_path / "figs")])
+    assert res.exit_code == 1 and "is a folder; expected a file" in res.output and loads == []
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("experiment = 5", r"experiment = 5 \(int\); expected the name of an experiment as a string"),
+        ("seed = 1", r"missing key 'experiment'"),
+    ],
+)
+def test_toml_experiment_key_messages(tmp_path, line, message):
+    """Issue 16 item 7: a wrong type is named as such, not as a missing key."""
+    import re
+
+    toml = tmp_path / "x.toml"
+    toml.write_text(line + "\n")
+    res = runner.invoke(app, ["run", str(toml), "--out", str(tmp_path / "x.nc")])
+    assert res.exit_code == 1 and re.search(message, res.output), res.output
+    assert str(toml) in res.output
