@@ -32,7 +32,11 @@ __all__ = [
 def _fmt(value: Any) -> str:
     """Short, readable representation of a value for an error message."""
     if isinstance(value, np.ndarray):
-        return f"array of shape {value.shape}"
+        if value.ndim == 0:  # a scalar converted on the way in: show the value itself
+            return repr(value.item())
+        if value.size > 8:
+            return f"array of shape {value.shape}"
+        value = value.tolist()
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
 

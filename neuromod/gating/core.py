@@ -399,6 +399,7 @@ class ContextSE(nn.Module):
         Gains
         """
         _check_tensor("s", s)
+        self._check_dtype("s", s)
         if s.ndim not in (2, 3) or s.shape[-1] != self.channels:
             raise ValueError(
                 f"s has shape {tuple(s.shape)}, expected (batch, {self.channels}) or "
@@ -511,6 +512,7 @@ class ContextSE(nn.Module):
 
     def _layout(self, x: Tensor, *, graph: bool) -> _Layout:
         _check_tensor("x", x)
+        self._check_dtype("x", x)
         nd = x.ndim
         if nd < 2:
             raise ValueError(
@@ -558,8 +560,23 @@ class ContextSE(nn.Module):
                     f"{tuple(x.shape)}) neither squeezed nor batch/channel/time; expected every "
                     "other dimension to be squeezed"
                 )
+        empty = [d for d in sq if x.shape[d] == 0]
+        if empty:
+            raise ValueError(
+                f"x has shape {tuple(x.shape)}: the squeezed dim {empty[0]} is empty; expected at least one "
+                "position to squeeze"
+            )
         kept = tuple(sorted(fixed))
         return _Layout(nd, cd, td, sq, kept)
+
+    def _check_dtype(self, name: str, t: Tensor) -> None:
+        """`t` must have the dtype of the excitation's weights (autocast casts both itself)."""
+        w = self.excitation.fc1.weight
+        if t.dtype != w.dtype and not torch.is_autocast_enabled(t.device.type):
+            raise TypeError(
+                f"{name} has dtype {t.dtype} but this ContextSE's weights have dtype {w.dtype}; expected "
+                f"the same dtype (convert {name}, or the module with .to({t.dtype}))"
+            )
 
     def _check_mask(self, mask: Tensor, x: Tensor, layout: _Layout) -> Tensor:
         _check_tensor("mask", mask, floating=False)

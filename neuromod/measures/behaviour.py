@@ -8,7 +8,7 @@ import numpy as np
 import xarray as xr
 from scipy import stats
 
-from neuromod._checks import check_range
+from neuromod._checks import check_array, check_range
 from neuromod.results import var_attrs as _attrs
 
 __all__ = ["mean_interval", "psychometric", "wilson_interval"]
@@ -28,6 +28,11 @@ def wilson_interval(successes, n, *, level: float = 0.95) -> tuple[np.ndarray, n
     -------
     (low, high) : tuple of ndarray
 
+    Raises
+    ------
+    ValueError, TypeError
+        Counts that are not finite numbers >= 0, more successes than trials, or a level outside (0, 1).
+
     Notes
     -----
     Wilson, E. B. (1927). Probable inference, the law of succession, and statistical inference.
@@ -40,8 +45,12 @@ def wilson_interval(successes, n, *, level: float = 0.95) -> tuple[np.ndarray, n
     (0.4038, 0.5962)
     """
     check_range("level", level, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-    k = np.asarray(successes, dtype=float)
-    n = np.asarray(n, dtype=float)
+    k = check_array("successes", successes, low=0.0, nonempty=False)
+    n = check_array("n", n, low=0.0, nonempty=False)
+    over = k > n
+    if np.any(over):
+        k_bad, n_bad = (float(a[over].flat[0]) for a in np.broadcast_arrays(k, n))
+        raise ValueError(f"successes={k_bad:g} exceeds n={n_bad:g}; expected successes <= n")
     z = stats.norm.ppf(0.5 + level / 2)
     with np.errstate(invalid="ignore", divide="ignore"):
         p = k / n
@@ -60,6 +69,10 @@ def mean_interval(da: xr.DataArray, dim: Hashable, *, level: float = 0.95) -> tu
         NaN where fewer than two values are finite.
     """
     check_range("level", level, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    if not isinstance(da, xr.DataArray):
+        raise TypeError(f"da must be an xarray DataArray, got {type(da).__name__}")
+    if dim not in da.dims:
+        raise ValueError(f"dim={dim!r} is not a dimension of da; dimensions are {list(da.dims)}")
     n = da.count(dim)
     mean = da.mean(dim, skipna=True)
     sem = da.std(dim, ddof=1, skipna=True) / np.sqrt(n)
@@ -89,6 +102,8 @@ def psychometric(ds: xr.Dataset, *, dim: Hashable = "trial", level: float = 0.95
         ``accuracy_low``/``accuracy_high``; ``p_response``; ``mean_rt`` with a t interval
         ``mean_rt_low``/``mean_rt_high`` (responded trials); ``n_trials``.
     """
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"ds must be an xarray Dataset, got {type(ds).__name__}")
     for name in ("choice", "rt"):
         if name not in ds:
             raise ValueError(f"ds has no variable {name!r}; expected per-trial 'choice' and 'rt'")

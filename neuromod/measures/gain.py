@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from neuromod._checks import check_choice, check_positive, check_range
+from neuromod._checks import check_array, check_choice, check_positive, check_range
 
 __all__ = [
     "AIC_MARGIN",
@@ -119,7 +119,11 @@ def gain_curve(drive, params: xr.Dataset | dict, *, form: Form = "threshold_line
             )
         form = check_choice('params["form"]', str(np.asarray(params["form"])), list(FORMS))
     func, names = FORMS[form]
-    return func(np.asarray(drive, dtype=float), *(np.asarray(params[n], dtype=float) for n in names))
+    missing = [n for n in names if n not in params]
+    if missing:
+        raise ValueError(f"params lacks {missing} of the {form} form; expected {list(names)}")
+    drive = check_array("drive", drive, ndim=None, finite=False, nonempty=False)
+    return func(drive, *(np.asarray(params[n], dtype=float) for n in names))
 
 
 def _initial_guess(da: xr.DataArray, dim: Hashable, form: str) -> tuple[dict, dict]:
@@ -220,6 +224,8 @@ def fit_gain_curve(
     (40.0, 0.3)
     """
     check_choice("form", form, list(FORMS))
+    if not isinstance(da, xr.DataArray):
+        raise TypeError(f"da must be an xarray DataArray with a {dim!r} coordinate, got {type(da).__name__}")
     if dim not in da.dims:
         raise ValueError(f"dim={dim!r} is not a dimension of the data; dimensions are {list(da.dims)}")
     func, names = FORMS[form]

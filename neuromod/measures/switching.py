@@ -44,7 +44,7 @@ import statsmodels.api as sm
 import xarray as xr
 from scipy import optimize, stats
 
-from neuromod._checks import check_positive, check_range
+from neuromod._checks import check_array, check_positive, check_range
 from neuromod.measures.behaviour import wilson_interval
 from neuromod.results import var_attrs as _attrs
 
@@ -723,7 +723,9 @@ def prep_regressor(csi_ms: Any, tau_ms: float) -> np.ndarray:
     [1.0, 0.3679]
     """
     tau = check_positive("tau_ms", tau_ms, allow_zero=True)
-    csi = np.asarray(csi_ms, dtype=float)
+    csi = check_array("csi_ms", csi_ms, ndim=None, finite=False, nonempty=False)
+    if np.any(csi < 0):  # NaN (a missing CSI) passes through as NaN
+        raise ValueError(f"csi_ms holds {float(csi[csi < 0].flat[0]):g}; expected intervals >= 0 (ms)")
     if tau == 0:
         return np.where(csi == 0, 1.0, 0.0)
     return np.exp(-csi / tau)

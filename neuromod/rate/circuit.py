@@ -127,6 +127,12 @@ class SensoryStage:
         return json.dumps(d, sort_keys=True)
 
 
+def _check_seed(seed: object) -> None:
+    """An int >= 0, a ``numpy.random.SeedSequence`` or None (checked before any array is built)."""
+    if seed is not None and not isinstance(seed, np.random.SeedSequence):
+        check_int("seed", seed, low=0)
+
+
 def _check_params(params: WongWang2006 | None) -> WongWang2006:
     if params is None:
         return WongWang2006()
@@ -336,6 +342,8 @@ def _check_inputs(
     check_range("s0", s0, 0.0, 1.0)
     if not isinstance(noise, (bool, np.bool_)):
         raise TypeError(f"noise must be a bool, got {noise!r}")
+    if not isinstance(record, (bool, np.bool_)):
+        raise TypeError(f"record must be a bool, got {record!r}")
     onset = _check_onset(onset_ms)
     batch = onset.shape[0]
     direct, inputs_t = _check_direct(direct_na, input_ms, batch)
@@ -725,6 +733,7 @@ def simulate_circuit(
     >>> int(ds.choice[0, 0]), bool(ds.rt[0, 0] < 1000)
     (1, True)
     """
+    _check_seed(seed)
     inp = _check_inputs(
         duration_ms=duration_ms,
         onset_ms=onset_ms,
@@ -855,6 +864,7 @@ def simulate_decision(
     params = _check_params(params)
     dt = _check_dt(dt_ms, params)
     _check_steps("max_rt_ms", max_rt_ms, dt, dt_ms)
+    _check_seed(seed)
     coh1 = coh.reshape(-1)
     inp = _check_inputs(  # what simulate_circuit runs, without its intermediate Dataset
         duration_ms=max_rt_ms,

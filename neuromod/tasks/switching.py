@@ -159,6 +159,7 @@ class CuedTaskSwitching:
 
     def rsi_ms(self, trial: int) -> float:
         """Response-stimulus interval (ms) before `trial`: ``rci_ms + csi_ms[trial]``."""
+        trial = check_int("trial", trial, low=0, high=self.n_trials - 1)
         return self.timing["rci_ms"] + float(self.trials()["csi_ms"][trial])
 
     # -- trial generation --------------------------------------------------------------------------------
@@ -288,12 +289,7 @@ class CuedTaskSwitching:
         ValueError
             `dt_ms` longer than the deadline.
         """
-        dt_ms = check_positive("dt_ms", dt_ms)
-        if dt_ms > self.timing["max_rt_ms"]:
-            raise ValueError(
-                f"dt_ms={dt_ms} is longer than max_rt_ms={self.timing['max_rt_ms']}; expected a step that "
-                "resolves the response window"
-            )
+        dt_ms = self._check_dt(dt_ms)
         table = self.trials()
         return {
             "rci": np.rint(table["rci_ms"].values / dt_ms).astype(np.int64),
@@ -301,8 +297,17 @@ class CuedTaskSwitching:
             "max_rt": max(1, round(self.timing["max_rt_ms"] / dt_ms)),
         }
 
+    def _check_dt(self, dt_ms: Any) -> float:
+        dt_ms = check_positive("dt_ms", dt_ms)
+        if dt_ms > self.timing["max_rt_ms"]:
+            raise ValueError(
+                f"dt_ms={dt_ms} is longer than max_rt_ms={self.timing['max_rt_ms']}; expected a step that "
+                "resolves the response window"
+            )
+        return dt_ms
+
     def _check_rt(self, rt_ms: Any) -> np.ndarray:
-        rt = np.asarray(rt_ms, dtype=float)
+        rt = check_array("rt_ms", rt_ms, finite=False, nonempty=False)
         if rt.shape != (self.n_trials,):
             raise ValueError(f"rt_ms has shape {rt.shape}, expected ({self.n_trials},): one RT per trial")
         ok = np.isnan(rt) | ((rt >= 0) & (rt <= self.timing["max_rt_ms"]))
@@ -355,7 +360,7 @@ class CuedTaskSwitching:
         Parameters
         ----------
         dt_ms : float
-            Time step (ms); events are placed on the grid by rounding.
+            Time step (ms), at most ``max_rt_ms``; events are placed on the grid by rounding.
         rt_ms : array-like, optional
             One reaction time per trial (ms from stimulus onset, NaN = no response); default: no responses
             (every stimulus stays on until the deadline).
@@ -368,8 +373,13 @@ class CuedTaskSwitching:
             ``context``): the context signal, one-hot while a cue is on and uniform (``1 / 2`` each) during
             the response-cue interval, when no task is cued; ``trial_index`` and ``stim_on`` over
             ``time``. ``time`` is in ms.
+
+        Raises
+        ------
+        ValueError, TypeError
+            `dt_ms` not a number in (0, max_rt_ms], or `rt_ms` as refused by :meth:`timeline`.
         """
-        dt_ms = check_positive("dt_ms", dt_ms)
+        dt_ms = self._check_dt(dt_ms)
         rt = np.full(self.n_trials, np.nan) if rt_ms is None else self._check_rt(rt_ms)
         table = self.trials()
         times = self.timeline(rt)
