@@ -19,12 +19,44 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from neuromod import __version__
 
 __all__ = ["app", "main"]
 
+#: click's usage error, as typer (which carries its own click) raises it; BadParameter is its public child.
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
+class _Group(TyperGroup):
+    """The command group, with click's usage errors (unknown option or command, a value of the wrong type)
+    as one line on stderr like every other error, instead of a usage block; exit code 2 as click's."""
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _one_line() -> Iterator[None]:
+        try:
+            yield
+        except _UsageError as err:
+            if type(err).__name__ == "NoArgsIsHelpError":  # bare `neuromod`: the help, as asked
+                raise
+            path = err.ctx.command_path if err.ctx is not None else "neuromod"
+            message = " ".join(err.format_message().split())
+            typer.echo(f"neuromod: error: {message} (see `{path} --help`)", err=True)
+            raise typer.Exit(2) from None
+
+    def make_context(self, *args: Any, **kwargs: Any) -> typer.Context:
+        with self._one_line():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: typer.Context) -> Any:
+        with self._one_line():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
+    cls=_Group,
     name="neuromod",
     help="Context-dependent gain control on an SE gate, a rate model and a spiking network.",
     add_completion=False,

@@ -437,6 +437,12 @@ def _verify(tree: xr.DataTree, text: str | None, where: str) -> None:
 # --------------------------------------------------------------------------------------------------------
 # save / load
 # --------------------------------------------------------------------------------------------------------
+def _as_path(path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path={path!r} ({type(path).__name__}): expected a str or path-like file name")
+    return Path(path)
+
+
 def _format_of(path: Path) -> Literal["netcdf", "zarr"]:
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -490,7 +496,7 @@ def check_writable(path: str | os.PathLike[str], *, overwrite: bool = False) -> 
     FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError
         Naming the path and what is wrong with it (see :func:`neuromod._files.check_writable`).
     """
-    path = Path(path)
+    path = _as_path(path)
     if path.suffix.lower() not in (*_FORMATS, *_FIGURE_FORMATS):
         raise ValueError(
             f"path={str(path)!r} has suffix {path.suffix!r}; expected one of {[*_FORMATS, *_FIGURE_FORMATS]}"
@@ -534,7 +540,7 @@ def save(obj: Result, path: str | os.PathLike[str], *, overwrite: bool = False, 
     records every variable's dimensions, shape and data checksum (``neuromod_checksums``): :func:`load`
     refuses a file whose data no longer match.
     """
-    path = Path(path)
+    path = _as_path(path)
     fmt = _format_of(path)
     validate(obj)
     if not path.parent.is_dir():
@@ -636,7 +642,7 @@ def load(path: str | os.PathLike[str], *, experiment: str | None = None) -> Resu
         neuromod global attributes, has an incompatible ``schema_version``, or is not a result of
         `experiment`.
     """
-    path = Path(path)
+    path = _as_path(path)
     fmt = _format_of(path)
     if path.parent.is_dir():
         _files.recover(path)  # a store a crash left moved aside is put back first
@@ -686,7 +692,7 @@ def save_figure(fig: Any, path: str | os.PathLike[str], *, overwrite: bool = Fal
     The format follows the suffix (``.png``, ``.pdf``, ``.svg``). Refuses an existing path unless
     `overwrite` is True. Returns the path written.
     """
-    path = Path(path)
+    path = _as_path(path)
     fmt = path.suffix.lstrip(".").lower()
     if f".{fmt}" not in _FIGURE_FORMATS:
         raise ValueError(f"path={str(path)!r} has suffix {path.suffix!r}; expected .png, .pdf or .svg")

@@ -1642,9 +1642,7 @@ RESULTS = [
         "results-path-int",
         lambda t: results.load(3),
         TypeError,
-        r"path must be",
-        gap="results.load(3) raises pathlib's TypeError 'expected str, bytes or os.PathLike object, not int' "
-        "(the parameter is not named)",
+        r"path=3 \(int\): expected a str or path-like file name",
     ),
     bad(
         "results-save-wrong-suffix",
@@ -1769,9 +1767,7 @@ CLI = [
         "cli-n-trials-not-int",
         lambda t: _cli("run", "task-switching", "--n-trials", "x"),
         CliFailed,
-        _E + r"--n-trials",
-        gap="click's usage error: 'Usage: ...' and a boxed 'Invalid value for '--n-trials': ...' over 6 "
-        "lines, exit 2, not one 'neuromod: error:' line",
+        _E + r"Invalid value for '--n-trials': .*integer \(see `neuromod run --help`\)",
     ),
     bad(
         "cli-n-trials-not-a-setting",
@@ -1783,25 +1779,19 @@ CLI = [
         "cli-unknown-option",
         lambda t: _cli("run", "decision", "--bogus"),
         CliFailed,
-        _E + r"--bogus",
-        gap="click's usage error: 'Usage: ...' and a boxed 'No such option: --bogus (Possible options: "
-        "--out)' over 5 lines, exit 2",
+        _E + r"No such option: --bogus",
     ),
     bad(
         "cli-unknown-command",
         lambda t: _cli("frobnicate"),
         CliFailed,
-        _E + r"frobnicate",
-        gap="click's usage error: 'Usage: ...' and a boxed 'No such command 'frobnicate'.' over 5 lines, "
-        "exit 2",
+        _E + r"No such command 'frobnicate'",
     ),
     bad(
         "cli-workers-zero",
         lambda t: _cli("run", "decision", "--workers", "0"),
         CliFailed,
-        _E + r"--workers",
-        gap="click's usage error: a boxed 'Invalid value for '--workers': Input should be greater than or "
-        "equal to 1' over 5 lines, exit 2",
+        _E + r"Invalid value for '--workers': .*greater than or equal to 1",
     ),
     bad(
         "cli-out-bad-suffix",
