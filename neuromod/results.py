@@ -380,19 +380,25 @@ def _digest(values: np.ndarray) -> str:
     return h.hexdigest()[:16]
 
 
-def _manifest(obj: Result) -> dict[str, dict[str, list[str]]]:
-    """Per group, per variable (coordinates included): its dimensions, its shape and its data checksum."""
+def _manifest(obj: Result, *, data: bool = True) -> dict[str, dict[str, list[str]]]:
+    """Per group, per variable (coordinates included): its dimensions, its shape and its data checksum
+    (``""`` without `data`: then nothing is read, and a lazily opened result stays lazy)."""
     return {
         path: {
-            str(name): [",".join(map(str, var.dims)), "x".join(map(str, var.shape)), _digest(var.values)]
+            str(name): [
+                ",".join(map(str, var.dims)),
+                "x".join(map(str, var.shape)),
+                _digest(var.values) if data else "",
+            ]
             for name, var in ds.variables.items()
         }
         for path, ds in _nodes(obj)
     }
 
 
-def _verify(tree: xr.DataTree, text: str | None, where: str) -> None:
-    """Refuse a read result whose groups, variables, shapes or data differ from what was saved."""
+def _verify(tree: xr.DataTree, text: str | None, where: str, *, data: bool = True) -> None:
+    """Refuse a read result whose groups, variables, shapes or (with `data`) data differ from what was
+    saved."""
     if text is None:
         if str(tree.attrs.get("schema_version", "")) == "1.0":
             warnings.warn(
@@ -409,7 +415,7 @@ def _verify(tree: xr.DataTree, text: str | None, where: str) -> None:
         saved = json.loads(text)
     except ValueError as err:
         raise ResultsError(f"{where}: its checksums ({_CHECKSUM_ATTR}) are not valid JSON: {err}") from None
-    found = _manifest(tree)
+    found = _manifest(tree, data=data)
     problems = [f"group {g} is missing ({len(v)} variables)" for g, v in saved.items() if g not in found]
     problems += [f"group {g} was not saved" for g in found if g not in saved]
     for group in (g for g in saved if g in found):
@@ -422,7 +428,7 @@ def _verify(tree: xr.DataTree, text: str | None, where: str) -> None:
                     f"variable {name!r} of group {group} has dims ({got[0]}) shape {got[1]}, saved as "
                     f"({dims}) shape {shape}"
                 )
-            elif got[2] != digest:
+            elif data and got[2] != digest:
                 problems.append(f"the data of {name!r} in group {group} do not match their checksum")
         problems += [
             f"variable {n!r} of group {group} was not saved" for n in found[group] if n not in saved[group]
@@ -594,15 +600,27 @@ def _open_sweep(path: Path) -> xr.DataTree:
     children = {}
     for i in done:
         name = sweep_point_name(int(i))
-        point = _open(path / SWEEP_POINTS_GROUP / name, "zarr")
-        checksums = point.attrs.get(_CHECKSUM_ATTR)
-        point.attrs = {k: v for k, v in point.attrs.items() if k not in (_STRUCTURE_ATTR, _CHECKSUM_ATTR)}
-        _verify(point, checksums, f"{str(path)!r} (point {i})")
-        children[name] = point
+        point = _open_point(path / SWEEP_POINTS_GROUP / name, f"{str(path)!r} (point {i})", load=True)
+        children[name] = point if isinstance(point, xr.DataTree) else xr.DataTree(point)
     tree = xr.DataTree(index)
     tree[SWEEP_POINTS_GROUP] = xr.DataTree(children=children)
     tree[SWEEP_POINTS_GROUP].attrs = {"long_name": "results of the points done"}
     return tree
+
+
+def _open_point(path: Path, where: str, *, load: bool) -> Result:
+    """A saved zarr result (a sweep's point) with its structure (groups, variables, dims, shapes) checked
+    against its record: opened lazily, or with `load` read into memory and its data checked too."""
+    tree = xr.open_datatree(path, engine="zarr", consolidated=False)
+    if load:
+        with tree:
+            tree = tree.load().copy()
+    attrs = dict(tree.attrs)
+    structure = attrs.pop(_STRUCTURE_ATTR, "tree")
+    checksums = attrs.pop(_CHECKSUM_ATTR, None)
+    tree.attrs = attrs
+    _verify(tree, checksums, where, data=load)
+    return tree.to_dataset() if structure == "dataset" else tree
 
 
 def _open(path: Path, fmt: str) -> xr.DataTree:

@@ -119,24 +119,27 @@ class SweepView:
         """The points done, now."""
         return [int(i) for i in np.flatnonzero(self._store.status() == DONE)]
 
-    def point(self, index: int) -> xr.Dataset | xr.DataTree:
-        """Point `index`'s result, opened lazily (a Dataset, or a DataTree for several models).
+    def point(self, index: int, *, load: bool = False) -> xr.Dataset | xr.DataTree:
+        """Point `index`'s result (a Dataset, or a DataTree for several models).
+
+        Its groups, variables, dimensions and shapes are checked against what was saved. It is opened
+        lazily; with `load` it is read into memory and its data checked against their checksums too (as
+        :func:`neuromod.results.load` checks every point of a store).
 
         Raises
         ------
         KeyError
             If the point is not done.
+        neuromod.results.ResultsError
+            If the point's result does not match what was saved (damaged or changed).
         """
         if int(self._store.array("status", mode="r")[index]) != DONE:
             raise KeyError(f"point {index} is not done (see .counts() and the index's status)")
-        return self._open_point(index)
+        return self._open_point(index, load=load)
 
-    def _open_point(self, index: int) -> xr.Dataset | xr.DataTree:
-        tree = xr.open_datatree(self._store.point_path(index), engine="zarr", consolidated=False)
-        attrs = dict(tree.attrs)
-        structure = attrs.pop(results.SWEEP_STRUCTURE_KEY, "tree")
-        tree.attrs = attrs
-        return tree.to_dataset() if structure == "dataset" else tree
+    def _open_point(self, index: int, *, load: bool = False) -> xr.Dataset | xr.DataTree:
+        where = f"{str(self.path)!r} (point {index})"
+        return results._open_point(self._store.point_path(index), where, load=load)
 
     def map(
         self, fn: Callable[[Any], Any], *, name: str = "measure", units: str | Mapping[str, str] = "1"

@@ -338,3 +338,26 @@ def test_hypercube_of_a_measure(tmp_path, probe_spec):
     se = 1 / np.sqrt(8 * 2)
     np.testing.assert_allclose(cube["mean_x"].mean("replicate"), cube["value"], atol=5 * se)
     assert view.hypercube()["status"].dims == ("value", "replicate")
+
+
+def test_a_damaged_point_is_refused_by_load_and_by_the_view(tmp_path, probe_spec):
+    """Issue 16 item 1 for sweeps: every point carries its checksums; `load` of the store checks every
+    point's data, `open_sweep(...).point(i)` its structure lazily (and its data with ``load=True``)."""
+    import shutil
+
+    out = tmp_path / "x.zarr"
+    Sweep.from_dict({**probe_spec, "seeds": 1}).run(out, scheduler="serial", progress=False)
+    view = open_sweep(out)
+    xr.testing.assert_identical(view.point(2, load=True), view.point(2).load())  # whole: both agree
+    point = view._store.point_path(2)
+    shutil.rmtree(point / "x" / "c")  # its chunks: the data now read as the fill value
+    with pytest.raises(results.ResultsError, match=r"\(point 2\) is damaged.*the data of 'x'"):
+        results.load(out)
+    with pytest.raises(results.ResultsError, match=r"\(point 2\) is damaged.*the data of 'x'"):
+        view.point(2, load=True)
+    view.point(2)  # lazily: the structure is whole, the data are not read
+    shutil.rmtree(point / "x")
+    with pytest.raises(
+        results.ResultsError, match=r"\(point 2\) is damaged.*variable 'x' of group / is missing"
+    ):
+        view.point(2)
