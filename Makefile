@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo bench lint venv clean
+.PHONY: test demo bench lint venv clean docs
 
 venv: $(STAMP)
 
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first: the pinned CPU wheel; an unpinned torch would resolve a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet "torch==2.13.0"
-	$(BIN)/python -m pip install --quiet -e ".[dev,dask]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,dask,docs]"
 	touch $(STAMP)
 
 NOTEBOOKS := $(wildcard notebooks/*.ipynb)
@@ -27,6 +27,10 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/neuromod run task-switching --overwrite
 
+# the documentation site: HTML in docs/_build/html (the notebooks executed in quick mode; warnings are errors)
+docs: $(STAMP)
+	NEUROMOD_QUICK=1 $(BIN)/sphinx-build -b html -W --keep-going docs docs/_build/html
+
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
@@ -35,4 +39,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check neuromod tests benchmarks analysis
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info docs/_build docs/api/generated docs/notebooks docs/jupyter_execute

@@ -1,0 +1,148 @@
+"""Sphinx configuration of the neuromod documentation site (``make docs``; HTML in ``docs/_build/html``).
+
+Pages are Markdown (MyST) and the notebooks of ``notebooks/``, executed at build time in quick mode
+(``NEUROMOD_QUICK=1``) by myst-nb, so the figures on the site are always those of the code they document. The
+API reference is generated from the docstrings (numpydoc) of every public name (``__all__``) of the
+documented modules. The build is ``nitpicky``: every cross-reference must resolve, except third-party names
+listed in ``nitpick_ignore_regex`` (no inventories are downloaded: the build works offline).
+
+``NEUROMOD_DOCS_API_ONLY=1`` builds the API reference alone, without executing the notebooks (what the test
+suite builds, with warnings as errors).
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import shutil
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+import neuromod  # noqa: E402
+
+API_ONLY = os.environ.get("NEUROMOD_DOCS_API_ONLY") == "1"
+
+project = "neuromod"
+author = "neuromod developers"
+copyright = "neuromod developers"  # noqa: A001
+release = version = neuromod.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "myst_nb",
+]
+
+# --- sources ------------------------------------------------------------------------------------------------
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
+exclude_patterns = ["_build", "**.ipynb_checkpoints", "README.md"]
+templates_path = ["_templates"]
+root_doc = "index"
+
+# The notebooks live in notebooks/ (where `make test` runs them); copied here for the build.
+NOTEBOOKS = HERE / "notebooks"
+if not API_ONLY:
+    NOTEBOOKS.mkdir(exist_ok=True)
+    for notebook in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        target = NOTEBOOKS / notebook.name
+        if not target.exists() or target.read_bytes() != notebook.read_bytes():
+            shutil.copyfile(notebook, target)
+else:
+    exclude_patterns += ["notebooks/**", "index.md", "install.md", "guide/**", "gallery.md"]
+    root_doc = "api/index"
+    suppress_warnings = ["toc.not_included"]  # design.md, linked from the reference, is in no toctree here
+
+# --- notebooks (myst-nb) ------------------------------------------------------------------------------------
+nb_execution_mode = "off" if API_ONLY else "force"
+nb_execution_timeout = 900
+nb_execution_raise_on_error = True
+nb_execution_show_tb = True
+os.environ.setdefault("NEUROMOD_QUICK", "1")  # the notebooks' quick mode (seconds, not minutes)
+myst_enable_extensions = ["dollarmath", "colon_fence"]
+myst_heading_anchors = 3
+
+# --- API reference ------------------------------------------------------------------------------------------
+#: The documented modules: each gets a page listing its public names (``__all__``), each name a page of its own.
+API_MODULES = (
+    "neuromod",
+    "neuromod.gating",
+    "neuromod.rate",
+    "neuromod.spiking",
+    "neuromod.tasks",
+    "neuromod.protocols",
+    "neuromod.measures",
+    "neuromod.results",
+    "neuromod.sweep",
+    "neuromod.config",
+    "neuromod.registry",
+    "neuromod.plotting",
+    "neuromod.accessor",
+)
+
+
+def _kind(obj: object) -> str:
+    if isinstance(obj, type):
+        return "Exceptions" if issubclass(obj, BaseException) else "Classes"
+    if inspect.isroutine(obj):
+        return "Functions"
+    return "Constants and types"
+
+
+def write_module_pages(folder: Path) -> None:
+    """One page per module of :data:`API_MODULES` (``api/modules/NAME.rst``): its docstring, then its public
+    names grouped by kind in autosummary tables, from which autosummary makes a page per name. Written from
+    ``__all__`` itself, so a public name cannot be left out (constants and type aliases re-exported by a
+    package included, which autosummary's own module listing misses)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in API_MODULES:
+        module = importlib.import_module(name)
+        groups: dict[str, list[str]] = {}
+        for member in module.__all__:
+            groups.setdefault(_kind(getattr(module, member)), []).append(member)
+        lines = [name, "=" * len(name), "", f".. automodule:: {name}", "   :no-members:", ""]
+        for kind in ("Classes", "Functions", "Exceptions", "Constants and types"):
+            if groups.get(kind):
+                lines += [f".. rubric:: {kind}", "", ".. autosummary::", "   :toctree: ../generated", ""]
+                lines += [f"   {member}" for member in groups[kind]] + [""]
+        text = "\n".join(lines)
+        page = folder / f"{name}.rst"
+        if not page.exists() or page.read_text() != text:
+            page.write_text(text)
+
+
+write_module_pages(HERE / "api" / "modules")
+autosummary_generate = True
+autosummary_ignore_module_all = False  # a module's public names are its __all__
+autosummary_imported_members = True
+autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": True}
+autodoc_typehints = "none"  # the numpydoc Parameters sections say the types
+autoclass_content = "class"
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+
+# --- cross-references ---------------------------------------------------------------------------------------
+nitpicky = True
+#: third-party and standard-library names (no inventories are fetched) and the shorthand of docstrings
+nitpick_ignore_regex = [
+    (r"py:.*", r"(xarray|xr|numpy|np|torch|nn|scipy|matplotlib|pandas|dask|distributed|brian2|zarr|typer)\..*"),
+    (r"py:.*", r"(pathlib|os|typing|collections|enum|dataclasses|abc|concurrent|logging|json)\..*"),
+]
+
+# --- HTML ---------------------------------------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = f"neuromod {release}"
+html_static_path: list[str] = []
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "footer_start": ["copyright"],
+}
+html_show_sourcelink = False
