@@ -29,7 +29,7 @@ API_ONLY = os.environ.get("NEUROMOD_DOCS_API_ONLY") == "1"
 
 project = "neuromod"
 author = "neuromod developers"
-copyright = "neuromod developers"  # noqa: A001
+copyright = "neuromod developers"
 release = version = neuromod.__version__
 
 extensions = [
@@ -69,7 +69,7 @@ myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 3
 
 # --- API reference ------------------------------------------------------------------------------------------
-#: The documented modules: each gets a page listing its public names (``__all__``), each name a page of its own.
+#: The documented modules: each gets a page listing its public names (``__all__``), each name a page.
 API_MODULES = (
     "neuromod",
     "neuromod.gating",
@@ -124,6 +124,7 @@ autosummary_imported_members = True
 autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": True}
 autodoc_typehints = "none"  # the numpydoc Parameters sections say the types
 autoclass_content = "class"
+autodoc_inherit_docstrings = False  # e.g. torch's Module.forward text on every gate's forward
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
@@ -132,8 +133,13 @@ numpydoc_xref_param_type = False
 nitpicky = True
 #: third-party and standard-library names (no inventories are fetched) and the shorthand of docstrings
 nitpick_ignore_regex = [
-    (r"py:.*", r"(xarray|xr|numpy|np|torch|nn|scipy|matplotlib|pandas|dask|distributed|brian2|zarr|typer)\..*"),
+    (
+        r"py:.*",
+        r"(xarray|xr|numpy|np|torch|nn|scipy|matplotlib|pandas|dask|distributed|brian2|zarr|typer)\..*",
+    ),
     (r"py:.*", r"(pathlib|os|typing|collections|enum|dataclasses|abc|concurrent|logging|json)\..*"),
+    (r"py:mod", r"tomllib|json|pickle|logging|concurrent\.futures|multiprocessing"),
+    (r"py:class", r"neuromod\.(.*\.)?_\w+"),  # a private base class shown by show-inheritance
 ]
 
 # --- HTML ---------------------------------------------------------------------------------------------------

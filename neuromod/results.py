@@ -478,7 +478,7 @@ def temporary_path(path: str | os.PathLike[str]) -> Path:
     """A fresh, unused name next to `path` for an atomic write (write there, then ``os.replace``).
 
     The name is recognisably neuromod's (``.NAME~neuromod-<pid>-<host>-<random>.tmp``): one left behind by a
-    killed process is removed by the next write of `path` (:func:`neuromod._files.clean_stale`). Nothing is
+    killed process is removed by the next write of `path` (``neuromod._files.clean_stale``). Nothing is
     created, so the writer makes the file itself, with the usual permissions (the umask).
     """
     return _files.temporary_name(path)
@@ -500,7 +500,7 @@ def check_writable(path: str | os.PathLike[str], *, overwrite: bool = False) -> 
     ValueError
         For an unknown suffix.
     FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError
-        Naming the path and what is wrong with it (see :func:`neuromod._files.check_writable`).
+        Naming the path and what is wrong with it (see ``neuromod._files.check_writable``).
     """
     path = _as_path(path)
     if path.suffix.lower() not in (*_FORMATS, *_FIGURE_FORMATS):

@@ -143,7 +143,7 @@ class ContextSE(nn.Module):
         Pooling over the squeezed positions. ``"attention"`` learns a softmax mask over the
         positions (one logit per position from a linear map of the channels, without a bias: the
         softmax is invariant to a shift common to all logits, so a bias could not change the output);
-        the last mask is kept in :attr:`last_attention` for inspection.
+        the last mask is kept in ``last_attention`` for inspection.
     context_mode : {"concat", "add"}, default "concat"
         How the context joins the descriptor: concatenated to the excitation's input, or mapped by a
         learned projection ``P`` (``context_proj``) to C values added to the descriptor.

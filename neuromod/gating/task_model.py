@@ -66,7 +66,7 @@ class SETaskModelConfig(Config):
     gate scales a population's gain within a bounded range and cannot silence it. ``readout_gain`` and
     ``noise_sd`` are
     the values calibrated for the task-switching experiment (repeat-trial accuracy 0.90-0.97, mean
-    correct RT 450-750 ms at 12.8 % coherence; :mod:`neuromod.protocols.calibration`).
+    correct RT 450-750 ms at 12.8 % coherence; ``neuromod.protocols.calibration``).
     """
 
     channels_per_population: int = param(8, low=1, doc="SE channels per sensory population")
@@ -333,7 +333,7 @@ class SETaskModel(nn.Module):
 
         ``state`` is ``(gate (B, C), squeeze (B, P))`` just before the first step; default: the steady
         state of the first step. Both recursions are exact first-order updates solved in chunks
-        (:func:`_relax_chunked`).
+        (``_relax_chunked``).
         """
         s_in = self.squeeze(x)
         s = _relax_chunked(s_in, None if state is None else state[1], self._squeeze_alpha)

@@ -109,7 +109,7 @@ def interval_overlap(
         The model the others are compared with (default ``"se"``: the SE gate, whose gains the others
         receive).
     measures : mapping of name -> null value, or sequence of names (null 0), optional
-        Default :data:`DEFAULT_MEASURES`.
+        Default ``DEFAULT_MEASURES``.
 
     Returns
     -------
@@ -387,7 +387,7 @@ def agreement(
     reference : str
         The model the others are compared with (default ``"se"``).
     measures : mapping of name -> null value, or sequence of names (null 0), optional
-        Default :data:`DEFAULT_MEASURES`. The null value is used only for ``present``.
+        Default ``DEFAULT_MEASURES``. The null value is used only for ``present``.
     margins : mapping of name -> float
         The equivalence margin of every measure, in its units (e.g. ms for ``rt_switch_cost``). Without it
         (None) the legacy interval-overlap criterion is used (:func:`interval_overlap`, with a

@@ -612,8 +612,8 @@ def fit_and_classify(
     Each curve is fitted jointly over ``repeat`` (:func:`fit_gain_curve`). A curve is *fitted well*
     (``fit_ok = 1``) when its fit converged (finite gain, threshold and standard errors, gain > 0), the R^2
     of the fit against its mean over repeats (``fit_r2_mean``: trial noise does not count against the form)
-    reaches `min_r2`, at least :data:`MIN_RESPONSIVE_DRIVES` drives give a mean response above
-    :data:`RESPONSIVE_FRACTION` of the condition's largest, and the fitted threshold lies inside the drive
+    reaches `min_r2`, at least ``MIN_RESPONSIVE_DRIVES`` drives give a mean response above
+    ``RESPONSIVE_FRACTION`` of the condition's largest, and the fitted threshold lies inside the drive
     range (beyond it the fit only extrapolates a tail). The classification (:func:`classify_modulation`) is
     kept only where the curve and its reference are fitted well; else ``gain_ratio`` and
     ``threshold_shift`` are NaN and ``modulation_class`` is ``"suppressed"`` (the response stays below 5 %

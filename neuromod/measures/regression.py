@@ -779,7 +779,7 @@ def model_contrast(
     tau_ms : float or mapping of model -> float, optional
         The modulator time constant(s) (ms); None: the run config's ``tau_ms``.
     quantity : str or sequence of str
-        ``rt_<q>`` or ``error_<q>`` with ``q`` in :data:`QUANTITIES`, or ``rt_coef_<term>`` /
+        ``rt_<q>`` or ``error_<q>`` with ``q`` in ``QUANTITIES``, or ``rt_coef_<term>`` /
         ``error_coef_<term>`` for a coefficient of :func:`switch_regression` (e.g. ``rt_coef_congruent``).
         A sequence gives a ``quantity`` dimension.
     covariates : sequence of str

@@ -857,7 +857,7 @@ def fit_preparation_fixed(
     """Fit ``cost(CSI) = A exp(-CSI / tau) + R`` with tau fixed to the modulator's, by weighted least squares.
 
     With tau known the curve is linear in A (the preparable cost) and R (the residual cost, as CSI -> inf),
-    so it is fitted by weighted least squares (:class:`statsmodels.regression.linear_model.WLS`, weights
+    so it is fitted by weighted least squares (``statsmodels.regression.linear_model.WLS``, weights
     ``1 / SE^2`` of the per-CSI costs), with no identification problem as long as there are two CSIs or more
     with ``exp(-CSI / tau)`` different. This is the per-CSI (aggregate) version; the trial-level regression
     :func:`neuromod.measures.switch_regression` is the primary estimate.

@@ -2,12 +2,12 @@
 
 Public API
 ----------
-Transfer functions and modulation (:mod:`neuromod.rate.transfer`)
+Transfer functions and modulation (``neuromod.rate.transfer``)
     :class:`ThresholdLinear`, :class:`Sigmoid`, :class:`AbbottChance`, :class:`Modulation`,
     :func:`modulated_rate`, :func:`steady_state_rate`, :func:`f_i_curves`.
-Modulator kinetics (:mod:`neuromod.rate.modulator`)
+Modulator kinetics (``neuromod.rate.modulator``)
     :func:`modulator_step`, :func:`modulator_decay`, :func:`simulate_modulator`.
-Decision circuit (:mod:`neuromod.rate.circuit`, :mod:`neuromod.rate.params`)
+Decision circuit (``neuromod.rate.circuit``, ``neuromod.rate.params``)
     :class:`WongWang2006`, :class:`SensoryStage`, :func:`simulate_circuit`,
     :func:`simulate_decision` (stable entry point), :func:`simulate_task_session` (closed-loop
     sessions of cued trials: each trial ends at the model's response), :func:`wong_wang_rhs`

@@ -46,7 +46,7 @@ class SweepReport:
 
 
 class Sweep:
-    """A sweep of an experiment over axes and seeds (see :mod:`neuromod.sweep.spec` for the file format).
+    """A sweep of an experiment over axes and seeds (see ``neuromod.sweep.spec`` for the file format).
 
     Examples
     --------
@@ -95,16 +95,16 @@ class Sweep:
             must hold this very sweep (same digest) and is resumed: only points not done run.
         client : distributed.Client, optional
             A client to run on (then `scheduler` must be None); its workers are configured as sweep
-            workers (:func:`neuromod.sweep._worker.configure_worker`).
+            workers (``neuromod.sweep._worker.configure_worker``).
         scheduler : str, optional
-            See :func:`neuromod.sweep._cluster.connect`: None/"local", "serial", an address, a scheduler
+            See ``neuromod.sweep._cluster.connect``: None/"local", "serial", an address, a scheduler
             file, "slurm".
         restart : bool
             Discard an existing store of this or another spec and start afresh.
         retries : int
             Extra attempts of a point that raises, before it is recorded as failed.
         n_workers, worker_deaths
-            Of a cluster started here (see :func:`~neuromod.sweep._cluster.connect`).
+            Of a cluster started here (see ``neuromod.sweep._cluster.connect``).
 
         Returns
         -------

@@ -1,6 +1,6 @@
 """What a sweep is: an experiment, a base config, fixed settings, axes and seeds, resolved into points.
 
-A sweep file (``SWEEP.toml``) is data, read with :mod:`tomllib`; nothing in it is executed::
+A sweep file (``SWEEP.toml``) is data, read with ``tomllib``; nothing in it is executed::
 
     experiment = "task-switching"    # a registered experiment (`neuromod experiments`)
     base = "../task_switching.toml"  # optional: its config file (relative to this file); else its defaults
@@ -276,7 +276,7 @@ class SweepSpec:
     # ---------------------------------------------------------------------------------------------- query
     @property
     def shape(self) -> tuple[int, ...]:
-        """Size of every dimension (:attr:`dims` order)."""
+        """Size of every dimension (``dims`` order)."""
         return tuple(d.size for d in self.dimensions)
 
     @property

@@ -185,7 +185,7 @@ class CuedTaskSwitching:
         }
 
     def new_trial(self) -> dict[str, Any]:
-        """Append the next trial of the session and return it (bookkeeping around :meth:`_new_trial`)."""
+        """Append the next trial of the session and return it (bookkeeping around ``_new_trial``)."""
         previous = self._rows[-1] if self._rows else None
         trial = self._new_trial(previous)
         relevant = trial["feature_a"] if trial["context"] == 0 else trial["feature_b"]
