@@ -375,12 +375,45 @@ def _child_type(table: Any, key: str, path: str) -> Any:
 
 
 def read_toml(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Parse a TOML file; syntax errors name the file and the line. Nothing in the file is executed."""
+    """Parse a TOML file. Nothing in the file is executed.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+
+    Returns
+    -------
+    dict
+        The parsed tables.
+
+    Raises
+    ------
+    FileNotFoundError, IsADirectoryError, PermissionError, OSError
+        A missing file, a folder, a file this process may not read, or another failure to read it: one
+        line naming the file.
+    ConfigError
+        Content that is not TOML: bytes that are not UTF-8 text (the offset of the first one is named),
+        or a syntax error (the line and column are named).
+    """
     path = Path(path)
+    where = repr(str(path))
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
-        raise FileNotFoundError(f"no such config file: {str(path)!r}") from None
+        raise FileNotFoundError(f"no such config file: {where}") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"the config file {where} is a folder; expected a TOML file") from None
+    except PermissionError:
+        raise PermissionError(f"the config file {where} cannot be read: permission denied") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"the config file {where} is not TOML: it is not UTF-8 text (byte 0x{err.object[err.start]:02x} "
+            f"at offset {err.start})"
+        ) from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: invalid TOML: {err}") from None
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        raise OSError(f"the config file {where} cannot be read: {reason}") from None

@@ -99,6 +99,38 @@ def save_se_model(
     return pt, js
 
 
+def _first_line(err: BaseException, limit: int = 160) -> str:
+    """The first line of an error's message, at most `limit` characters (torch's run to pages)."""
+    lines = str(err).strip().splitlines()
+    text = lines[0] if lines else type(err).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _read_weights(pt: Path) -> Mapping[str, torch.Tensor]:
+    """The state dict in `pt`, read with torch's restricted unpickler (tensors and plain containers only:
+    nothing in the file is executed), or a one-line ResultsError naming the file.
+
+    Torch's own message for a refused file is long and suggests loading it unrestricted, which would run
+    any code the file holds; only its exception class is kept as the reason, and the error is not chained
+    to torch's (so no traceback shows that suggestion either).
+    """
+    try:
+        state = torch.load(pt, weights_only=True, map_location="cpu")
+    except Exception as err:  # torch raises many types for corrupt archives and refused pickles
+        raise results.ResultsError(
+            f"{str(pt)!r} is not a neuromod SE model weights file: it is not a readable torch state dict "
+            f"({type(err).__name__})"
+        ) from None
+    if not isinstance(state, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise results.ResultsError(
+            f"{str(pt)!r} is not a neuromod SE model weights file: it holds a {type(state).__name__}, "
+            "expected a state dict of tensors"
+        )
+    return state
+
+
 def load_se_model(path: str | os.PathLike[str]) -> SETaskModel:
     """Load a model written by :func:`save_se_model` (no code is executed: ``weights_only=True``).
 
@@ -117,7 +149,7 @@ def load_se_model(path: str | os.PathLike[str]) -> SETaskModel:
     try:
         meta = json.loads(js.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise results.ResultsError(f"{str(js)!r} is not valid JSON: {err}") from err
+        raise results.ResultsError(f"{str(js)!r} is not valid JSON: {_first_line(err)}") from err
     if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
         raise results.ResultsError(
             f"{str(js)!r} is not an SE task model config (expected format {_FORMAT!r})"
@@ -130,16 +162,13 @@ def load_se_model(path: str | os.PathLike[str]) -> SETaskModel:
         config = SETaskModelConfig.from_dict(meta.get("config", {}))
     except (ConfigError, ValueError, TypeError) as err:
         raise results.ResultsError(f"{str(js)!r}: invalid config: {err}") from err
-    try:
-        state = torch.load(pt, weights_only=True, map_location="cpu")
-    except Exception as err:  # torch raises many types for corrupt archives
-        raise results.ResultsError(f"{str(pt)!r} is not a readable torch state dict: {err}") from err
-    if not isinstance(state, Mapping):
-        raise results.ResultsError(f"{str(pt)!r} holds a {type(state).__name__}, expected a state dict")
+    state = _read_weights(pt)
     model = SETaskModel(config)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise results.ResultsError(f"{str(pt)!r} does not match the config in {str(js)!r}: {err}") from err
+        raise results.ResultsError(
+            f"{str(pt)!r} does not match the config in {str(js)!r}: {_first_line(err)}"
+        ) from err
     model.eval()
     return model
