@@ -2,8 +2,11 @@
 
 An experiment is a name, a config class (a :class:`neuromod.config.Config` with an ``experiment`` and a
 ``seed`` field), a function that runs it and returns a neuromod result, and functions that summarise and plot
-that result. Built-in experiments live in modules that register themselves on import; the registry imports
-them only when one is asked for, so the command line starts without importing torch or brian2.
+that result, and a function that estimates a run's memory from its config
+(:meth:`Experiment.estimate_memory`; every built-in run refuses, before any work, a config whose estimate
+exceeds the memory limit: :func:`neuromod.protocols.memory.check_memory`). Built-in experiments live in
+modules that register themselves on import; the registry imports them only when one is asked for, so the
+command line starts without importing torch or brian2.
 
 Examples
 --------
@@ -25,6 +28,7 @@ if TYPE_CHECKING:
     import xarray as xr
     from matplotlib.figure import Figure
 
+    from neuromod._memory import MemoryEstimate
     from neuromod.config import Config
 
 __all__ = ["Experiment", "get", "names", "register"]
@@ -59,6 +63,9 @@ class Experiment:
         ``quick(config) -> config``: a reduced config that runs in seconds (tests, notebooks, ``--quick``).
     description : str
         One line for ``neuromod run --help`` and the experiments list.
+    memory : callable, optional
+        ``memory(config) -> MemoryEstimate``: the run's peak memory estimated from its config alone, without
+        any work (:class:`neuromod.protocols.memory.MemoryEstimate`); None: the experiment has no estimate.
     """
 
     name: str
@@ -68,6 +75,46 @@ class Experiment:
     plot: Callable[[Any], Figure]
     quick: Callable[[Any], Any]
     description: str = ""
+    memory: Callable[[Any], MemoryEstimate] | None = None
+
+    def _checked(self, config: Any) -> Any:
+        if not isinstance(config, self.config_cls):
+            raise TypeError(
+                f"config must be a {self.config_cls.__name__} (the {self.name!r} experiment's), "
+                f"got {type(config).__name__}"
+            )
+        return config
+
+    def estimate_memory(self, config: Any) -> MemoryEstimate | None:
+        """The peak memory of running `config`, estimated from the config alone (no work is done).
+
+        Returns
+        -------
+        MemoryEstimate or None
+            Its ``total`` (bytes) and the parts that add up to it; None for an experiment without an
+            estimate.
+
+        Raises
+        ------
+        TypeError
+            `config` is not this experiment's config class.
+
+        Examples
+        --------
+        >>> exp = get("sweep-probe")
+        >>> exp.estimate_memory(exp.config_cls(n=10**9)).total > 10**10
+        True
+        """
+        config = self._checked(config)
+        return None if self.memory is None else self.memory(config)
+
+    def check_memory(self, config: Any) -> MemoryEstimate | None:
+        """:meth:`estimate_memory`, refused with :class:`neuromod.protocols.memory.MemoryLimitError` (one
+        line: the estimate, the limit, what to change) when it exceeds the memory limit
+        (:func:`neuromod.protocols.memory.memory_limit`). The built-in run functions call it first."""
+        from neuromod._memory import check_memory
+
+        return check_memory(self.estimate_memory(config))
 
 
 def register(experiment: Experiment, *, replace: bool = False) -> Experiment:

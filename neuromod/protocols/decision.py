@@ -28,6 +28,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neuromod import registry, results
+from neuromod._memory import MemoryEstimate, check_memory
 from neuromod._random import seed_sequence
 from neuromod.config import ConfigError, FrozenMap, param
 from neuromod.measures import psychometric
@@ -38,11 +39,12 @@ from neuromod.protocols.experiment import (
     prepare_families,
 )
 from neuromod.protocols.family import ModelFamily
+from neuromod.protocols.memory import family_footprint, run_estimate
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["DecisionConfig", "plot", "quick", "run_decision", "summarize"]
+__all__ = ["DecisionConfig", "estimate_memory", "plot", "quick", "run_decision", "summarize"]
 
 _SUMMARY_VARS = (
     "accuracy",
@@ -93,6 +95,44 @@ class DecisionConfig(ExperimentConfig):
         return int(self.n_trials.get(name, self.default_n_trials))
 
 
+#: What makes a decision run smaller (the refusal of :func:`check_memory` says it).
+MEMORY_ADVICE = (
+    "run fewer trials per coherence (--set n_trials.FAMILY=N) or fewer coherences "
+    "(--set coherences_pct=[...]), or split the trials over seeds with `neuromod sweep`"
+)
+
+
+def estimate_memory(config: DecisionConfig) -> MemoryEstimate:
+    """The peak memory of :func:`run_decision` with `config`, from the config alone (no work): the
+    libraries of every family, each family's ``choice`` and ``rt`` per (coherence, trial) and the largest
+    working memory of one family's trials (:func:`neuromod.protocols.memory.run_estimate`).
+
+    Examples
+    --------
+    >>> est = estimate_memory(DecisionConfig(models=("rate",), n_trials=FrozenMap({"rate": 10**6})))
+    >>> est.largest()[0]
+    'working memory of the rate trials'
+    """
+    libraries: dict[str, float] = {}
+    kept: dict[str, float] = {}
+    working: dict[str, float] = {}
+    for name in config.models:
+        cfg = config.family(name)
+        prepared = family_footprint(name, cfg, "prepare")
+        trials = family_footprint(
+            name,
+            cfg,
+            "decision",
+            n_coherences=len(config.coherences_pct),
+            n_trials=config.trials_of(name),
+            max_rt_ms=config.max_rt_ms,
+        )
+        libraries[name] = prepared.kept
+        kept[f"{name} results"] = trials.kept
+        working.update({f"preparing {name}": prepared.working, f"the {name} trials": trials.working})
+    return run_estimate(libraries=libraries, kept=kept, working=working, advice=MEMORY_ADVICE)
+
+
 def run_decision(
     config: DecisionConfig | None = None,
     *,
@@ -117,6 +157,13 @@ def run_decision(
         and ``rt`` over (``coherence``, ``trial``) and their psychometric summary; ``summary``: accuracy
         and mean RT (with 95 % intervals) over (``model``, ``coherence``).
 
+    Raises
+    ------
+    TypeError
+        `config` is not a DecisionConfig.
+    neuromod.protocols.memory.MemoryLimitError
+        The run's estimated memory (:func:`estimate_memory`) exceeds the limit, before any work.
+
     Examples
     --------
     >>> tree = run_decision(quick(DecisionConfig(models=("rate",))))
@@ -126,6 +173,7 @@ def run_decision(
     config = DecisionConfig() if config is None else config
     if not isinstance(config, DecisionConfig):
         raise TypeError(f"config must be a DecisionConfig, got {type(config).__name__}")
+    check_memory(estimate_memory(config))
     coherences = np.asarray(config.coherences_pct, dtype=float)
     root = seed_sequence(config.seed)
     instances, _ = prepare_families(config, config.models, root=root, families=families, progress=progress)
@@ -218,6 +266,7 @@ registry.register(
         plot=plot,
         quick=quick,
         description="psychometric/chronometric curves of the families' decision stages",
+        memory=estimate_memory,
     ),
     replace=True,
 )

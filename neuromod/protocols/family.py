@@ -21,7 +21,11 @@ An adapter is a class with
   own ``tau_ms``; ``None`` when the time constant is only an argument of the operations);
 * a constructor taking its config (``Family(config)``, ``config=None`` for the defaults);
 * the operations of :class:`ModelFamily`. An operation a family cannot do raises
-  :class:`NotImplementedError`; experiments check :func:`supports` before any work.
+  :class:`NotImplementedError`; experiments check :func:`supports` before any work;
+* optionally, ``memory_footprint(config, operation, **sizes)`` (a classmethod): the memory of an operation
+  estimated from the config and the request's sizes alone, before any work
+  (:meth:`FamilyBase.memory_footprint` documents the sizes and gives a generic estimate;
+  :mod:`neuromod.protocols.memory` adds up a run's).
 
 Drives are *relative*: 1 is the family's reference drive (the input of a sensory population during the
 task's stimulus at 0 % coherence), so that gain curves of every family share one axis. Levels of a gain
@@ -44,6 +48,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from neuromod._checks import suggest
+from neuromod._memory import Footprint
 from neuromod.config import Config
 
 if TYPE_CHECKING:
@@ -365,6 +370,48 @@ class FamilyBase:
 
     def provenance(self) -> dict[str, str]:
         return {}
+
+    @classmethod
+    def memory_footprint(cls, config: Config, operation: str, **sizes: Any) -> Footprint:
+        """Memory of `operation` run with `config`, from the request's sizes alone (no work is done).
+
+        Adapters override it with what their model really holds; this generic estimate counts the layout
+        every family returns (:class:`ModelFamily`), twice (the result and one copy while it is built).
+
+        Parameters
+        ----------
+        config : Config
+            The family's settings (an instance of ``config_cls``).
+        operation : str
+            ``"prepare"`` (what loading the libraries and building or training the model take), or an
+            operation of :data:`OPERATIONS`.
+        **sizes
+            The request: ``run_trials``: ``task`` (the :class:`~neuromod.tasks.CuedTaskSwitching`, its
+            table not drawn) and ``decimate_ms``; ``fi_curves``: ``n_drives``, ``n_levels``,
+            ``n_repeats``; ``cue_gain_curves``: ``n_drives``, ``n_repeats``; ``decision``:
+            ``n_coherences``, ``n_trials``, ``max_rt_ms``.
+
+        Returns
+        -------
+        Footprint
+            ``kept``: bytes the result (or, for ``prepare``, the model and its libraries) holds afterwards;
+            ``working``: bytes held besides at the operation's peak.
+        """
+        from neuromod.protocols.memory import trial_ms
+
+        if operation == "run_trials":
+            task = sizes["task"]
+            samples = task.n_trials * trial_ms(task) / sizes["decimate_ms"]
+            kept = task.n_trials * 32 + samples * 5 * 8  # choice, rt, stim_onset_ms; time, gain (4)
+        elif operation == "fi_curves":
+            kept = 4 * sizes["n_levels"] * sizes["n_drives"] * sizes["n_repeats"] * 8
+        elif operation == "cue_gain_curves":
+            kept = 4 * 2 * sizes["n_drives"] * sizes["n_repeats"] * 8
+        elif operation == "decision":
+            kept = sizes["n_coherences"] * sizes["n_trials"] * 16
+        else:
+            kept = 0
+        return Footprint(kept=kept, working=kept)
 
     def check_timing(self, times_ms: Mapping[str, float | Sequence[float]]) -> None:
         return None

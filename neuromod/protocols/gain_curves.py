@@ -52,6 +52,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neuromod import registry, results
+from neuromod._memory import MemoryEstimate, check_memory
 from neuromod._random import seed_sequence
 from neuromod.config import Config, ConfigError, FrozenMap, param
 from neuromod.protocols.experiment import (
@@ -62,11 +63,20 @@ from neuromod.protocols.experiment import (
     prepare_families,
 )
 from neuromod.protocols.family import ModelFamily, get_family
+from neuromod.protocols.memory import family_footprint, run_estimate
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["UNMODULATED", "GainCurvesConfig", "plot", "quick", "run_gain_curves", "summarize"]
+__all__ = [
+    "UNMODULATED",
+    "GainCurvesConfig",
+    "estimate_memory",
+    "plot",
+    "quick",
+    "run_gain_curves",
+    "summarize",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,6 +276,42 @@ def _family_curves(
     return out.assign_attrs(reference=what, fit_form=config.form)
 
 
+#: What makes a gain-curves run smaller (the refusal of :func:`check_memory` says it).
+MEMORY_ADVICE = (
+    "sweep fewer repeats, drives or levels (--set n_repeats=N, --set n_drives=N, --set levels=[...]) or "
+    "fewer variants (--set variants.FAMILY=[...])"
+)
+
+
+def estimate_memory(config: GainCurvesConfig) -> MemoryEstimate:
+    """The peak memory of :func:`run_gain_curves` with `config`, from the config alone (no work): the
+    libraries of every family, every family's curves (each variant's sweep and reference curve, held three
+    times: the sweeps, their concatenation and the classified result) and the largest working memory of one
+    sweep (:func:`neuromod.protocols.memory.run_estimate`).
+
+    Examples
+    --------
+    >>> est = estimate_memory(GainCurvesConfig(models=("rate",)))
+    >>> est.total == sum(est.breakdown.values())
+    True
+    """
+    libraries: dict[str, float] = {}
+    kept: dict[str, float] = {}
+    working: dict[str, float] = {}
+    for name in config.models:
+        cfg = config.family(name)
+        prepared = family_footprint(name, cfg, "prepare")
+        libraries[name] = prepared.kept
+        working[f"preparing {name}"] = prepared.working
+        sizes = {"n_drives": config.n_drives, "n_repeats": config.n_repeats}
+        sweep = family_footprint(name, cfg, "fi_curves", n_levels=len(config.levels), **sizes)
+        reference = family_footprint(name, cfg, "fi_curves", n_levels=1, **sizes)
+        n_variants = len(config.variants_of(name))
+        kept[f"{name} curves"] = 3 * n_variants * (sweep.kept + reference.kept)
+        working[f"the {name} sweeps"] = max(sweep.working, reference.working)
+    return run_estimate(libraries=libraries, kept=kept, working=working, advice=MEMORY_ADVICE)
+
+
 def run_gain_curves(
     config: GainCurvesConfig | None = None,
     *,
@@ -295,6 +341,13 @@ def run_gain_curves(
         (``condition``, ``drive``, ``repeat``), ``reference_level`` (NaN: a separate unmodulated sweep),
         ``reference_fit_*``, and the group attribute ``reference`` (what it is; see the module docstring).
 
+    Raises
+    ------
+    TypeError
+        `config` is not a GainCurvesConfig.
+    neuromod.protocols.memory.MemoryLimitError
+        The run's estimated memory (:func:`estimate_memory`) exceeds the limit, before any work.
+
     Examples
     --------
     >>> tree = run_gain_curves(quick(GainCurvesConfig(models=("rate",))))
@@ -304,6 +357,7 @@ def run_gain_curves(
     config = GainCurvesConfig() if config is None else config
     if not isinstance(config, GainCurvesConfig):
         raise TypeError(f"config must be a GainCurvesConfig, got {type(config).__name__}")
+    check_memory(estimate_memory(config))
     root = seed_sequence(config.seed)
     instances, prepared = prepare_families(
         config, config.models, root=root, families=families, progress=progress
@@ -408,6 +462,7 @@ registry.register(
         plot=plot,
         quick=quick,
         description="response vs drive per modulation level; gain/threshold fits; class per mechanism",
+        memory=estimate_memory,
     ),
     replace=True,
 )

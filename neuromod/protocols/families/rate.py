@@ -24,11 +24,12 @@ Prog. Brain Res. 149:147-155.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import xarray as xr
 
+from neuromod._memory import Footprint
 from neuromod.config import Config, param
 from neuromod.protocols.families._common import (
     CUE_LEVEL,
@@ -47,6 +48,23 @@ if TYPE_CHECKING:
     from neuromod.rate.params import WongWang2006
 
 __all__ = ["RateConfig", "RateFamily"]
+
+#: The circuit's kernels, compiled or loaded from numba's cache (numba itself is imported with this module,
+#: part of :data:`neuromod.protocols.memory.BASELINE_BYTES`; measured: about 60 MB more once a session ran).
+_LIBRARY_BYTES = 60 * 2**20
+#: One recorded sample of a session: ``modulator`` and ``gain`` (4 populations each), ``pool_rate`` (2) and
+#: ``time``, 11 doubles kept; at the session's peak also the kernel's recording buffers (6 doubles, grown by
+#: doubling, so up to twice that) and the copies that pad, join and transpose them (measured: 150 B per
+#: sample in all at 40 000 trials).
+_SAMPLE_KEPT_BYTES = 11 * 8
+_SAMPLE_WORKING_BYTES = 150 - 11 * 8
+#: Per trial of a session: the inputs (drives, intervals in steps) and the per-trial outputs with their
+#: conversions to ms.
+_TRIAL_KEPT_BYTES = 48
+_TRIAL_WORKING_BYTES = 200
+#: Per trial of the plain decision task (one circuit each, run in blocks; measured: 272 B at 60 000 and
+#: 240 000 trials).
+_DECISION_TRIAL_BYTES = 272
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,6 +140,36 @@ class RateFamily(FamilyBase):
     reference = "relative drive 1 = drive_na (nA), the sensory drive at 0 % coherence"
     uses_release = True
     config: RateConfig
+
+    @classmethod
+    def memory_footprint(cls, config: RateConfig, operation: str, **sizes: Any) -> Footprint:
+        """Memory of an operation (see :meth:`FamilyBase.memory_footprint`).
+
+        ``run_trials`` keeps per trial ``choice``, ``rt``, ``stim_onset_ms`` and every ``decimate_ms``
+        (rounded to the step ``dt_ms``) of the session's closed-loop time the traces ``modulator``, ``gain``
+        (or ``shift``) and ``pool_rate``; the session's length is estimated with
+        :func:`neuromod.protocols.memory.trial_ms`. Gain curves are steady states (a few numbers per
+        drive); the plain decision task runs one circuit per trial.
+        """
+        from neuromod.protocols.memory import trial_ms
+
+        if operation == "prepare":
+            return Footprint(kept=_LIBRARY_BYTES)
+        if operation == "run_trials":
+            task = sizes["task"]
+            every = max(1, round(sizes["decimate_ms"] / config.dt_ms)) * config.dt_ms
+            samples = task.n_trials * trial_ms(task) / every
+            return Footprint(
+                kept=samples * _SAMPLE_KEPT_BYTES + task.n_trials * _TRIAL_KEPT_BYTES,
+                working=samples * _SAMPLE_WORKING_BYTES + task.n_trials * _TRIAL_WORKING_BYTES,
+            )
+        if operation in ("fi_curves", "cue_gain_curves"):
+            values = sizes.get("n_levels", 2) * sizes["n_drives"] * len(POPULATIONS)
+            return Footprint(kept=values * 8, working=values * 8 * 4)
+        if operation == "decision":
+            trials = sizes["n_coherences"] * sizes["n_trials"]
+            return Footprint(kept=trials * 16, working=trials * (_DECISION_TRIAL_BYTES - 16))
+        return Footprint()
 
     def run_trials(
         self,

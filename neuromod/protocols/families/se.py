@@ -27,11 +27,12 @@ import dataclasses
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
+from neuromod._memory import Footprint
 from neuromod._random import int_seed
 from neuromod.config import Config, param
 from neuromod.protocols.families._common import (
@@ -57,6 +58,36 @@ SE_RELEASE_MAPPING = (
     "of the population's channels): the population with the largest SE gain gets full release (1) and the "
     "ratios between populations and contexts are kept"
 )
+
+
+#: torch in the main process: 181 MB resident after ``import torch``, and its allocator's and threads' arenas
+#: once a model ran (measured: 250 to 310 MB in all, with the training's memory).
+_LIBRARY_BYTES = 250 * 2**20
+#: Training (:func:`~neuromod.protocols.se_task.train_se_task_model`): autograd's graph over a batch of
+#: closed-loop sessions (measured: 194 MB with the quick batch of 16 sessions, 282 MB with 32).
+_TRAIN_BYTES = {True: 195 * 2**20, False: 285 * 2**20}
+#: Python and torch objects of one trial of a session (5 small tensors and a list entry or two each).
+_TRIAL_OBJECT_BYTES = 4096
+#: The model's sizes when it is trained here: the defaults of SETaskModelConfig (dt_ms; channels =
+#: channels_per_population * populations; populations), checked against it in tests/protocols/test_memory.py.
+_MODEL_SIZES = (10.0, 32, 4)
+
+
+def _model_sizes(config: SEConfig) -> tuple[float, int, int]:
+    """(dt_ms, channels, populations) of the model a run uses: a saved model's (its JSON file, read without
+    torch), else those of a model trained here."""
+    if config.model_path:
+        try:
+            base = Path(config.model_path).expanduser()  # as se_files.se_model_files names the files
+            base = base.with_suffix("") if base.suffix in (".pt", ".json") else base
+            meta = json.loads(base.with_name(base.name + ".json").read_text())
+            cfg = meta["config"]
+            pops = int(cfg.get("populations", _MODEL_SIZES[2]))
+            per = int(cfg.get("channels_per_population", _MODEL_SIZES[1] // _MODEL_SIZES[2]))
+            return float(cfg.get("dt_ms", _MODEL_SIZES[0])), per * pops, pops
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass  # loading it (prepare) names what is wrong with the file
+    return _MODEL_SIZES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,6 +189,43 @@ class SEFamily(FamilyBase):
     def quick_config(cls, config: SEConfig) -> SEConfig:
         """A few-second training (a weaker gate profile)."""
         return config.replace(quick=True)
+
+    @classmethod
+    def memory_footprint(cls, config: SEConfig, operation: str, **sizes: Any) -> Footprint:
+        """Memory of an operation (see :meth:`FamilyBase.memory_footprint`).
+
+        ``prepare`` loads torch and trains the model (unless it loads one). ``run_trials`` runs the session
+        at the model's step ``dt_ms`` and holds, at its peak, every trial's gates over its whole window
+        (RCI + CSI + deadline, ``channels`` float32 per step; the window is cut at the response only when
+        the trials are laid end to end), the accumulator windows and the session's gate trace; it keeps the
+        gates every ``decimate_ms`` as doubles (``channel_gain`` and the population ``gain``). Gain curves
+        run every (population, drive, repeat) through the model at once; the plain decision task runs
+        every trial's window at once (about 5 float32 tensors over (trial, step, channel) live at once:
+        measured 65 kB per trial at 101 steps).
+        """
+        from neuromod.protocols.memory import trial_ms, window_ms
+
+        dt, channels, pops = _model_sizes(config)
+        if operation == "prepare":
+            training = 0 if config.model_path else _TRAIN_BYTES[config.quick]
+            return Footprint(kept=_LIBRARY_BYTES, working=training)
+        if operation == "run_trials":
+            task = sizes["task"]
+            n, max_rt = task.n_trials, task.timing["max_rt_ms"]
+            step = max(1, round(sizes["decimate_ms"] / dt))
+            steps = trial_ms(task) / dt  # of the session's time axis, per trial
+            kept = n * (steps / step * (channels + pops) * 8 + 48)
+            segments = window_ms(task) / dt * channels * 4 + max_rt / dt * 2 * 4
+            return Footprint(kept=kept, working=n * (segments + steps * channels * 4 + _TRIAL_OBJECT_BYTES))
+        if operation in ("fi_curves", "cue_gain_curves"):
+            rows = pops * sizes["n_drives"] * sizes["n_repeats"]
+            kept = 2 * rows * sizes.get("n_levels", 2) * 8  # response and gain
+            return Footprint(kept=kept, working=rows * (pops * 8 + channels * 4 * 5))
+        if operation == "decision":
+            trials = sizes["n_coherences"] * sizes["n_trials"]
+            steps = 2 + sizes["max_rt_ms"] / dt
+            return Footprint(kept=trials * 16, working=trials * steps * channels * 4 * 5)
+        return Footprint()
 
     # ------------------------------------------------------------------ the model
     def prepare(self, *, seed: np.random.SeedSequence, progress: bool = False) -> xr.Dataset:
