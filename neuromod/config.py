@@ -278,7 +278,7 @@ class Config:
         unknown = [k for k in data if k not in keys]
         if unknown:
             key = unknown[0]
-            raise ConfigError(f"unknown key {dot + key!r}{suggest(key, keys)}; valid keys: {sorted(keys)}")
+            raise ConfigError(_unknown_key(dot + key, key, keys))
         kwargs = {name: _convert(value, keys[name], dot + name) for name, value in data.items()}
         try:
             return cls(**kwargs)
@@ -364,13 +364,27 @@ def _is_table(tp: Any) -> bool:
     )
 
 
+def _unknown_key(dotted: str, key: str, keys: Mapping[str, Any]) -> str:
+    """The message for an unknown key: close matches, then the valid keys (the first of them, when many)."""
+    valid = sorted(keys)
+    shown = repr(valid)
+    if len(shown) > 140:
+        head: list[str] = []
+        for name in valid:
+            if len(repr([*head, name])) > 110:
+                break
+            head.append(name)
+        shown = repr(head)[:-1] + f", ... ({len(valid)} in all)]"
+    return f"unknown key {dotted!r}{suggest(key, keys)}; valid keys: {shown}"
+
+
 def _child_type(table: Any, key: str, path: str) -> Any:
     """The type of `key` in a table type (a Config class or a ``Mapping[str, T]``), or ConfigError."""
     if get_origin(table) in (Mapping, dict, collections.abc.Mapping):
         return get_args(table)[1]  # free keys
     keys = table._keys()
     if key not in keys:
-        raise ConfigError(f"unknown key {path + key!r}{suggest(key, keys)}; valid keys: {sorted(keys)}")
+        raise ConfigError(_unknown_key(path + key, key, keys))
     return keys[key]
 
 

@@ -38,7 +38,7 @@ from neuromod.protocols.experiment import (
     group_attrs,
     prepare_families,
 )
-from neuromod.protocols.family import ModelFamily
+from neuromod.protocols.family import ModelFamily, family_names
 from neuromod.protocols.memory import family_footprint, run_estimate
 
 if TYPE_CHECKING:
@@ -84,6 +84,9 @@ class DecisionConfig(ExperimentConfig):
         super().__post_init__()
         if not self.coherences_pct:
             raise ConfigError("coherences_pct=() must list at least one coherence")
+        unknown = sorted(set(self.n_trials) - set(family_names()))
+        if unknown:
+            raise ConfigError(f"n_trials names {unknown}, which are not model families: {family_names()}")
         for name in self.models:
             try:
                 self.create(name).check_timing({"max_rt_ms": self.max_rt_ms})
@@ -173,6 +176,8 @@ def run_decision(
     config = DecisionConfig() if config is None else config
     if not isinstance(config, DecisionConfig):
         raise TypeError(f"config must be a DecisionConfig, got {type(config).__name__}")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be a bool, got {progress!r}")
     check_memory(estimate_memory(config))
     coherences = np.asarray(config.coherences_pct, dtype=float)
     root = seed_sequence(config.seed)

@@ -42,7 +42,7 @@ import xarray as xr
 
 from neuromod._checks import suggest
 from neuromod._random import child
-from neuromod.config import Config, ConfigError, FrozenMap, _convert, param
+from neuromod.config import Config, ConfigError, FrozenMap, _convert, _unknown_key, param
 from neuromod.measures.gain import Form, fit_and_classify
 from neuromod.protocols.family import ModelFamily, create_family, family_names, get_family, supports
 
@@ -74,6 +74,12 @@ class ExperimentConfig(Config):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        own = next(f.default for f in dataclasses.fields(type(self)) if f.name == "experiment")
+        if own and self.experiment != own:  # a subclass's own name: a config of one experiment only
+            raise ConfigError(
+                f"experiment={self.experiment!r}: this is the {own!r} experiment's config; expected "
+                f"{own!r} (a TOML file of another experiment runs with that experiment's own config)"
+            )
         known = family_names()
         for name in self.models:
             if name not in known:
@@ -154,7 +160,7 @@ class ExperimentConfig(Config):
         unknown = [k for k in data if k not in keys]
         if unknown:
             key = unknown[0]
-            raise ConfigError(f"unknown key {key!r}{suggest(key, keys)}; valid keys: {sorted(keys)}")
+            raise ConfigError(_unknown_key(key, key, keys))
         names = set(family_names())
         fields = {k: _convert(v, keys[k], k) for k, v in data.items() if k not in names}
         # a family table changes the experiment's defaults of that family (its calibrated values included):

@@ -357,6 +357,8 @@ def run_gain_curves(
     config = GainCurvesConfig() if config is None else config
     if not isinstance(config, GainCurvesConfig):
         raise TypeError(f"config must be a GainCurvesConfig, got {type(config).__name__}")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be a bool, got {progress!r}")
     check_memory(estimate_memory(config))
     root = seed_sequence(config.seed)
     instances, prepared = prepare_families(

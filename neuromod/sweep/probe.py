@@ -23,7 +23,7 @@ import xarray as xr
 
 from neuromod import registry, results
 from neuromod._memory import MemoryEstimate, check_memory
-from neuromod.config import Config, param
+from neuromod.config import Config, ConfigError, param
 
 __all__ = ["ProbeConfig", "estimate_memory", "run_probe"]
 
@@ -47,6 +47,14 @@ class ProbeConfig(Config):
         (), doc="values whose first run kills its process (needs marker_dir)"
     )
     marker_dir: str = param("", doc="folder of the kill_once markers and of runs.log ('' = none)")
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.experiment != "sweep-probe":
+            raise ConfigError(
+                f"experiment={self.experiment!r}: this is the 'sweep-probe' experiment's config; expected "
+                "'sweep-probe'"
+            )
 
 
 def _log_run(config: ProbeConfig) -> None:
