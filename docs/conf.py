@@ -85,6 +85,19 @@ API_MODULES = (
     "neuromod.plotting",
     "neuromod.accessor",
 )
+#: Modules of the protocols layer with settings and tools of their own (the experiments' and families'
+#: config classes, the family interface, the memory estimate): their names not already documented above.
+API_SUBMODULES = (
+    "neuromod.protocols.task_switching",
+    "neuromod.protocols.gain_curves",
+    "neuromod.protocols.decision",
+    "neuromod.protocols.experiment",
+    "neuromod.protocols.family",
+    "neuromod.protocols.memory",
+    "neuromod.protocols.families.se",
+    "neuromod.protocols.families.rate",
+    "neuromod.protocols.families.spiking",
+)
 
 
 def _kind(obj: object) -> str:
@@ -95,22 +108,38 @@ def _kind(obj: object) -> str:
     return "Constants and types"
 
 
+#: id of every documented class and function -> the name it is documented under (filled by the pages below)
+DOCUMENTED: dict[int, str] = {}
+
+
 def write_module_pages(folder: Path) -> None:
-    """One page per module of :data:`API_MODULES` (``api/modules/NAME.rst``): its docstring, then its public
-    names grouped by kind in autosummary tables, from which autosummary makes a page per name. Written from
+    """One page per documented module (``api/modules/NAME.rst``): its docstring, then its public names
+    grouped by kind in autosummary tables, from which autosummary makes a page per name. Written from
     ``__all__`` itself, so a public name cannot be left out (constants and type aliases re-exported by a
-    package included, which autosummary's own module listing misses)."""
+    package included, which autosummary's own module listing misses). A class or function documented
+    under an earlier module is linked there rather than documented twice."""
     folder.mkdir(parents=True, exist_ok=True)
-    for name in API_MODULES:
+    seen = DOCUMENTED
+    for name in (*API_MODULES, *API_SUBMODULES):
         module = importlib.import_module(name)
         groups: dict[str, list[str]] = {}
+        elsewhere = []
         for member in module.__all__:
-            groups.setdefault(_kind(getattr(module, member)), []).append(member)
+            obj = getattr(module, member)
+            kind = _kind(obj)
+            if kind != "Constants and types" and id(obj) in seen:
+                elsewhere.append(f":py:obj:`{member} <{seen[id(obj)]}>`")
+                continue
+            if kind != "Constants and types":
+                seen[id(obj)] = f"{name}.{member}"
+            groups.setdefault(kind, []).append(member)
         lines = [name, "=" * len(name), "", f".. automodule:: {name}", "   :no-members:", ""]
         for kind in ("Classes", "Functions", "Exceptions", "Constants and types"):
             if groups.get(kind):
                 lines += [f".. rubric:: {kind}", "", ".. autosummary::", "   :toctree: ../generated", ""]
                 lines += [f"   {member}" for member in groups[kind]] + [""]
+        if elsewhere:
+            lines += [".. rubric:: Also here", "", ", ".join(elsewhere), ""]
         text = "\n".join(lines)
         page = folder / f"{name}.rst"
         if not page.exists() or page.read_text() != text:
@@ -152,3 +181,62 @@ html_theme_options = {
     "footer_start": ["copyright"],
 }
 html_show_sourcelink = False
+
+
+# --- references to a documented object by another of its names ---------------------------------------------
+def _lookup(dotted: str) -> object | None:
+    """The object a dotted name (``module.attr.attr``) names, importing the longest module prefix."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        try:
+            for attr in parts[cut:]:
+                obj = getattr(obj, attr)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def _documented_name(target: str, module: str | None, klass: str | None, page: str) -> str | None:
+    """The documented name of what `target` names, seen from `module` (and `klass`) or from the module that
+    defines the object of the `page`: an object is documented once (``neuromod.protocols.run_decision``)
+    but its docstrings may name things by its defining module (``estimate_memory`` in
+    ``neuromod.protocols.decision``); a method by its class's documented name."""
+    target = target.lstrip("~.")
+    scopes = [f"{module}.{klass}." if module and klass else None, f"{module}." if module else None]
+    documented = _lookup(page.rpartition("/")[2]) if page.startswith("api/generated/") else None
+    home = getattr(documented, "__module__", None)
+    if isinstance(home, str):
+        scopes.append(f"{home}.")
+        if isinstance(documented, type):
+            scopes.append(f"{home}.{documented.__qualname__}.")
+    scopes.append("")
+    for scope in filter(lambda x: x is not None, scopes):
+        owner, _, attr = (scope + target).rpartition(".")
+        obj = _lookup(scope + target)
+        if obj is None:
+            continue
+        if id(obj) in DOCUMENTED:
+            return DOCUMENTED[id(obj)]
+        parent = _lookup(owner) if owner else None
+        if isinstance(parent, type) and id(parent) in DOCUMENTED:
+            return f"{DOCUMENTED[id(parent)]}.{attr}"
+    return None
+
+
+def _resolve_other_name(app, env, node, contnode):  # noqa: ANN001, ANN202 - Sphinx's event signature
+    if node.get("refdomain") != "py":
+        return None
+    name = _documented_name(node["reftarget"], node.get("py:module"), node.get("py:class"), node["refdoc"])
+    if name is None or name == node["reftarget"]:
+        return None
+    domain = env.get_domain("py")
+    return domain.resolve_xref(env, node["refdoc"], app.builder, "obj", name, node, contnode)
+
+
+def setup(app):  # noqa: ANN001, ANN201 - Sphinx's extension hook
+    app.connect("missing-reference", _resolve_other_name)

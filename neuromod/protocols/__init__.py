@@ -2,7 +2,7 @@
 
 Every protocol runs the registered model families through one interface,
 :class:`~neuromod.protocols.family.ModelFamily` (built-in: ``se``, ``rate``, ``spiking``; see
-:mod:`neuromod.protocols.families`); none of them knows a family by name, so a family registered with
+``neuromod.protocols.families``); none of them knows a family by name, so a family registered with
 :func:`~neuromod.protocols.family.register_family` runs through every experiment. The model packages
 (``gating``, ``rate``, ``spiking``) know nothing of protocols. Each runnable experiment registers itself in
 :mod:`neuromod.registry`.

@@ -13,10 +13,10 @@ every experiment)::
     dt_ms = 0.2
 
 A family without a table gets its defaults, calibrated for the experiment where the experiment says so
-(:attr:`ExperimentConfig.family_defaults`). :meth:`ExperimentConfig.family` gives the resolved settings;
+(``ExperimentConfig.family_defaults``). :meth:`ExperimentConfig.family` gives the resolved settings;
 ``to_dict`` (and so the ``config_json`` of every result) writes them out in full for every family run, so
-a result records exactly what ran. A family registered at run time (:func:`neuromod.protocols.family.
-register_family`) is configured the same way, with no change to any protocol.
+a result records exactly what ran. A family registered at run time
+(:func:`~neuromod.protocols.register_family`) is configured the same way, with no change to any protocol.
 
 Examples
 --------
@@ -55,9 +55,9 @@ class ExperimentConfig(Config):
 
     Subclasses add the experiment's own settings as fields, and may set:
 
-    * :attr:`family_defaults`: per family name, settings that differ from the family's own defaults in
+    * ``family_defaults``: per family name, settings that differ from the family's own defaults in
       this experiment (its calibration), as a mapping of field -> value;
-    * :attr:`operations`: the :class:`~neuromod.protocols.family.ModelFamily` operations the experiment
+    * ``operations``: the :class:`~neuromod.protocols.family.ModelFamily` operations the experiment
       calls, so a family that lacks one is refused when the config is built, before any work.
 
     ``families`` holds the settings given explicitly that differ from the defaults (so two configs that

@@ -384,7 +384,7 @@ class FamilyBase:
             The family's settings (an instance of ``config_cls``).
         operation : str
             ``"prepare"`` (what loading the libraries and building or training the model take), or an
-            operation of :data:`OPERATIONS`.
+            operation of ``OPERATIONS``.
         **sizes
             The request: ``run_trials``: ``task`` (the :class:`~neuromod.tasks.CuedTaskSwitching`, its
             table not drawn) and ``decimate_ms``; ``fi_curves``: ``n_drives``, ``n_levels``,

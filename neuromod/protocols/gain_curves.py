@@ -6,7 +6,7 @@ against its relative drive (1 = the input during the task's stimulus at 0 % cohe
 (:func:`neuromod.measures.fit_and_classify`: by default the form is chosen per condition by AIC, so curves
 that saturate are fitted with the saturating form; curves the fitted form does not describe are reported as
 "unfit" or "suppressed", never classified). For each family it sweeps the modulation variants it has
-(:attr:`~neuromod.protocols.family.ModelFamily.variants`: the rate model's modes, the spiking network's
+(``neuromod.protocols.family.ModelFamily.variants``: the rate model's modes, the spiking network's
 mechanisms), or those listed in ``variants``:
 
 * ``rate``: steady-state f-I curves of a modulated population (:func:`neuromod.rate.f_i_curves`; here with
@@ -24,9 +24,9 @@ divisive:
   (:class:`neuromod.rate.Modulation`: ``g(m) = gain_at_zero + gain_per_level m``, ``dtheta(m) =
   shift_na_per_level m``). In this experiment ``gain_at_zero = 1``, so level 0 (m = 0) is that curve; with
   another ``gain_at_zero`` (a gain mode) the curve at ``g = 1`` is swept separately;
-* ``spiking``: the plain LIF cell, which every mechanism is at m = 0 (:class:`neuromod.spiking.
-  ModulationParams`), except ``input_gain`` with ``gain_min`` != 1 (efficacy ``gain_min`` at m = 0),
-  whose unmodulated curve (efficacy 1) is swept separately;
+* ``spiking``: the plain LIF cell, which every mechanism is at m = 0
+  (:class:`~neuromod.spiking.ModulationParams`), except ``input_gain`` with ``gain_min`` != 1 (efficacy
+  ``gain_min`` at m = 0), whose unmodulated curve (efficacy 1) is swept separately;
 * ``se`` (and a family not in :data:`UNMODULATED`): no unmodulated state (the gate is always on), so the
   levels are compared with level 0, the population's own task cued.
 
@@ -442,7 +442,7 @@ QUICK_VARIANTS = 3
 
 def quick(config: GainCurvesConfig) -> GainCurvesConfig:
     """A reduced run (seconds) for tests and notebooks: fewer drives and repeats, at most
-    :data:`QUICK_VARIANTS` variants per family, every family's quick settings."""
+    ``QUICK_VARIANTS`` variants per family, every family's quick settings."""
     variants = dict(config.variants)
     for name in config.models:
         chosen = config.variants_of(name)

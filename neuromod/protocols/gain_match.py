@@ -8,7 +8,7 @@ irrelevant / relevant matches the SE model's measured one:
 
 1. the target: the SE gate's gain ratio, irrelevant / relevant, of each population (the steady-state gate
    of the population's channels with the other feature cued over that with its own feature cued,
-   :func:`neuromod.protocols.se_profile.population_gains`);
+   ``neuromod.protocols.se_profile.population_gains``);
 2. the family's gain as a function of its modulator level: its f-I curves (:meth:`ModelFamily.fi_curves`)
    at ``n_levels`` levels from 0 to 1, fitted with the same settings; ``ratio(m) = gain(m) / gain(1)``;
 3. the relevant feature's populations get full release (1), the irrelevant ones the level ``m_p`` with

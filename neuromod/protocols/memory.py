@@ -114,7 +114,7 @@ def window_ms(task: CuedTaskSwitching) -> float:
 
 
 def table_bytes(n_trials: int) -> int:
-    """Memory of a task-switching trial table of `n_trials` trials (:data:`TABLE_BYTES_PER_TRIAL`)."""
+    """Memory of a task-switching trial table of `n_trials` trials (``TABLE_BYTES_PER_TRIAL``)."""
     return int(n_trials) * TABLE_BYTES_PER_TRIAL
 
 
@@ -153,7 +153,7 @@ def spiking_footprint(config: Any, operation: str, **sizes: Any) -> Footprint:
     records 16 traces every ``decimate_ms`` rounded to whole ms (modulator, input and sensory rates of the 4
     pools, the 2 decision pools) into brian2's monitors, which return them to the main process (14 of them
     per session) to be stitched into ``modulator`` and ``gain``. F-I sweeps and the plain decision task run
-    in the main process: one cell per (level, drive, repeat), one session (:data:`SPIKING_SESSION_BYTES`)
+    in the main process: one cell per (level, drive, repeat), one session (``SPIKING_SESSION_BYTES``)
     per trial.
     """
     if operation == "prepare":

@@ -4,7 +4,7 @@ Every family runs the same session (:meth:`neuromod.tasks.CuedTaskSwitching.tria
 stimuli, intervals) through :meth:`~neuromod.protocols.family.ModelFamily.run_trials`, with one modulator
 time constant ``tau_ms`` and one release pattern: ``release[context][population]`` in [0, 1], the level of
 neuromodulator release that the cue of each context sets on each sensory population (default
-:data:`DEFAULT_RELEASE`: high release on the cued feature's populations, low on the other's), or the pattern
+``DEFAULT_RELEASE``: high release on the cued feature's populations, low on the other's), or the pattern
 that a family proposes (``release="se"``: the SE gate's per-context population gains, divided by their
 largest value). During the response-cue interval no task is cued and the release is the mean of the two
 contexts' rows (the no-cue level, also the modulator's initial level). Families that gate by themselves
@@ -76,7 +76,7 @@ def resolve_release(
 ) -> xr.DataArray:
     """The release pattern over (``context``, ``population``), with its ``mapping`` and ``source``.
 
-    `release` is None (:data:`DEFAULT_RELEASE`), a (2, 4) array, or the name of a (prepared) family in
+    `release` is None (``DEFAULT_RELEASE``), a (2, 4) array, or the name of a (prepared) family in
     `families` that provides one, evaluated on stimuli of `coherences_pct`.
     """
     if isinstance(release, str):
@@ -256,7 +256,7 @@ def run_sessions(
         Seed of every random stream of the run (one stream per family, derived from its name); same seed,
         task and families -> identical result. None: fresh entropy (recorded in ``seed_entropy``).
     release : array-like (2, 4), family name, ModelFamily, or None
-        Release level per (context, population) in [0, 1]; None: :data:`DEFAULT_RELEASE`; a family name
+        Release level per (context, population) in [0, 1]; None: ``DEFAULT_RELEASE``; a family name
         (``"se"``, built at `tau_ms`) or instance (``SEFamily.from_model(trained)``): the pattern that
         family proposes (it is prepared, and run only if it is in `families`). During the response-cue
         interval (no cue) every family that takes a release gets the mean of the two rows.

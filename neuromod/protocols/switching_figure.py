@@ -1,7 +1,7 @@
 """The task-switching experiment's six-panel figure (``docs/task-switching.png``).
 
 It reads the ``summary`` group of a task-switching result
-(:func:`neuromod.protocols.switching_summary.summary`) and, for the gain traces, each model's group (``gain``
+(``neuromod.protocols.switching_summary.summary``) and, for the gain traces, each model's group (``gain``
 over (``time``, ``population``), ``stim_onset_ms``) and the trial table at the root. A variable that a result
 lacks is left out of its panel; nothing here fails on it.
 """

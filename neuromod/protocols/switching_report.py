@@ -2,7 +2,7 @@
 :mod:`neuromod.protocols.switching_figure`).
 
 It reads the ``summary`` group of a task-switching result
-(:func:`neuromod.protocols.switching_summary.summary`); the figure's gain traces also read each model's
+(``neuromod.protocols.switching_summary.summary``); the figure's gain traces also read each model's
 group (``gain`` over (``time``, ``population``), ``stim_onset_ms``) and the trial table at the root. A
 variable that a result lacks (an older file, a single model, a fit that is not defined) is shown as ``-``
 or left out of its panel; nothing here fails on it.

@@ -5,9 +5,9 @@
 1. prepare every family (the SE task model is trained at the run's ``tau_ms``, or loaded from
    ``se.model_path``);
 2. take the SE gate's gain ratio irrelevant / relevant of each population (its steady-state gate profile,
-   :func:`neuromod.protocols.se_profile.population_gains`) as the target of the mapping;
+   ``neuromod.protocols.se_profile.population_gains``) as the target of the mapping;
 3. give every family that takes a release pattern its gain-matched release
-   (:mod:`neuromod.protocols.gain_match`, ``match_gain``), or the pattern the ``release`` family proposes;
+   (``neuromod.protocols.gain_match``, ``match_gain``), or the pattern the ``release`` family proposes;
 4. run one trial table (:class:`~neuromod.tasks.CuedTaskSwitching`, closed loop: each model's responses
    end its stimuli) on every family with the same modulator time constant ``tau_ms``; a family limited by
    ``max_trials`` runs the table's first trials (the same trials, so paired contrasts stay paired);
@@ -16,14 +16,14 @@
    screened and classified by :func:`neuromod.measures.fit_and_classify`), which checks the match;
 6. put behaviour (accuracy, RT, trial-level switch-cost regressions, preparation fits, costs by direction,
    error RTs, paired contrasts, resolution) and the gain measures side by side along a ``model``
-   dimension (:mod:`neuromod.protocols.switching_summary`).
+   dimension (``neuromod.protocols.switching_summary``).
 
 The relative drive of the gain curves is shared by all families: 1 is the input of a population during
 the task's stimulus at 0 % coherence (each family's ``reference``), from 0 to ``gain.drive_max``.
 ``gain_ratio`` is gain(irrelevant) / gain(relevant).
 
 Calibration. Every family is calibrated to one behavioural regime, repeat-trial accuracy 0.90-0.97 and
-mean correct RT 450-750 ms, by :mod:`neuromod.protocols.calibration` on a calibration trial table with its
+mean correct RT 450-750 ms, by ``neuromod.protocols.calibration`` on a calibration trial table with its
 own seed (never the evaluation table); the calibrated values are the ``family_defaults`` below, and the
 values, criteria and what the calibration measured are stored with every result (``calibration_json``).
 """
@@ -85,8 +85,8 @@ class TaskSwitchingConfig(ExperimentConfig):
     15 trials per wall-second on 2 cores, as short sessions side by side). ``tau_ms`` is the modulator time
     constant of every family (the SE model is trained at it). ``release`` names the family whose gate gives
     the target of the mapping (``"se"``) or ``"default"``
-    (:data:`~neuromod.protocols.sessions.DEFAULT_RELEASE`, no mapping); with ``match_gain`` each family that
-    takes a release gets the levels that match the SE gain ratios (:mod:`neuromod.protocols.gain_match`), else
+    (``neuromod.protocols.sessions.DEFAULT_RELEASE``, no mapping); with ``match_gain`` each family that
+    takes a release gets the levels that match the SE gain ratios (``neuromod.protocols.gain_match``), else
     the SE pattern itself (``se_gain / max``)."""
 
     experiment: str = "task-switching"
@@ -353,9 +353,9 @@ def run_task_switching(
           returned (the SE training curve); a ``gain_curves`` child (the cue gain curves with the family's
           release: ``response`` over ``condition`` = population, ``level`` = cue relevant 0 / irrelevant
           1, ``drive``, ``repeat``, with fits and classification) and, where the release was gain-matched,
-          a ``gain_match`` child (:func:`neuromod.protocols.gain_match.match_release`);
+          a ``gain_match`` child (``neuromod.protocols.gain_match.match_release``);
         * ``summary``: side-by-side measures along ``model``
-          (:func:`neuromod.protocols.switching_summary.summary`).
+          (``neuromod.protocols.switching_summary.summary``).
 
         No wall-clock time is stored: the same config gives identical data and attributes (up to the
         ``created``/``history`` stamps; :func:`neuromod.results.without_timestamps`).
@@ -364,7 +364,7 @@ def run_task_switching(
     ------
     TypeError, ValueError
         Bad arguments, a saved SE model that cannot be loaded, or a passed family built (trained) at another
-        time constant than ``tau_ms`` (:func:`~neuromod.protocols.sessions.check_family_tau`), before any
+        time constant than ``tau_ms`` (``neuromod.protocols.sessions.check_family_tau``), before any
         session runs.
     neuromod.protocols.memory.MemoryLimitError
         The run's estimated memory (:func:`estimate_memory`) exceeds the limit

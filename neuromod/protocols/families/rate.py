@@ -187,7 +187,7 @@ class RateFamily(FamilyBase):
         there, so the ``time`` axis (ms) is the model's own. The cue of context ``k`` sets ``release[k]``;
         during the RCI the release is the mean of the two rows (no task cued), which is also the initial
         modulator level. Population ``x+`` gets ``drive_na (1 + c_x / 100)`` during the stimulus.
-        Besides :func:`~neuromod.protocols.families._common.trials_dataset`'s layout (``modulator``, ``gain``
+        Besides ``neuromod.protocols.families._common.trials_dataset``'s layout (``modulator``, ``gain``
         or ``shift``, ``pool_rate`` every `decimate_ms` rounded to the step), ``stim_onset_ms`` gives each
         trial's stimulus onset on that axis.
         """

@@ -4,14 +4,14 @@
 channels, gates them with a :class:`~neuromod.gating.ContextSE` whose excitation also receives the cue and
 whose gates relax with time constant ``tau_ms`` (the neuromodulator's release/uptake), and reads the gated
 channels out into two leaky competing accumulators (Usher & McClelland 2001). The model is trained on cued
-task switching (:func:`neuromod.protocols.se_task.train_se_task_model`) or loaded from a file
+task switching (``neuromod.protocols.se_task.train_se_task_model``) or loaded from a file
 (``model_path``) when the family is prepared.
 
 The SE family gates by itself: the cue acts through the gate, not through a release pattern set from
 outside, so it ignores the release pattern of a run; instead it *provides* one for the other families: its
 per-context population gains divided by their largest value (:func:`se_release`). Relative drive 1 is the
 task's stimulus at 0 % coherence (relative input 1 of a population); the levels of
-:meth:`SEFamily.fi_curves` mix the cue away from each population's own task, ``(1 - level) own + level
+``SEFamily.fi_curves`` mix the cue away from each population's own task, ``(1 - level) own + level
 other`` (0: its feature is cued, 1: the other feature is).
 
 References
@@ -63,7 +63,7 @@ SE_RELEASE_MAPPING = (
 #: torch in the main process: 181 MB resident after ``import torch``, and its allocator's and threads' arenas
 #: once a model ran (measured: 250 to 310 MB in all, with the training's memory).
 _LIBRARY_BYTES = 250 * 2**20
-#: Training (:func:`~neuromod.protocols.se_task.train_se_task_model`): autograd's graph over a batch of
+#: Training (``neuromod.protocols.se_task.train_se_task_model``): autograd's graph over a batch of
 #: closed-loop sessions (measured: 194 MB with the quick batch of 16 sessions, 282 MB with 32).
 _TRAIN_BYTES = {True: 195 * 2**20, False: 285 * 2**20}
 #: Python and torch objects of one trial of a session (5 small tensors and a list entry or two each).
@@ -130,7 +130,7 @@ def se_release(
 ) -> xr.DataArray:
     """Release levels over (``context``, ``population``) from the SE model's per-context population gains.
 
-    See :data:`SE_RELEASE_MAPPING`: the gains of :func:`~neuromod.protocols.se_profile.population_gains`
+    See :data:`SE_RELEASE_MAPPING`: the gains of ``neuromod.protocols.se_profile.population_gains``
     (averaged over stimuli with the unsigned coherences `coherences_pct`, default those of
     :class:`CuedTaskSwitching`) divided by their largest value.
 

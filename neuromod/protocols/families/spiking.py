@@ -3,7 +3,7 @@
 Sensory pools ``a+, a-, b+, b-`` of LIF cells (Wang 2002 pyramidal-cell parameters) receive Poisson input
 ``sens_in_hz (1 ± c/100)`` during the stimulus; a neuromodulator level ``m`` per pool, following
 ``dm/dt = (u(t) - m) / tau`` with the release ``u`` set by the cue, acts through one biophysical
-``mechanism`` (:mod:`neuromod.spiking.mechanisms`: input gain, leak, threshold, balanced background,
+``mechanism`` (``neuromod.spiking.mechanisms``: input gain, leak, threshold, balanced background,
 adaptation); ``a+`` and ``b+`` project to selective pool 1 of the decision network, ``a-`` and ``b-`` to
 pool 2 (:func:`neuromod.spiking.simulate_session`).
 
@@ -11,7 +11,7 @@ Relative drive 1 is ``I_ref = sens_in_hz * sens_w_na * tau_AMPA``, the mean syna
 cell during a stimulus at 0 % coherence; gain curves are f-I sweeps of the sensory LIF cell with that
 current injected (:func:`neuromod.spiking.fi_sweep`: constant current plus the cell's own white noise,
 where in the task the input is Poisson, whose shot noise smooths the curve near threshold: the sweep
-measures the mechanism, the session the circuit). The levels of :meth:`SpikingFamily.fi_curves` are
+measures the mechanism, the session the circuit). The levels of ``SpikingFamily.fi_curves`` are
 modulator levels ``m``.
 
 References
@@ -184,8 +184,8 @@ class SpikingFamily(FamilyBase):
         reset), cue k (release ``release[context[k]]``) for the CSI, then the stimulus until the network's
         response or the deadline; the next RCI starts at the response. The table runs as sessions of
         ``session_trials`` trials, each after a warm-up trial (the table's trial before), ``batch_sessions``
-        of them side by side in one network (:mod:`._spiking_blocks`); each session's modulator starts at
-        the RCI's release level. Returns the layout of every family (``choice``, ``rt``; ``modulator`` and,
+        of them side by side in one network (``_spiking_blocks``); each session's modulator starts at the
+        RCI's release level. Returns the layout of every family (``choice``, ``rt``; ``modulator`` and,
         for ``input_gain``, ``gain`` over (``time``, ``population``) every `decimate_ms` rounded to whole
         ms, on the task's time axis stitched from the sessions: trial 0's RCI starts at 0) plus
         ``stim_onset_ms`` per trial; attributes ``session_trials`` and ``n_sessions``.
