@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from neuromod import results
+from neuromod import _files, results
 from neuromod.config import ConfigError
 from neuromod.gating.task_model import SETaskModel, SETaskModelConfig
 from neuromod.protocols.se_task import check_model
@@ -38,6 +38,7 @@ def se_model_files(path: str | os.PathLike[str]) -> tuple[Path, Path]:
 
 
 def _atomic_write(path: Path, write: Any) -> Path:
+    _files.clean_stale(path)  # temporaries of this file left by a killed process
     tmp = results.temporary_path(path)
     try:
         write(tmp)
