@@ -1,6 +1,6 @@
 """Spiking models on brian2: LIF populations with neuromodulation mechanisms, f-I sweeps, decision circuit.
 
-See :mod:`neuromod.spiking.mechanisms` for the equation of every mechanism and the map m -> effect.
+See ``neuromod.spiking.mechanisms`` for the equation of every mechanism and the map m -> effect.
 
 Entry points
 ------------

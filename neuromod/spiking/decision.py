@@ -28,7 +28,7 @@ code (they are values of variables), so the compiled code is reused across runs 
 
 Independence of the sessions. A session's cells read only their own session's pool nodes, and the
 controller's state is per session; every random number is keyed by the session's own seed and the cell's
-index *within its session* (:mod:`neuromod.spiking._keyed`: one SplitMix64 stream per cell and purpose, for
+index *within its session* (``neuromod.spiking._keyed``: one SplitMix64 stream per cell and purpose, for
 the background noise, the sensory cells' white noise and their Poisson counts, drawn by inversion of one
 uniform, so a session that draws no input shifts no stream); the initial membrane potentials come from a
 generator seeded by the session's seed. So what a session does depends on its inputs and its seed only:
@@ -38,7 +38,7 @@ cut a long trial table into many short sessions advancing in lockstep in one net
 time step for each code object is then paid once for all of them.
 
 Background Poisson input of the decision cells (2.4 kHz on AMPA synapses) is simulated in the diffusion
-approximation (same mean and variance; noise from :mod:`neuromod.spiking._keyed`); the sensory pools receive
+approximation (same mean and variance; noise from ``neuromod.spiking._keyed``); the sensory pools receive
 genuine Poisson spike counts.
 
 Compiling. brian2 compiles the network's code objects the first time (about 2-3 minutes on one core with a
@@ -492,7 +492,7 @@ def _connect_pools(s: _Session, groups: tuple[Any, Any, Any, Any]) -> list[Any]:
 
 def _initial_state(s: _Session, groups: tuple[Any, Any, Any, Any]) -> None:
     """Initial potentials and gating, and the keys of every cell's random streams, from each session's own
-    seed (:mod:`neuromod.spiking._keyed`): nothing of a session's start or noise depends on the others."""
+    seed (``neuromod.spiking._keyed``): nothing of a session's start or noise depends on the others."""
     import brian2 as b2
 
     E, inh, S, _ = groups
@@ -875,7 +875,7 @@ def simulate_session(
         every session its own seed, and a batch of sessions then equals, bit for bit, the sessions run one
         by one with their seeds; one seed is short for ``SeedSequence(seed).spawn(n_session)``
         (every random number of a session is keyed by its seed and its cells' indices within the session:
-        :mod:`neuromod.spiking._keyed`).
+        ``neuromod.spiking._keyed``).
     target, cache_dir : {"cython", "numpy"}, path, optional
         Code-generation target and base of the per-worker compile cache, as in
         :func:`neuromod.spiking.codegen_context` (brian2's preferences are restored afterwards).

@@ -237,7 +237,7 @@ def fi_sweep(
     Parameters
     ----------
     mechanism : {"none", "input_gain", "leak", "threshold", "background", "adaptation"}
-        How m acts (see :mod:`neuromod.spiking.mechanisms`); ``"none"`` is the plain LIF.
+        How m acts (see ``neuromod.spiking.mechanisms``); ``"none"`` is the plain LIF.
     levels : array-like, shape (n_level,)
         Modulator levels m in [0, 1]; 0 is unmodulated.
     drives_na : array-like, shape (n_drive,)
@@ -253,12 +253,12 @@ def fi_sweep(
     dt_ms : float
         Time step; at most ``min(0.5, t_ref / 2, tau_m / 20)`` ms.
     noise_generator : {"lowbias32", "splitmix64"}
-        Counter-based noise (:mod:`neuromod.spiking._noise`, recorded in ``attrs``): ``"lowbias32"``
+        Counter-based noise (``neuromod.spiking._noise``, recorded in ``attrs``): ``"lowbias32"``
         (default) vectorises and is several times cheaper; ``"splitmix64"`` (the stateless hash used before)
         reproduces, bit for bit, the datasets made with it.
     seed : int, numpy.random.SeedSequence or None
         Seed; the same seed gives a bit-identical dataset (recorded in ``attrs``, see
-        :func:`neuromod.spiking._seed.brian_seed`; None draws fresh entropy).
+        ``neuromod.spiking._seed.brian_seed``; None draws fresh entropy).
     target : {"cython", "numpy", "cpp_standalone"}
         brian2 code generation. ``"cython"`` falls back to ``"numpy"`` (with a warning) without a compiler;
         ``"cpp_standalone"`` builds a binary (use :class:`StandaloneFISweep` to rerun it). Selected with

@@ -278,7 +278,7 @@ def lif_model(
     params, modulation : LIFParams, ModulationParams, optional
         Neuron and mechanism parameters (published defaults).
     noise_generator : {"splitmix64", "lowbias32"}
-        Counter-based noise (:mod:`neuromod.spiking._noise`): ``"splitmix64"`` (default) calls
+        Counter-based noise (``neuromod.spiking._noise``): ``"splitmix64"`` (default) calls
         ``nm_noise(i, t_in_timesteps, noise_seed)``; ``"lowbias32"`` calls ``nm_noise32`` (same arguments),
         which vectorises and is several times cheaper (different numbers for the same seed).
 

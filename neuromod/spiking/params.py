@@ -70,7 +70,7 @@ class ModulationParams:
     * ``background``: the balanced background of Chance, Abbott & Reyes (2002), Neuron 35:773-782:
       excitatory and inhibitory Poisson synaptic input whose rates rise together with m. Each event opens a
       conductance ``q`` decaying with ``tau`` (reversals ``e_e_mv``, ``e_i_mv``). Everything else follows
-      from these numbers (:func:`neuromod.spiking.mechanisms.background_input`): the mean conductances
+      from these numbers (``neuromod.spiking.mechanisms.background_input``): the mean conductances
       ``G = m rate q tau`` (Campbell's theorem), the inhibitory rate that balances the excitation (the
       background's mean current vanishes at ``bg_balance_mv``: it adds conductance and noise, no net
       drive), and the current noise, whose variance grows in proportion to m and matches, at m = 1, the
