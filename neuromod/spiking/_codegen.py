@@ -55,9 +55,17 @@ def worker_id() -> str:
         return "main"
 
 
+def check_cache_dir(cache_dir: object) -> None:
+    """Refuse a `cache_dir` that is neither None nor a path (before any work)."""
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise TypeError(f"cache_dir={cache_dir!r}: expected a folder (str or path-like) or None")
+
+
 def default_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Per-worker brian2 compile-cache directory (see the module docstring for the rules)."""
     import brian2
+
+    check_cache_dir(cache_dir)
 
     if cache_dir is None:
         cache_dir = os.environ.get("NEUROMOD_BRIAN2_CACHE") or None

@@ -62,7 +62,7 @@ from tqdm.auto import tqdm
 from neuromod._checks import check_array, check_choice, check_int, check_positive
 from neuromod._random import SeedLike, seed_sequence
 
-from ._codegen import CompileNotice, codegen_context
+from ._codegen import CompileNotice, check_cache_dir, codegen_context
 from ._keyed import knoise_function, kpoisson_function, neuron_keys, session_keys
 from ._seed import brian_seed
 from .mechanisms import MECHANISMS, lif_model
@@ -918,6 +918,9 @@ def simulate_session(
         target=target,
         seed=seed,
     )
+    check_cache_dir(cache_dir)
+    if not isinstance(progress, (bool, np.bool_)):
+        raise TypeError(f"progress must be a bool, got {progress!r}")
     import brian2 as b2
 
     with codegen_context(target, cache_dir=cache_dir) as used:
@@ -976,6 +979,7 @@ def simulate_decision(
         ds.correct.mean("trial")
     """
     n_trials = check_int("n_trials", n_trials, low=1)
+    max_rt_ms = check_positive("max_rt_ms", max_rt_ms)
     settle_ms = float(
         _whole_ms("settle_ms", np.asarray(check_positive("settle_ms", settle_ms, allow_zero=True)), settle_ms)
     )

@@ -16,7 +16,7 @@ import xarray as xr
 from neuromod._checks import check_array, check_choice, check_int, check_positive
 from neuromod._random import SeedLike
 
-from ._codegen import TARGETS, CompileNotice, codegen_context
+from ._codegen import TARGETS, CompileNotice, check_cache_dir, codegen_context
 from ._noise import NOISE_GENERATORS
 from ._seed import brian_seed
 from .mechanisms import MECHANISMS, lif_model
@@ -298,6 +298,7 @@ def fi_sweep(
         noise_generator=noise_generator,
     )
     check_choice("target", target, TARGETS)
+    check_cache_dir(cache_dir)
     bseed, seed_attrs = brian_seed(seed)
     if target == "cpp_standalone":
         sweep = StandaloneFISweep(
