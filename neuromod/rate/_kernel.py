@@ -87,7 +87,12 @@ NOISE_OFF = 0
 NOISE_GIVEN = 1
 NOISE_KERNEL = 2
 
-_JIT = {"nogil": True, "cache": _CACHE, "error_model": "numpy", "fastmath": {"contract"}}
+# No fast-math flags, not even "contract": numba compiles for the host CPU, and contraction into fused
+# multiply-adds happens only where the CPU has FMA, so results would differ between CPUs (measured: traces
+# differ in the 13th digit with NUMBA_CPU_NAME=generic). Without it every kernel does the same IEEE operations
+# on every x86-64 CPU (identical results, host vs generic); the kernels are 14-24 % slower (a fraction of a
+# second of a task-switching run).
+_JIT = {"nogil": True, "cache": _CACHE, "error_model": "numpy", "fastmath": False}
 
 # expm1(r) = r P(r) on |r| <= ln2/2: P of degree 10, a Chebyshev (near-minimax) fit computed in
 # 40-digit arithmetic (mpmath.chebyfit on [-1.0001 ln2/2, 1.0001 ln2/2]); fit error 1.8e-17, so the

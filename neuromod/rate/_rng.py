@@ -40,7 +40,7 @@ import numpy as np
 __all__ = ["draw_block", "draw_pair", "normals", "stream_key", "stream_states"]
 
 _CACHE = os.environ.get("NEUROMOD_NUMBA_CACHE", "1") != "0"
-_JIT = {"nogil": True, "cache": _CACHE, "error_model": "numpy", "fastmath": {"contract"}}  # as in _kernel
+_JIT = {"nogil": True, "cache": _CACHE, "error_model": "numpy", "fastmath": False}  # as in _kernel
 
 _U = np.uint64
 _R = 3.6541528853610088  # start of the tail (right edge of the top layer's base)

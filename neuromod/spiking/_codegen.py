@@ -10,12 +10,18 @@ the same files) that survives the process (so the cache is warm the next time th
 
 * base directory: the ``cache_dir`` argument, else ``$NEUROMOD_BRIAN2_CACHE``, else
   ``$XDG_CACHE_HOME/neuromod/brian2`` (``~/.cache/neuromod/brian2``);
-* per-worker subdirectory: ``<python>-<brian2 version>/<worker>``, where ``<worker>`` is
-  ``$NEUROMOD_WORKER`` or ``$PYTEST_XDIST_WORKER`` or the Dask worker name, else ``"main"``.
+* per-worker subdirectory: ``<python>-<brian2 version>-<flags tag>/<worker>``, where ``<worker>`` is
+  ``$NEUROMOD_WORKER`` or ``$PYTEST_XDIST_WORKER`` or the Dask worker name, else ``"main"``, and the flags
+  tag (``neuromod._machine.compile_tag``) names the ``compile_flags`` setting (``"portable"`` or
+  ``"native"``, ``neuromod._machine.brian2_compile_args``) and hashes its flags (for ``"native"``, the
+  CPU too).
 
-Compiled modules are also kept in memory by brian2 (keyed by their code), so the second run of the same
-network in a process compiles nothing. Where no C compiler works the numpy target is used instead, with a
-:class:`RuntimeWarning`.
+The flags are part of the directory's name because brian2's cache key is the generated code, the Python,
+Cython and numpy versions and ``$CC`` / ``$CXX``, *not* the flags: modules compiled with other flags (or
+native code of another CPU, in a cache shared between machines) must never be found. For the same reason
+brian2's in-memory table of loaded modules (also keyed by code), which lets the second run of the same network
+in a process compile nothing, is kept per flag set while a :func:`codegen_context` is open. Where no C
+compiler works the numpy target is used instead, with a :class:`RuntimeWarning`.
 """
 
 from __future__ import annotations
@@ -32,6 +38,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from neuromod._checks import check_choice, check_int
+from neuromod._machine import (
+    COMPILE_FLAGS,
+    DEFAULT_COMPILE_FLAGS,
+    CompileFlags,
+    brian2_compile_args,
+    compile_tag,
+)
 
 __all__ = ["CompileNotice", "Target", "codegen_context", "default_cache_dir", "worker_id"]
 
@@ -40,6 +53,8 @@ TARGETS: tuple[str, ...] = ("cython", "numpy", "cpp_standalone")
 
 #: Whether Cython compiled and ran here, per cache directory (probed once per process and directory).
 _CYTHON_OK: dict[str, bool] = {}
+#: brian2's table of loaded Cython modules (key: code, versions, $CC/$CXX), one per compile-flag set
+_MODULES: dict[tuple[str, ...], dict[Any, Any]] = {}
 
 
 def worker_id() -> str:
@@ -61,18 +76,21 @@ def check_cache_dir(cache_dir: object) -> None:
         raise TypeError(f"cache_dir={cache_dir!r}: expected a folder (str or path-like) or None")
 
 
-def default_cache_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Per-worker brian2 compile-cache directory (see the module docstring for the rules)."""
+def default_cache_dir(
+    cache_dir: str | os.PathLike[str] | None = None, *, compile_flags: CompileFlags = DEFAULT_COMPILE_FLAGS
+) -> Path:
+    """Per-worker brian2 compile-cache directory for a `compile_flags` setting (see the module docstring)."""
     import brian2
 
     check_cache_dir(cache_dir)
-
+    check_choice("compile_flags", compile_flags, COMPILE_FLAGS)
     if cache_dir is None:
         cache_dir = os.environ.get("NEUROMOD_BRIAN2_CACHE") or None
     if cache_dir is None:
         xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         cache_dir = os.path.join(xdg, "neuromod", "brian2")
-    tag = f"py{sys.version_info.major}{sys.version_info.minor}-brian2-{brian2.__version__}"
+    python = f"py{sys.version_info.major}{sys.version_info.minor}"
+    tag = f"{python}-brian2-{brian2.__version__}-{compile_tag(compile_flags)}"
     return Path(cache_dir) / tag / worker_id()
 
 
@@ -109,6 +127,11 @@ class _Prefs:
         self._prefs = b2.prefs
         self._saved: dict[str, Any] = {}
 
+    def default(self, key: str) -> Any:
+        """brian2's default value of a preference."""
+        category, name = key.rsplit(".", 1)
+        return self._prefs.pref_register[category][0][name].default
+
     def set(self, key: str, value: Any) -> None:
         if key not in self._saved:
             self._saved[key] = self._prefs[key]
@@ -120,9 +143,37 @@ class _Prefs:
         self._saved.clear()
 
 
-def _runtime_target(prefs: _Prefs, target: str, cache_dir: str | os.PathLike[str] | None) -> str:
+def _set_compile_flags(prefs: _Prefs, compile_flags: str) -> tuple[str, ...]:
+    """Set the compiler flags of `compile_flags` (GCC / clang; MSVC: brian2's default, without its
+    ``/arch:`` flag for ``"portable"``); the GCC flags."""
+    args = brian2_compile_args(compile_flags)
+    msvc = list(prefs.default("codegen.cpp.extra_compile_args_msvc"))
+    if compile_flags == "portable":
+        msvc = [flag for flag in msvc if not flag.lower().startswith("/arch:")]
+    prefs.set("codegen.cpp.extra_compile_args", None)  # None: the per-compiler lists below apply
+    prefs.set("codegen.cpp.extra_compile_args_gcc", list(args))
+    prefs.set("codegen.cpp.extra_compile_args_msvc", msvc)
+    return args
+
+
+@contextmanager
+def _loaded_modules(args: tuple[str, ...]) -> Iterator[None]:
+    """brian2's in-memory table of loaded Cython modules, the one of the flag set `args` for the block."""
+    from brian2.codegen.runtime.cython_rt.extension_manager import cython_extension_manager as manager
+
+    before = manager._code_cache
+    manager._code_cache = _MODULES.setdefault(args, {})
+    try:
+        yield
+    finally:
+        manager._code_cache = before
+
+
+def _runtime_target(
+    prefs: _Prefs, target: str, cache_dir: str | os.PathLike[str] | None, compile_flags: str
+) -> str:
     """Select a runtime target (cython, else numpy) and the per-worker cache; returns the target in use."""
-    path = default_cache_dir(cache_dir)
+    path = default_cache_dir(cache_dir, compile_flags=compile_flags)
     path.mkdir(parents=True, exist_ok=True)
     prefs.set("codegen.runtime.cython.cache_dir", str(path))
     prefs.set("codegen.runtime.cython.multiprocess_safe", True)
@@ -140,18 +191,22 @@ def _runtime_target(prefs: _Prefs, target: str, cache_dir: str | os.PathLike[str
 def codegen_context(
     target: Target = "cython",
     *,
+    compile_flags: CompileFlags = DEFAULT_COMPILE_FLAGS,
     cache_dir: str | os.PathLike[str] | None = None,
     directory: str | os.PathLike[str] | None = None,
     openmp_threads: int | None = None,
 ) -> Iterator[str]:
     """Select the brian2 code-generation target (and device) for a block; restore everything on exit.
 
-    On entry: collects garbage (see below); for ``"cython"`` / ``"numpy"`` activates brian2's runtime
-    device, sets ``codegen.target`` and the per-worker compile cache (``codegen.runtime.cython.cache_dir``,
-    ``codegen.runtime.cython.multiprocess_safe``), and falls back to numpy (with a :class:`RuntimeWarning`)
-    where Cython cannot compile; for ``"cpp_standalone"`` activates that device (project `directory`, no build
-    on run) and sets ``devices.cpp_standalone.openmp_threads``. On exit, also after an error, every
-    preference changed is set back to its previous value and the previously active device is reactivated.
+    On entry: collects garbage (see below); sets the compiler flags of `compile_flags`
+    (``codegen.cpp.extra_compile_args_gcc`` and ``..._msvc``; ``codegen.cpp.extra_compile_args`` to None so
+    that they apply); for ``"cython"`` / ``"numpy"`` activates brian2's runtime device, sets
+    ``codegen.target`` and the per-worker compile cache of the flag set (``codegen.runtime.cython.cache_dir``,
+    ``codegen.runtime.cython.multiprocess_safe``) and brian2's in-memory table of loaded modules of the flag
+    set, and falls back to numpy (with a :class:`RuntimeWarning`) where Cython cannot compile; for
+    ``"cpp_standalone"`` activates that device (project `directory`, no build on run) and sets
+    ``devices.cpp_standalone.openmp_threads``. On exit, also after an error, every preference changed is set
+    back to its previous value, brian2's own module table and the previously active device are reactivated.
     Not thread-safe: brian2's preferences and device are process-wide.
 
     Garbage is collected first because brian2 objects of an earlier run that only reference cycles keep
@@ -163,6 +218,10 @@ def codegen_context(
     ----------
     target : {"cython", "numpy", "cpp_standalone"}
         Requested target.
+    compile_flags : {"portable", "native"}
+        Compiler flags of the generated code (``neuromod._machine.brian2_compile_args``): ``"portable"``
+        gives the same code, hence the same numbers, on every CPU of an architecture; ``"native"`` (brian2's
+        default) tunes the code to this CPU. Modules compiled with either are cached apart.
     cache_dir : path, optional
         Base directory of the compile cache (default: ``$NEUROMOD_BRIAN2_CACHE`` or the user cache directory);
         runtime targets only.
@@ -180,7 +239,8 @@ def codegen_context(
     Raises
     ------
     ValueError
-        Unknown target, negative `openmp_threads`, or `directory` / `openmp_threads` with a runtime target.
+        Unknown target or `compile_flags`, negative `openmp_threads`, or `directory` / `openmp_threads` with a
+        runtime target.
 
     Examples
     --------
@@ -191,8 +251,12 @@ def codegen_context(
     numpy numpy
     >>> brian2.prefs.codegen.target == before
     True
+    >>> with codegen_context("numpy", compile_flags="portable"):
+    ...     print(brian2.prefs["codegen.cpp.extra_compile_args_gcc"][:3])
+    ['-w', '-O3', '-ffp-contract=off']
     """
     check_choice("target", target, TARGETS)
+    check_choice("compile_flags", compile_flags, COMPILE_FLAGS)
     if openmp_threads is not None:
         openmp_threads = check_int("openmp_threads", openmp_threads, low=0)
     if target != "cpp_standalone" and (directory is not None or openmp_threads is not None):
@@ -206,6 +270,7 @@ def codegen_context(
     prefs = _Prefs()
     switched = False
     try:
+        args = _set_compile_flags(prefs, compile_flags)
         if target == "cpp_standalone":
             if openmp_threads is not None:
                 prefs.set("devices.cpp_standalone.openmp_threads", openmp_threads)
@@ -217,7 +282,8 @@ def codegen_context(
             if get_device() is not runtime_device:
                 set_device(runtime_device)
                 switched = True
-            yield _runtime_target(prefs, target, cache_dir)
+            with _loaded_modules(args):
+                yield _runtime_target(prefs, target, cache_dir, compile_flags)
     finally:
         if switched:
             reset_device()  # back to the device active before set_device, with its build options

@@ -60,6 +60,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neuromod._checks import check_array, check_choice, check_int, check_positive
+from neuromod._machine import COMPILE_FLAGS, DEFAULT_COMPILE_FLAGS
 from neuromod._random import SeedLike, seed_sequence
 
 from ._codegen import CompileNotice, check_cache_dir, codegen_context
@@ -134,6 +135,7 @@ class _Session:
     dt_ms: float
     record_dt_ms: float
     target: str
+    compile_flags: str
     seeds: tuple[np.random.SeedSequence, ...]  #: one per session
     seed_attrs: dict[str, Any]  #: what records them in the dataset
 
@@ -252,6 +254,7 @@ def _check_session(
     dt_ms: float,
     record_dt_ms: float,
     target: str,
+    compile_flags: str,
     seed: Any,
 ) -> _Session:
     """Check the inputs of :func:`simulate_session` (names and meaning as there), before any work."""
@@ -265,6 +268,7 @@ def _check_session(
     m_init = u_off.copy() if m0 is None else _check_levels("m0", m0, (n_sess, 4))
     check_choice("mechanism", mechanism, MECHANISMS)
     check_choice("target", target, ("cython", "numpy"))
+    check_choice("compile_flags", compile_flags, COMPILE_FLAGS)
     csi = _check_interval("csi_ms", csi_ms, n_sess, n_trial)
     rci = _check_interval("rci_ms", rci_ms, n_sess, n_trial)
     max_rt = check_positive("max_rt_ms", max_rt_ms)
@@ -287,6 +291,7 @@ def _check_session(
         dt_ms=_check_dt(dt_ms, p),
         record_dt_ms=check_positive("record_dt_ms", record_dt_ms),
         target=target,
+        compile_flags=compile_flags,
         seeds=seeds,
         seed_attrs=seed_attrs,
     )
@@ -830,6 +835,7 @@ def simulate_session(
     seed: SeedLike | Sequence[SeedLike] = None,
     record_dt_ms: float = 10.0,
     target: str = "cython",
+    compile_flags: str = DEFAULT_COMPILE_FLAGS,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = False,
 ) -> xr.Dataset:
@@ -876,9 +882,11 @@ def simulate_session(
         by one with their seeds; one seed is short for ``SeedSequence(seed).spawn(n_session)``
         (every random number of a session is keyed by its seed and its cells' indices within the session:
         ``neuromod.spiking._keyed``).
-    target, cache_dir : {"cython", "numpy"}, path, optional
-        Code-generation target and base of the per-worker compile cache, as in
-        :func:`neuromod.spiking.codegen_context` (brian2's preferences are restored afterwards).
+    target, compile_flags, cache_dir : {"cython", "numpy"}, {"portable", "native"}, path, optional
+        Code-generation target, compiler flags (``"portable"``: the same numbers on every CPU of an
+        architecture; ``"native"``: code tuned to this CPU) and base of the per-worker compile cache, as in
+        :func:`neuromod.spiking.codegen_context` (brian2's preferences are restored afterwards; target and
+        flags recorded in ``attrs``).
     progress : bool
         Show a progress bar over simulated time (updated every 2 s of wall time).
 
@@ -916,6 +924,7 @@ def simulate_session(
         dt_ms=dt_ms,
         record_dt_ms=record_dt_ms,
         target=target,
+        compile_flags=compile_flags,
         seed=seed,
     )
     check_cache_dir(cache_dir)
@@ -923,7 +932,7 @@ def simulate_session(
         raise TypeError(f"progress must be a bool, got {progress!r}")
     import brian2 as b2
 
-    with codegen_context(target, cache_dir=cache_dir) as used:
+    with codegen_context(target, compile_flags=s.compile_flags, cache_dir=cache_dir) as used:
         nw = _build_network(s)
         _run(nw, s, progress=bool(progress))
         traces = {
@@ -932,7 +941,9 @@ def simulate_session(
             "rate_in": np.asarray(nw.node_mon.rate_in / b2.Hz),
             "t": np.round(np.asarray(nw.mod_mon.t / b2.ms), 6),  # multiples of record_dt_ms
         }
-    return _read_out(s, nw.controller, traces, {**s.seed_attrs, "target": used})
+    return _read_out(
+        s, nw.controller, traces, {**s.seed_attrs, "target": used, "compile_flags": s.compile_flags}
+    )
 
 
 def simulate_decision(
@@ -945,6 +956,7 @@ def simulate_decision(
     dt_ms: float = 0.1,
     seed: SeedLike = None,
     target: str = "cython",
+    compile_flags: str = DEFAULT_COMPILE_FLAGS,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> xr.Dataset:
     """The plain random-dot task: ``n_trials`` independent trials per coherence (feature a only).
@@ -960,7 +972,7 @@ def simulate_decision(
         Coherence(s) in % (signed; negative favours pool 2).
     n_trials : int
         Trials per coherence.
-    params, max_rt_ms, dt_ms, seed, target, cache_dir
+    params, max_rt_ms, dt_ms, seed, target, compile_flags, cache_dir
         As in :func:`simulate_session`.
     settle_ms : float
         Reset period before the stimulus (whole ms).
@@ -999,6 +1011,7 @@ def simulate_decision(
         seed=seed,
         record_dt_ms=max_rt_ms + settle_ms,
         target=target,
+        compile_flags=compile_flags,
         cache_dir=cache_dir,
     )
     shape = (coh.size, n_trials)

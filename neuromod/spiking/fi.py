@@ -14,6 +14,7 @@ import numpy as np
 import xarray as xr
 
 from neuromod._checks import check_array, check_choice, check_int, check_positive
+from neuromod._machine import COMPILE_FLAGS, DEFAULT_COMPILE_FLAGS
 from neuromod._random import SeedLike
 
 from ._codegen import TARGETS, CompileNotice, check_cache_dir, codegen_context
@@ -161,7 +162,12 @@ def _read_stats(group: Any) -> dict[str, np.ndarray]:
 
 
 def _to_dataset(
-    sw: _Sweep, stats: dict[str, np.ndarray], *, seed_attrs: dict[str, int | str], target: str
+    sw: _Sweep,
+    stats: dict[str, np.ndarray],
+    *,
+    seed_attrs: dict[str, int | str],
+    target: str,
+    compile_flags: str,
 ) -> xr.Dataset:
     """Rates, ISI CVs and spike counts over (level, drive, repeat) from the accumulated statistics."""
     n_spk, n_isi, isi_sum, isi_sq = (stats[k] for k in ("n_spk", "n_isi", "isi_sum", "isi_sq"))
@@ -205,6 +211,7 @@ def _to_dataset(
             "noise_generator": sw.noise_generator,
             **seed_attrs,
             "target": target,
+            "compile_flags": compile_flags,
             "params_json": params_json(lif=sw.params, modulation=sw.modulation),
         },
     )
@@ -226,6 +233,7 @@ def fi_sweep(
     noise_generator: str = "lowbias32",
     seed: SeedLike = None,
     target: str = "cython",
+    compile_flags: str = DEFAULT_COMPILE_FLAGS,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> xr.Dataset:
     """Firing rate against injected current at several modulator levels, in one brian2 run.
@@ -263,6 +271,10 @@ def fi_sweep(
         brian2 code generation. ``"cython"`` falls back to ``"numpy"`` (with a warning) without a compiler;
         ``"cpp_standalone"`` builds a binary (use :class:`StandaloneFISweep` to rerun it). Selected with
         :func:`neuromod.spiking.codegen_context`: brian2's preferences are restored afterwards.
+    compile_flags : {"portable", "native"}
+        Compiler flags of the generated code (recorded in ``attrs``; see
+        :func:`neuromod.spiking.codegen_context`): ``"portable"`` gives the same numbers on every CPU of an
+        architecture, ``"native"`` tunes the code to this CPU. No effect with the numpy target.
     cache_dir : path, optional
         Base of the per-worker compile cache (default ``$NEUROMOD_BRIAN2_CACHE`` or the user cache).
 
@@ -271,12 +283,13 @@ def fi_sweep(
     xarray.Dataset
         ``rate`` (Hz), ``isi_cv`` (1; NaN with fewer than 3 intervals) and ``n_spikes`` over
         (``level``, ``drive``, ``repeat``); scalar coordinate ``mechanism``; parameters in
-        ``attrs["params_json"]``.
+        ``attrs["params_json"]``, the target and compile flags used in ``attrs``.
 
     Raises
     ------
     ValueError
-        Unknown mechanism, levels outside [0, 1], dt too large, transient not shorter than duration, ...
+        Unknown mechanism or `compile_flags`, levels outside [0, 1], dt too large, transient not shorter
+        than duration, ...
 
     Examples
     --------
@@ -298,6 +311,7 @@ def fi_sweep(
         noise_generator=noise_generator,
     )
     check_choice("target", target, TARGETS)
+    check_choice("compile_flags", compile_flags, COMPILE_FLAGS)
     check_cache_dir(cache_dir)
     bseed, seed_attrs = brian_seed(seed)
     if target == "cpp_standalone":
@@ -313,11 +327,12 @@ def fi_sweep(
             noise=sw.noise,
             dt_ms=sw.dt_ms,
             noise_generator=sw.noise_generator,
+            compile_flags=compile_flags,
         )
         return sweep.run(seed=seed)
-    with codegen_context(target, cache_dir=cache_dir) as used:
+    with codegen_context(target, compile_flags=compile_flags, cache_dir=cache_dir) as used:
         stats = _run_runtime(sw, bseed)
-    return _to_dataset(sw, stats, seed_attrs=seed_attrs, target=used)
+    return _to_dataset(sw, stats, seed_attrs=seed_attrs, target=used, compile_flags=compile_flags)
 
 
 def _run_runtime(sw: _Sweep, bseed: int) -> dict[str, np.ndarray]:
@@ -364,6 +379,8 @@ class StandaloneFISweep:
         As in :func:`fi_sweep`.
     noise_generator : {"lowbias32", "splitmix64"}
         As in :func:`fi_sweep`.
+    compile_flags : {"portable", "native"}
+        Compiler flags of the binary, as in :func:`fi_sweep`.
     directory : path, optional
         Project directory of the C++ code and binary (default: a temporary one, removed with this object).
     threads : int
@@ -394,6 +411,7 @@ class StandaloneFISweep:
         noise: bool = True,
         dt_ms: float = 0.1,
         noise_generator: str = "lowbias32",
+        compile_flags: str = DEFAULT_COMPILE_FLAGS,
         directory: str | os.PathLike[str] | None = None,
         threads: int = 0,
     ) -> None:
@@ -411,6 +429,7 @@ class StandaloneFISweep:
             noise_generator=noise_generator,
         )
         threads = check_int("threads", threads, low=0)
+        self.compile_flags = check_choice("compile_flags", compile_flags, COMPILE_FLAGS)
         if directory is None:  # a temporary project directory, removed with this object
             directory = tempfile.mkdtemp(prefix="neuromod_standalone_")
             weakref.finalize(self, shutil.rmtree, directory, ignore_errors=True)
@@ -427,7 +446,12 @@ class StandaloneFISweep:
 
         if StandaloneFISweep._generation > 1:  # a sweep was built before in this process
             all_devices["cpp_standalone"].reinit()
-        with codegen_context("cpp_standalone", directory=self.directory, openmp_threads=self._threads):
+        with codegen_context(
+            "cpp_standalone",
+            compile_flags=self.compile_flags,
+            directory=self.directory,
+            openmp_threads=self._threads,
+        ):
             device = b2.get_device()
             group = _build_group(self._sweep)
             net = b2.Network(group)
@@ -465,11 +489,22 @@ class StandaloneFISweep:
         import brian2 as b2
 
         g = self._group
-        with codegen_context("cpp_standalone", directory=self.directory, openmp_threads=self._threads):
+        with codegen_context(
+            "cpp_standalone",
+            compile_flags=self.compile_flags,
+            directory=self.directory,
+            openmp_threads=self._threads,
+        ):
             self._device.run(
                 directory=self.directory,
                 with_output=False,
                 run_args={g.m: m, g.i_drive: i_na * b2.nA, g.noise_seed: bseed},
             )
         self._sweep = sw
-        return _to_dataset(sw, _read_stats(g), seed_attrs=seed_attrs, target="cpp_standalone")
+        return _to_dataset(
+            sw,
+            _read_stats(g),
+            seed_attrs=seed_attrs,
+            target="cpp_standalone",
+            compile_flags=self.compile_flags,
+        )

@@ -126,7 +126,8 @@ _PARAMS = {"params": "DecisionParams", "lif": "LIFParams", "modulation": "Modula
 
 def _write_job(job: dict[str, Any], path: str) -> None:
     """A job of :func:`_simulate` as plain data: its arrays in ``path.npz`` (no pickled objects), the rest
-    (parameter dataclasses as dicts, seeds as entropy and spawn key) in ``path.json``."""
+    (parameter dataclasses as dicts, seeds as entropy and spawn key, settings such as ``target`` and
+    ``compile_flags`` as they are) in ``path.json``."""
     import dataclasses
     import json
 

@@ -265,10 +265,13 @@ class SEFamily(FamilyBase):
         return self.model
 
     def provenance(self) -> dict[str, str]:
+        import torch
+
         model = self.model
         return {
             "se_model_origin": self.origin,
             "se_model_json": "" if model is None else json.dumps(model.config.to_dict(), sort_keys=True),
+            "torch_cpu_capability": str(torch.backends.cpu.get_cpu_capability()),  # its kernels' CPU path
         }
 
     # ------------------------------------------------------------------ operations

@@ -32,6 +32,7 @@ import numpy as np
 import xarray as xr
 
 from neuromod._checks import check_array, check_positive
+from neuromod._machine import DEFAULT_COMPILE_FLAGS, CompileFlags, brian2_compile_args
 from neuromod._random import seed_sequence
 from neuromod.config import Config, ConfigError, param
 from neuromod.protocols.families._common import (
@@ -60,6 +61,14 @@ class SpikingConfig(Config):
     Defaults are those of :class:`neuromod.spiking.DecisionParams` (the circuit calibrated with 2000 Hz of
     sensory input) and :class:`neuromod.spiking.ModulationParams`; f-I sweeps (gain curves) simulate
     ``fi_duration_ms`` and count spikes after ``fi_transient_ms``.
+
+    ``compile_flags`` defaults to ``"portable"`` (``neuromod._machine.brian2_compile_args``), which
+    makes the spiking network's numbers the same on every x86-64 CPU that takes glibc's FMA code path (AVX2
+    and FMA); with ``"native"`` (brian2's ``-march=native -ffast-math``) they depend on the CPU. What it
+    costs, measured with ``benchmarks/bench_portable.py`` (portable and native alternating, caches warm, 2
+    idle cores; portable / native, median of the per-pair ratios): task-switching sessions 0.98 per
+    CPU-second (1,000 trials, 3 pairs; 0.90 for one network in one process, 0.82 on cores shared with
+    other work), f-I sweep 0.97.
     """
 
     mechanism: Mechanism = param("input_gain", doc="how the modulator acts on the sensory cells")
@@ -76,6 +85,12 @@ class SpikingConfig(Config):
     )
     dt_ms: float = param(0.1, low=0.0, low_inclusive=False, high=0.5, doc="integration step (ms)")
     target: Literal["cython", "numpy"] = param("cython", doc="brian2 code generation")
+    compile_flags: CompileFlags = param(
+        DEFAULT_COMPILE_FLAGS,
+        doc="brian2's compiler flags: 'portable' (x86-64-v2, IEEE arithmetic, no FMA contraction: the same "
+        "numbers on every x86-64 CPU with AVX2 and FMA; 2-10 % slower, benchmarks/bench_portable.py) or "
+        "'native' (-march=native -ffast-math: tuned to, and dependent on, this CPU)",
+    )
     fi_duration_ms: float = param(1000.0, low=0.0, low_inclusive=False, doc="f-I sweep length (ms)")
     fi_transient_ms: float = param(200.0, low=0.0, doc="f-I sweep: initial time not counted (ms)")
     fi_noise: bool = param(True, doc="f-I sweep: the cells' white-noise current")
@@ -157,6 +172,11 @@ class SpikingFamily(FamilyBase):
     reference = "relative drive 1 = sens_in_hz * sens_w_na * tau_AMPA (nA), the mean input at 0 % coherence"
     uses_release = True
     config: SpikingConfig
+
+    def provenance(self) -> dict[str, str]:
+        """The brian2 compile flags of the run: the setting and the flags it stands for here."""
+        flags = self.config.compile_flags
+        return {"brian2_compile_flags": flags, "brian2_compile_args": " ".join(brian2_compile_args(flags))}
 
     @classmethod
     def quick_config(cls, config: SpikingConfig) -> SpikingConfig:
@@ -282,6 +302,7 @@ class SpikingFamily(FamilyBase):
             "seed": list(seeds),
             "record_dt_ms": float(max(1, round(decimate_ms))),
             "target": c.target,
+            "compile_flags": c.compile_flags,
         }
 
     def _sweep(self, levels: np.ndarray, drives: np.ndarray, n_repeats: int, seed) -> xr.Dataset:
@@ -300,6 +321,7 @@ class SpikingFamily(FamilyBase):
             dt_ms=c.dt_ms,
             seed=seed,
             target=c.target,
+            compile_flags=c.compile_flags,
         )
 
     def fi_curves(
@@ -375,6 +397,7 @@ class SpikingFamily(FamilyBase):
             dt_ms=c.dt_ms,
             seed=seed,
             target=c.target,
+            compile_flags=c.compile_flags,
         )
         return decision_dataset(
             ds["coherence"].values,
