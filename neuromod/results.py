@@ -49,7 +49,7 @@ from typing import Any, Literal
 import numpy as np
 import xarray as xr
 
-from neuromod import _files
+from neuromod import _files, _machine
 
 __all__ = [
     "REQUIRED_ATTRS",
@@ -190,7 +190,9 @@ def provenance(config: Any, *, title: str) -> dict[str, str]:
     dict
         ``Conventions``, ``title``, ``source`` (neuromod version, git commit when available, brian2, torch,
         numpy and xarray versions), ``history`` (UTC time and command line), ``config_json``,
-        ``schema_version`` and ``created`` (ISO 8601, UTC). All values are strings (netCDF-safe).
+        ``schema_version``, ``created`` (ISO 8601, UTC) and ``machine`` (JSON: architecture, CPU model and
+        the features libraries dispatch on, OS, libc and its libm code path, numpy's SIMD, the C++ compiler,
+        the numerics environment variables; ``neuromod._machine.host_info``). All values are strings.
 
     Raises
     ------
@@ -211,6 +213,7 @@ def provenance(config: Any, *, title: str) -> dict[str, str]:
         "config_json": to_json(config),
         "schema_version": SCHEMA_VERSION,
         "created": created,
+        "machine": json.dumps(_machine.host_info(), sort_keys=True),
     }
 
 

@@ -423,3 +423,15 @@ def test_a_killed_write_leaves_temporaries_the_next_write_removes(tmp_path, resu
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [live.name, other_host.name, users.name, "x.nc", "x.png"]
     )
+
+
+def test_provenance_records_the_machine():
+    """Issue 16 (reproducibility): what the numbers depend on besides seed, config and versions."""
+    import platform
+
+    machine = json.loads(results.provenance({}, title="x")["machine"])
+    assert machine["architecture"] == (platform.machine() or "unknown")
+    assert {"cpu_model", "cpu_features", "libc", "libm_variant", "numpy_simd", "cxx", "numerics_env"} <= set(
+        machine
+    )
+    assert results.provenance({}, title="x")["machine"] == results.provenance({}, title="y")["machine"]
