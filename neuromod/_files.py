@@ -119,8 +119,9 @@ def recover(path: str | os.PathLike[str]) -> bool:
             olds = [entry for entry, kind in _leftovers(path) if kind == "old" and entry.is_dir()]
             if olds:
                 newest = max(olds, key=lambda p: p.stat().st_mtime_ns)
-                os.replace(newest, path)
-                restored = True
+                with contextlib.suppress(OSError):  # a read-only folder: the caller finds no store
+                    os.replace(newest, path)
+                    restored = True
         clean_stale(path)
     return restored
 
@@ -129,7 +130,10 @@ def clean_stale(path: str | os.PathLike[str]) -> list[Path]:
     """Remove the stale temporaries of output `path` (see the module docstring); return what was removed."""
     removed = []
     for entry, _ in _leftovers(Path(path)):
-        remove(entry)
+        try:
+            remove(entry)
+        except OSError:  # not ours to remove after all (a read-only folder): reading must not fail on it
+            continue
         removed.append(entry)
     return removed
 

@@ -435,3 +435,25 @@ def test_provenance_records_the_machine():
         machine
     )
     assert results.provenance({}, title="x")["machine"] == results.provenance({}, title="y")["machine"]
+
+
+def test_load_from_a_folder_that_refuses_changes_ignores_stale_temporaries(tmp_path, result_ds, monkeypatch):
+    """A stale temporary that cannot be removed (a read-only folder) does not stop a load."""
+    import subprocess
+    import sys
+
+    from neuromod import _files
+
+    path = results.save(result_ds, tmp_path / "a.nc")
+    code = "import os; print(os.getpid())"
+    dead = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    stale = tmp_path / f".a.nc~neuromod-{int(dead.stdout)}-{_files._host()}-0badf00d.tmp"
+    stale.write_text("x")  # made on this machine by a process that is gone: stale
+    assert [entry for entry, _ in _files._leftovers(path)] == [stale]
+
+    def refuse(entry):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(_files, "remove", refuse)
+    xr.testing.assert_identical(results.load(path), result_ds)
+    assert stale.exists()
