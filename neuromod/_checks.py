@@ -19,6 +19,7 @@ import numpy as np
 
 __all__ = [
     "check_array",
+    "check_bool",
     "check_choice",
     "check_finite",
     "check_int",
@@ -103,6 +104,19 @@ def check_range(
         shown = _fmt(value) if arr.ndim == 0 else f"{_fmt(value)} (e.g. {first:g})"
         raise ValueError(f"{name}={shown} is outside the valid range {interval}")
     return value
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Check that `value` is a bool (Python's or numpy's) and return it as a Python bool.
+
+    >>> check_bool("progress", "yes")
+    Traceback (most recent call last):
+    ...
+    TypeError: progress must be a bool, got 'yes'
+    """
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
 
 
 def check_positive(name: str, value: Any, *, allow_zero: bool = False) -> float:

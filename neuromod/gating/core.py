@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-from neuromod._checks import check_choice, check_int, check_positive
+from neuromod._checks import check_bool, check_choice, check_int, check_positive
 from neuromod.gating._registry import (
     CONTEXT_MODES,
     SQUEEZE_MODES,
@@ -242,10 +242,8 @@ class ContextSE(nn.Module):
         gate_factory = resolve_layer("gate", gate)
         act_factory = resolve_layer("activation", activation)
         gain_max = check_positive("gain_max", gain_max)
-        if not isinstance(offset, bool):
-            raise TypeError(f"offset must be a bool, got {offset!r}")
-        if not isinstance(inplace, bool):
-            raise TypeError(f"inplace must be a bool, got {inplace!r}")
+        check_bool("offset", offset)
+        check_bool("inplace", inplace)
         if (tau_ms is None) != (dt_ms is None):
             raise ValueError(f"tau_ms={tau_ms!r} and dt_ms={dt_ms!r}: gate kinetics need both (or neither)")
         if tau_ms is not None:

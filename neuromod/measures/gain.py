@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 import xarray as xr
 
-from neuromod._checks import check_array, check_choice, check_positive, check_range
+from neuromod._checks import check_array, check_bool, check_choice, check_positive, check_range
 
 __all__ = [
     "AIC_MARGIN",
@@ -389,8 +389,7 @@ def classify_modulation(
     """
     z = check_positive("z", z)
     gain_tolerance = check_positive("gain_tolerance", gain_tolerance)
-    if not isinstance(signed_shift, bool | np.bool_):
-        raise TypeError(f"signed_shift must be a bool, got {signed_shift!r}")
+    check_bool("signed_shift", signed_shift)
     for name in ("gain", "gain_se", "threshold", "threshold_se"):
         if name not in fits:
             raise ValueError(f"fits has no {name!r}; pass the output of fit_gain_curve")

@@ -38,7 +38,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neuromod import results
-from neuromod._checks import check_int, check_positive
+from neuromod._checks import check_bool, check_int, check_positive
 from neuromod.gating.task_model import SETaskModel, SETaskModelConfig, decision_loss
 from neuromod.results import var_attrs as _attrs
 from neuromod.tasks.switching import CONTEXTS, CuedTaskSwitching
@@ -184,8 +184,7 @@ def train_se_task_model(
     config = SETaskModelConfig(seed=seed) if config is None else config
     if not isinstance(config, SETaskModelConfig):
         raise TypeError(f"config must be an SETaskModelConfig, got {type(config).__name__}")
-    if not isinstance(quick, bool):
-        raise TypeError(f"quick must be a bool, got {quick!r}")
+    check_bool("quick", quick)
     settings = {
         "n_steps": (20 if quick else 100) if n_steps is None else check_int("n_steps", n_steps, low=1),
         "batch_size": min(check_int("batch_size", batch_size, low=1), 16 if quick else batch_size),

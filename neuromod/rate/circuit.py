@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from neuromod._checks import check_array, check_int, check_positive, check_range
+from neuromod._checks import check_array, check_bool, check_int, check_positive, check_range
 from neuromod._random import seed_sequence
 from neuromod.rate import _kernel, _rng
 from neuromod.rate.modulator import modulator_decay
@@ -340,10 +340,8 @@ def _check_inputs(
     dt = _check_dt(dt_ms, params)
     n_steps = _check_steps("duration_ms", duration_ms, dt, dt_ms)
     check_range("s0", s0, 0.0, 1.0)
-    if not isinstance(noise, (bool, np.bool_)):
-        raise TypeError(f"noise must be a bool, got {noise!r}")
-    if not isinstance(record, (bool, np.bool_)):
-        raise TypeError(f"record must be a bool, got {record!r}")
+    check_bool("noise", noise)
+    check_bool("record", record)
     onset = _check_onset(onset_ms)
     batch = onset.shape[0]
     direct, inputs_t = _check_direct(direct_na, input_ms, batch)
@@ -1043,10 +1041,8 @@ def _check_session_inputs(
     params = _check_params(params)
     dt = _check_dt(dt_ms, params)
     check_range("s0", s0, 0.0, 1.0)
-    if not isinstance(noise, (bool, np.bool_)):
-        raise TypeError(f"noise must be a bool, got {noise!r}")
-    if not isinstance(record, (bool, np.bool_)):
-        raise TypeError(f"record must be a bool, got {record!r}")
+    check_bool("noise", noise)
+    check_bool("record", record)
     if not isinstance(sensory, SensoryStage):
         raise TypeError(f"sensory must be a SensoryStage, got {type(sensory).__name__}")
     n_pop = sensory.n_populations

@@ -59,7 +59,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
-from neuromod._checks import check_array, check_choice, check_int, check_positive
+from neuromod._checks import check_array, check_bool, check_choice, check_int, check_positive
 from neuromod._machine import COMPILE_FLAGS, DEFAULT_COMPILE_FLAGS
 from neuromod._random import SeedLike, seed_sequence
 
@@ -928,8 +928,7 @@ def simulate_session(
         seed=seed,
     )
     check_cache_dir(cache_dir)
-    if not isinstance(progress, (bool, np.bool_)):
-        raise TypeError(f"progress must be a bool, got {progress!r}")
+    check_bool("progress", progress)
     import brian2 as b2
 
     with codegen_context(target, compile_flags=s.compile_flags, cache_dir=cache_dir) as used:

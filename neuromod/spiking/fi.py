@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from neuromod._checks import check_array, check_choice, check_int, check_positive
+from neuromod._checks import check_array, check_bool, check_choice, check_int, check_positive
 from neuromod._machine import COMPILE_FLAGS, DEFAULT_COMPILE_FLAGS
 from neuromod._random import SeedLike
 
@@ -98,8 +98,7 @@ def _check_sweep(
             f"dt_ms={dt_ms!r} is too large: expected at most {max_dt:g} ms "
             f"(min of {MAX_DT_MS} ms, t_ref/2 and tau_m/20)"
         )
-    if not isinstance(noise, (bool, np.bool_)):
-        raise TypeError(f"noise must be a bool, got {noise!r}")
+    check_bool("noise", noise)
     check_choice("noise_generator", noise_generator, NOISE_GENERATORS)
     return _Sweep(
         mechanism,
