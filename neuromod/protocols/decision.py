@@ -28,7 +28,8 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neuromod import registry, results
-from neuromod._memory import MemoryEstimate, check_memory
+from neuromod._checks import check_bool
+from neuromod._memory import check_memory
 from neuromod._random import seed_sequence
 from neuromod.config import ConfigError, FrozenMap, param
 from neuromod.measures import psychometric
@@ -39,7 +40,7 @@ from neuromod.protocols.experiment import (
     prepare_families,
 )
 from neuromod.protocols.family import ModelFamily, family_names
-from neuromod.protocols.memory import family_footprint, run_estimate
+from neuromod.protocols.memory import estimate_decision as estimate_memory
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -98,44 +99,6 @@ class DecisionConfig(ExperimentConfig):
         return int(self.n_trials.get(name, self.default_n_trials))
 
 
-#: What makes a decision run smaller (the refusal of :func:`check_memory` says it).
-MEMORY_ADVICE = (
-    "run fewer trials per coherence (--set n_trials.FAMILY=N) or fewer coherences "
-    "(--set coherences_pct=[...]), or split the trials over seeds with `neuromod sweep`"
-)
-
-
-def estimate_memory(config: DecisionConfig) -> MemoryEstimate:
-    """The peak memory of :func:`run_decision` with `config`, from the config alone (no work): the
-    libraries of every family, each family's ``choice`` and ``rt`` per (coherence, trial) and the largest
-    working memory of one family's trials (:func:`neuromod.protocols.memory.run_estimate`).
-
-    Examples
-    --------
-    >>> est = estimate_memory(DecisionConfig(models=("rate",), n_trials=FrozenMap({"rate": 10**6})))
-    >>> est.largest()[0]
-    'working memory of the rate trials'
-    """
-    libraries: dict[str, float] = {}
-    kept: dict[str, float] = {}
-    working: dict[str, float] = {}
-    for name in config.models:
-        cfg = config.family(name)
-        prepared = family_footprint(name, cfg, "prepare")
-        trials = family_footprint(
-            name,
-            cfg,
-            "decision",
-            n_coherences=len(config.coherences_pct),
-            n_trials=config.trials_of(name),
-            max_rt_ms=config.max_rt_ms,
-        )
-        libraries[name] = prepared.kept
-        kept[f"{name} results"] = trials.kept
-        working.update({f"preparing {name}": prepared.working, f"the {name} trials": trials.working})
-    return run_estimate(libraries=libraries, kept=kept, working=working, advice=MEMORY_ADVICE)
-
-
 def run_decision(
     config: DecisionConfig | None = None,
     *,
@@ -176,8 +139,7 @@ def run_decision(
     config = DecisionConfig() if config is None else config
     if not isinstance(config, DecisionConfig):
         raise TypeError(f"config must be a DecisionConfig, got {type(config).__name__}")
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool, got {progress!r}")
+    check_bool("progress", progress)
     check_memory(estimate_memory(config))
     coherences = np.asarray(config.coherences_pct, dtype=float)
     root = seed_sequence(config.seed)

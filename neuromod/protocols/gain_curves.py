@@ -52,7 +52,8 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from neuromod import registry, results
-from neuromod._memory import MemoryEstimate, check_memory
+from neuromod._checks import check_bool
+from neuromod._memory import check_memory
 from neuromod._random import seed_sequence
 from neuromod.config import Config, ConfigError, FrozenMap, param
 from neuromod.protocols.experiment import (
@@ -63,7 +64,7 @@ from neuromod.protocols.experiment import (
     prepare_families,
 )
 from neuromod.protocols.family import ModelFamily, get_family
-from neuromod.protocols.memory import family_footprint, run_estimate
+from neuromod.protocols.memory import estimate_gain_curves as estimate_memory
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -276,42 +277,6 @@ def _family_curves(
     return out.assign_attrs(reference=what, fit_form=config.form)
 
 
-#: What makes a gain-curves run smaller (the refusal of :func:`check_memory` says it).
-MEMORY_ADVICE = (
-    "sweep fewer repeats, drives or levels (--set n_repeats=N, --set n_drives=N, --set levels=[...]) or "
-    "fewer variants (--set variants.FAMILY=[...])"
-)
-
-
-def estimate_memory(config: GainCurvesConfig) -> MemoryEstimate:
-    """The peak memory of :func:`run_gain_curves` with `config`, from the config alone (no work): the
-    libraries of every family, every family's curves (each variant's sweep and reference curve, held three
-    times: the sweeps, their concatenation and the classified result) and the largest working memory of one
-    sweep (:func:`neuromod.protocols.memory.run_estimate`).
-
-    Examples
-    --------
-    >>> est = estimate_memory(GainCurvesConfig(models=("rate",)))
-    >>> est.total == sum(est.breakdown.values())
-    True
-    """
-    libraries: dict[str, float] = {}
-    kept: dict[str, float] = {}
-    working: dict[str, float] = {}
-    for name in config.models:
-        cfg = config.family(name)
-        prepared = family_footprint(name, cfg, "prepare")
-        libraries[name] = prepared.kept
-        working[f"preparing {name}"] = prepared.working
-        sizes = {"n_drives": config.n_drives, "n_repeats": config.n_repeats}
-        sweep = family_footprint(name, cfg, "fi_curves", n_levels=len(config.levels), **sizes)
-        reference = family_footprint(name, cfg, "fi_curves", n_levels=1, **sizes)
-        n_variants = len(config.variants_of(name))
-        kept[f"{name} curves"] = 3 * n_variants * (sweep.kept + reference.kept)
-        working[f"the {name} sweeps"] = max(sweep.working, reference.working)
-    return run_estimate(libraries=libraries, kept=kept, working=working, advice=MEMORY_ADVICE)
-
-
 def run_gain_curves(
     config: GainCurvesConfig | None = None,
     *,
@@ -357,8 +322,7 @@ def run_gain_curves(
     config = GainCurvesConfig() if config is None else config
     if not isinstance(config, GainCurvesConfig):
         raise TypeError(f"config must be a GainCurvesConfig, got {type(config).__name__}")
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool, got {progress!r}")
+    check_bool("progress", progress)
     check_memory(estimate_memory(config))
     root = seed_sequence(config.seed)
     instances, prepared = prepare_families(

@@ -58,14 +58,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BASELINE_BYTES",
+    "DECISION_ADVICE",
     "ENV_VAR",
+    "GAIN_CURVES_ADVICE",
     "SAFETY_FRACTION",
+    "TASK_SWITCHING_ADVICE",
     "Footprint",
     "MemoryEstimate",
     "MemoryLimitError",
     "available_memory",
     "check_memory",
     "estimate",
+    "estimate_decision",
+    "estimate_gain_curves",
+    "estimate_task_switching",
     "family_footprint",
     "format_size",
     "memory_limit",
@@ -179,10 +185,6 @@ def spiking_footprint(config: Any, operation: str, **sizes: Any) -> Footprint:
     return Footprint()  # gain_profile, release_pattern: a few numbers
 
 
-#: Estimates of built-in families whose adapter does not give one itself yet (name -> function).
-_PENDING: dict[str, Any] = {"spiking": spiking_footprint}
-
-
 # ---------------------------------------------------------------------------------------- families, runs
 def family_footprint(name: str, config: Config, operation: str, **sizes: Any) -> Footprint:
     """What operation `operation` of family `name` with settings `config` takes (:class:`Footprint`).
@@ -192,10 +194,7 @@ def family_footprint(name: str, config: Config, operation: str, **sizes: Any) ->
     """
     cls = get_family(name)
     own = getattr(cls, "memory_footprint", None)
-    generic = getattr(FamilyBase.memory_footprint, "__func__", None)
-    if own is None or getattr(own, "__func__", None) is generic:
-        if name in _PENDING and cls.__module__.startswith("neuromod.protocols.families."):
-            return _PENDING[name](config, operation, **sizes)
+    if own is None:  # an adapter that does not derive from FamilyBase and gives none
         return FamilyBase.memory_footprint.__func__(cls, config, operation, **sizes)
     return own(config, operation, **sizes)
 
@@ -243,3 +242,129 @@ def estimate(experiment: str | Config, config: Config | None = None) -> MemoryEs
         config, experiment = experiment, getattr(experiment, "experiment", "")
     exp = registry.get(experiment)
     return exp.estimate_memory(exp.config_cls() if config is None else config)
+
+
+# -------------------------------------------------------------------------------------- the experiments
+#: What makes a task-switching run smaller (the refusal of :func:`check_memory` says it).
+TASK_SWITCHING_ADVICE = (
+    "run fewer trials (--n-trials N, or --set max_trials.FAMILY=N for one family), sample the gain traces "
+    "less often (--set decimate_ms=MS), or split the trials over seeds with `neuromod sweep`"
+)
+#: What makes a gain-curves run smaller.
+GAIN_CURVES_ADVICE = (
+    "sweep fewer repeats, drives or levels (--set n_repeats=N, --set n_drives=N, --set levels=[...]) or "
+    "fewer variants (--set variants.FAMILY=[...])"
+)
+#: What makes a decision run smaller.
+DECISION_ADVICE = (
+    "run fewer trials per coherence (--set n_trials.FAMILY=N) or fewer coherences "
+    "(--set coherences_pct=[...]), or split the trials over seeds with `neuromod sweep`"
+)
+
+
+def _prepared(config: Any, names: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """(libraries, working memory) of preparing the families `names` of an experiment's `config`."""
+    libraries: dict[str, float] = {}
+    working: dict[str, float] = {}
+    for name in names:
+        prepared = family_footprint(name, config.family(name), "prepare")
+        libraries[name] = prepared.kept
+        working[f"preparing {name}"] = prepared.working
+    return libraries, working
+
+
+def estimate_task_switching(config: Any) -> MemoryEstimate:
+    """The peak memory of :func:`~neuromod.protocols.run_task_switching` with `config`, from the config alone.
+
+    Adds up (:func:`~neuromod.protocols.memory.run_estimate`) the libraries every family loads, the trial
+    tables, every family's results (session: per-trial variables and gain traces every ``decimate_ms``;
+    cue gain curves; gain matching) and the largest working memory of one step (a family's preparation,
+    session or gain curves, or the summary's regressions over every family's trials).
+
+    Examples
+    --------
+    >>> from neuromod.protocols.task_switching import TaskSwitchingConfig
+    >>> est = estimate_task_switching(TaskSwitchingConfig(models=("rate",), release="default"))
+    >>> sorted(est.breakdown)[:2], est.total > 100 * 2**20
+    (['interpreter and libraries', 'rate results'], True)
+    """
+    g = config.gain
+    matched = config.match_gain and config.release != "default"
+    libraries, working = _prepared(config, config.needed())
+    kept: dict[str, float] = {"trial table": table_bytes(config.n_trials)}
+    run_trials = 0
+    for name in config.models:
+        cfg, n = config.family(name), config.trials_of(name)
+        run_trials += n
+        if n < config.n_trials:  # its own (shorter) table, and its results padded to the full one
+            kept["trial table"] += table_bytes(n) + config.n_trials * 48
+        steps = {
+            "session": family_footprint(
+                name, cfg, "run_trials", task=config.task(n_trials=n), decimate_ms=config.decimate_ms
+            ),
+            "cue gain curves": family_footprint(
+                name, cfg, "cue_gain_curves", n_drives=g.n_drives, n_repeats=g.n_repeats
+            ),
+        }
+        if matched and name != config.release and get_family(name).uses_release:
+            steps["gain matching"] = family_footprint(
+                name, cfg, "fi_curves", n_drives=g.n_drives, n_levels=g.match_levels, n_repeats=g.n_repeats
+            )
+        kept[f"{name} results"] = sum(fp.kept for fp in steps.values())
+        working.update({f"the {name} {step}": fp.working for step, fp in steps.items()})
+    working["the summary"] = SUMMARY_BYTES_PER_TRIAL * run_trials
+    return run_estimate(libraries=libraries, kept=kept, working=working, advice=TASK_SWITCHING_ADVICE)
+
+
+def estimate_gain_curves(config: Any) -> MemoryEstimate:
+    """The peak memory of :func:`~neuromod.protocols.run_gain_curves` with `config`, from the config alone:
+    the libraries of every family, every family's curves (each variant's sweep and reference curve, held
+    three times: the sweeps, their concatenation and the classified result) and the largest working memory
+    of one sweep (:func:`~neuromod.protocols.memory.run_estimate`).
+
+    Examples
+    --------
+    >>> from neuromod.protocols.gain_curves import GainCurvesConfig
+    >>> est = estimate_gain_curves(GainCurvesConfig(models=("rate",)))
+    >>> est.total == sum(est.breakdown.values())
+    True
+    """
+    libraries, working = _prepared(config, config.models)
+    kept: dict[str, float] = {}
+    for name in config.models:
+        cfg = config.family(name)
+        sizes = {"n_drives": config.n_drives, "n_repeats": config.n_repeats}
+        sweep = family_footprint(name, cfg, "fi_curves", n_levels=len(config.levels), **sizes)
+        reference = family_footprint(name, cfg, "fi_curves", n_levels=1, **sizes)
+        kept[f"{name} curves"] = 3 * len(config.variants_of(name)) * (sweep.kept + reference.kept)
+        working[f"the {name} sweeps"] = max(sweep.working, reference.working)
+    return run_estimate(libraries=libraries, kept=kept, working=working, advice=GAIN_CURVES_ADVICE)
+
+
+def estimate_decision(config: Any) -> MemoryEstimate:
+    """The peak memory of :func:`~neuromod.protocols.run_decision` with `config`, from the config alone: the
+    libraries of every family, each family's ``choice`` and ``rt`` per (coherence, trial) and the largest
+    working memory of one family's trials (:func:`~neuromod.protocols.memory.run_estimate`).
+
+    Examples
+    --------
+    >>> from neuromod.config import FrozenMap
+    >>> from neuromod.protocols.decision import DecisionConfig
+    >>> est = estimate_decision(DecisionConfig(models=("rate",), n_trials=FrozenMap({"rate": 10**6})))
+    >>> est.largest()[0]
+    'working memory of the rate trials'
+    """
+    libraries, working = _prepared(config, config.models)
+    kept: dict[str, float] = {}
+    for name in config.models:
+        trials = family_footprint(
+            name,
+            config.family(name),
+            "decision",
+            n_coherences=len(config.coherences_pct),
+            n_trials=config.trials_of(name),
+            max_rt_ms=config.max_rt_ms,
+        )
+        kept[f"{name} results"] = trials.kept
+        working[f"the {name} trials"] = trials.working
+    return run_estimate(libraries=libraries, kept=kept, working=working, advice=DECISION_ADVICE)

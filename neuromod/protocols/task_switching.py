@@ -39,7 +39,8 @@ import numpy as np
 import xarray as xr
 
 from neuromod import registry, results
-from neuromod._memory import MemoryEstimate, check_memory
+from neuromod._checks import check_bool
+from neuromod._memory import check_memory
 from neuromod._random import child, int_seed, seed_sequence
 from neuromod.config import Config, ConfigError, FrozenMap, param
 from neuromod.protocols.calibration import CALIBRATION, CALIBRATION_SEED, CRITERIA
@@ -53,7 +54,7 @@ from neuromod.protocols.experiment import (
 from neuromod.protocols.families._common import RELEVANT_CONTEXT, task_timing
 from neuromod.protocols.family import ModelFamily, family_names, get_family
 from neuromod.protocols.gain_match import match_release
-from neuromod.protocols.memory import SUMMARY_BYTES_PER_TRIAL, family_footprint, run_estimate, table_bytes
+from neuromod.protocols.memory import estimate_task_switching as estimate_memory
 from neuromod.protocols.sessions import check_family_tau, resolve_release, session_groups, session_root
 from neuromod.protocols.switching_figure import plot
 from neuromod.protocols.switching_report import summarize
@@ -269,60 +270,6 @@ def _releases(
     return releases, tables
 
 
-#: What makes a task-switching run smaller (the refusal of :func:`check_memory` says it).
-MEMORY_ADVICE = (
-    "run fewer trials (--n-trials N, or --set max_trials.FAMILY=N for one family), sample the gain traces "
-    "less often (--set decimate_ms=MS), or split the trials over seeds with `neuromod sweep`"
-)
-
-
-def estimate_memory(config: TaskSwitchingConfig) -> MemoryEstimate:
-    """The peak memory of :func:`run_task_switching` with `config`, from the config alone (no work).
-
-    Adds up (:func:`neuromod.protocols.memory.run_estimate`) the libraries every family loads, the trial
-    tables, every family's results (session: per-trial variables and gain traces every ``decimate_ms``;
-    cue gain curves; gain matching) and the largest working memory of one step (a family's preparation,
-    session or gain curves, or the summary's regressions over every family's trials).
-
-    Examples
-    --------
-    >>> est = estimate_memory(TaskSwitchingConfig(models=("rate",), release="default"))
-    >>> sorted(est.breakdown)[:2], est.total > 100 * 2**20
-    (['interpreter and libraries', 'rate results'], True)
-    """
-    g = config.gain
-    matched = config.match_gain and config.release != "default"
-    libraries: dict[str, float] = {}
-    kept: dict[str, float] = {"trial table": table_bytes(config.n_trials)}
-    working: dict[str, float] = {}
-    for name in config.needed():
-        prepared = family_footprint(name, config.family(name), "prepare")
-        libraries[name] = prepared.kept
-        working[f"preparing {name}"] = prepared.working
-    run_trials = 0
-    for name in config.models:
-        cfg, n = config.family(name), config.trials_of(name)
-        run_trials += n
-        if n < config.n_trials:  # its own (shorter) table, and its results padded to the full one
-            kept["trial table"] += table_bytes(n) + config.n_trials * 48
-        steps = {
-            "session": family_footprint(
-                name, cfg, "run_trials", task=config.task(n_trials=n), decimate_ms=config.decimate_ms
-            ),
-            "cue gain curves": family_footprint(
-                name, cfg, "cue_gain_curves", n_drives=g.n_drives, n_repeats=g.n_repeats
-            ),
-        }
-        if matched and name != config.release and get_family(name).uses_release:
-            steps["gain matching"] = family_footprint(
-                name, cfg, "fi_curves", n_drives=g.n_drives, n_levels=g.match_levels, n_repeats=g.n_repeats
-            )
-        kept[f"{name} results"] = sum(fp.kept for fp in steps.values())
-        working.update({f"the {name} {step}": fp.working for step, fp in steps.items()})
-    working["the summary"] = SUMMARY_BYTES_PER_TRIAL * run_trials
-    return run_estimate(libraries=libraries, kept=kept, working=working, advice=MEMORY_ADVICE)
-
-
 def run_task_switching(
     config: TaskSwitchingConfig | None = None,
     *,
@@ -379,8 +326,7 @@ def run_task_switching(
     config = TaskSwitchingConfig() if config is None else config
     if not isinstance(config, TaskSwitchingConfig):
         raise TypeError(f"config must be a TaskSwitchingConfig, got {type(config).__name__}")
-    if not isinstance(progress, bool):
-        raise TypeError(f"progress must be a bool, got {progress!r}")
+    check_bool("progress", progress)
     check_memory(estimate_memory(config))
     for name, family in (families or {}).items():  # a model trained at another tau: refused before any work
         if name in config.models:

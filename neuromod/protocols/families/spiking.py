@@ -33,6 +33,7 @@ import xarray as xr
 
 from neuromod._checks import check_array, check_positive
 from neuromod._machine import DEFAULT_COMPILE_FLAGS, CompileFlags, brian2_compile_args
+from neuromod._memory import Footprint
 from neuromod._random import seed_sequence
 from neuromod.config import Config, ConfigError, param
 from neuromod.protocols.families._common import (
@@ -177,6 +178,15 @@ class SpikingFamily(FamilyBase):
         """The brian2 compile flags of the run: the setting and the flags it stands for here."""
         flags = self.config.compile_flags
         return {"brian2_compile_flags": flags, "brian2_compile_args": " ".join(brian2_compile_args(flags))}
+
+    @classmethod
+    def memory_footprint(cls, config: SpikingConfig, operation: str, **sizes: Any) -> Footprint:
+        """Memory of an operation (see :meth:`~neuromod.protocols.FamilyBase.memory_footprint`): its
+        sessions in groups of ``batch_sessions`` over ``workers`` processes
+        (:func:`neuromod.protocols.memory.spiking_footprint`)."""
+        from neuromod.protocols.memory import spiking_footprint
+
+        return spiking_footprint(config, operation, **sizes)
 
     @classmethod
     def quick_config(cls, config: SpikingConfig) -> SpikingConfig:
